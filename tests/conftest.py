@@ -1,0 +1,11 @@
+"""Shared test settings: Hypothesis profiles and optional-dependency markers."""
+import os
+
+from hypothesis import HealthCheck, settings
+
+# deadline=None everywhere: the first call of a Numba kernel compiles it.
+settings.register_profile("dev", deadline=None, max_examples=30,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", deadline=None, max_examples=15, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

@@ -1,0 +1,28 @@
+"""tinygrad_rnn: a from-scratch autodiff engine for recurrent neural networks.
+
+    import tinygrad_rnn as tr
+    W = tr.randn(4, 4, requires_grad=True)
+    h = tr.zeros(1, 4)
+    for t in range(10):              # the unrolled graph *is* the RNN
+        h = (h @ W).tanh()
+    h.sum().backward()               # backpropagation through time
+    print(W.grad)
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .tensor import (DEFAULT_DTYPE, Tensor, arange, manual_seed, ones, rand, randn, rng,
+                     tensor, zeros)
+from .autograd import AnomalyError, Function, detect_anomaly, is_grad_enabled, no_grad, time_step
+from .functions import concat, split, stack, where
+from .gradcheck import GradcheckError, gradcheck
+
+try:
+    __version__ = _version("tinygrad-rnn")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "DEFAULT_DTYPE", "Tensor", "arange", "manual_seed", "ones", "rand", "randn", "rng", "tensor",
+    "zeros", "AnomalyError", "Function", "detect_anomaly", "is_grad_enabled", "no_grad",
+    "time_step", "concat", "split", "stack", "where", "GradcheckError", "gradcheck",
+]

@@ -1,0 +1,197 @@
+"""Reverse-mode automatic differentiation: the whole engine in one file.
+
+Every differentiable operation is a ``Function`` subclass with two static
+methods that sit side by side::
+
+    forward(ctx, *arrays, **params) -> array       # compute the value
+    backward(ctx, grad) -> (grad_input, ...)       # local chain rule
+
+``Function.apply`` runs ``forward`` on the inputs' NumPy arrays and, when a
+gradient is needed, remembers *how* the output was made: the ``Context``
+holds the function, the parent tensors and whatever ``forward`` saved.
+Those contexts, linked through their parents, are the computation graph.
+
+For a recurrent network the graph is the *unrolled* network: the same weight
+tensor is a parent of a node at every time step. Backpropagation through time
+therefore needs nothing special: ``backward`` visits the graph in reverse
+topological order and *adds* the gradient a shared weight receives from each
+step, which is exactly dL/dW = sum_t dL_t/dW.
+"""
+from contextlib import contextmanager
+
+import numpy as np
+
+from .tensor import Tensor, check_float_inputs
+
+
+class _State:
+    """Global switches read on every op (kept in one place so they are easy to find)."""
+
+    grad_enabled = True     # False inside `no_grad()`: no graph is recorded
+    anomaly = False         # True inside `detect_anomaly()`: check for NaN/Inf
+    time_step = None        # set by `time_step(t)`: stored on each node for viz
+
+
+class AnomalyError(FloatingPointError):
+    """Raised by `detect_anomaly` where the first NaN or Inf appears."""
+
+
+class Context:
+    """What one node of the graph remembers for its backward pass."""
+
+    def __init__(self, fn, parents):
+        self.fn = fn                  # the Function subclass that made the output
+        self.parents = parents        # input tensors, in `forward` argument order
+        self.saved = ()               # arrays `forward` keeps for `backward`
+        self.step = _State.time_step  # time step that created the node, or None
+        self.freed = False
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def release(self):
+        """Drop saved arrays and parents (after backward without retain_graph)."""
+        self.saved = ()
+        self.parents = ()
+        self.freed = True
+
+    def describe(self):
+        return self.fn.__name__ + ("" if self.step is None else f" (time step {self.step})")
+
+
+class Function:
+    """Base class of every differentiable op; subclasses define forward/backward."""
+
+    @staticmethod
+    def forward(ctx, *arrays, **params):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on Tensors `inputs` (all float, one dtype); record the node."""
+        check_float_inputs(cls.__name__, inputs)
+        arrays = [t.data for t in inputs]
+        needs_grad = _State.grad_enabled and any(t.requires_grad for t in inputs)
+        ctx = Context(cls, inputs if needs_grad else ())
+        try:
+            out = cls.forward(ctx, *arrays, **params)
+        except ValueError as err:
+            shapes = ", ".join(str(a.shape) for a in arrays)
+            raise ValueError(f"{cls.__name__}: cannot apply to input shapes {shapes}: {err}") from None
+        result = Tensor._wrap(out, needs_grad, ctx if needs_grad else None)
+        if _State.anomaly:
+            _check_finite(out, f"{ctx.describe()} produced {{bad}} in its forward output")
+        return result
+
+
+def _check_finite(array, message):
+    if not np.all(np.isfinite(array)):
+        bad = "NaN" if np.isnan(array).any() else "Inf"
+        raise AnomalyError("detect_anomaly: " + message.format(bad=bad))
+
+
+# --------------------------------------------------------------------------
+# Context managers
+# --------------------------------------------------------------------------
+
+@contextmanager
+def no_grad():
+    """Run ops without recording the graph (evaluation, sampling, optimizer steps)."""
+    previous, _State.grad_enabled = _State.grad_enabled, False
+    try:
+        yield
+    finally:
+        _State.grad_enabled = previous
+
+
+@contextmanager
+def detect_anomaly():
+    """Raise `AnomalyError` naming the op (and time step) where NaN/Inf first appears."""
+    previous, _State.anomaly = _State.anomaly, True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _State.anomaly = previous
+
+
+@contextmanager
+def time_step(t):
+    """Tag every node created inside with time step `t` (shown by viz and anomaly errors)."""
+    previous, _State.time_step = _State.time_step, t
+    try:
+        yield
+    finally:
+        _State.time_step = previous
+
+
+def is_grad_enabled():
+    return _State.grad_enabled
+
+
+# --------------------------------------------------------------------------
+# The backward pass
+# --------------------------------------------------------------------------
+
+def topological_order(root):
+    """Tensors that `root` depends on, each after all of its parents.
+
+    Iterative depth-first search: an unrolled graph over 10,000 time steps is
+    far deeper than Python's recursion limit.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        tensor, parents_done = stack.pop()
+        if parents_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._ctx is not None:
+            for parent in tensor._ctx.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root, grad, retain_graph=False):
+    """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it."""
+    if root._ctx is not None and root._ctx.freed:
+        raise RuntimeError(_freed_message(root._ctx))
+    grads = {id(root): grad}
+    for tensor in reversed(topological_order(root)):
+        g = grads.pop(id(tensor), None)
+        if g is None:
+            continue
+        ctx = tensor._ctx
+        if ctx is None or tensor._retains_grad:
+            tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+        if ctx is None:
+            continue
+        if ctx.freed:
+            raise RuntimeError(_freed_message(ctx))
+        parent_grads = ctx.fn.backward(ctx, g)
+        if not isinstance(parent_grads, tuple):
+            parent_grads = (parent_grads,)
+        for parent, pg in zip(ctx.parents, parent_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            if _State.anomaly:
+                _check_finite(pg, f"{ctx.describe()} produced {{bad}} in its backward pass")
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+        if not retain_graph:
+            ctx.release()
+
+
+def _freed_message(ctx):
+    return (f"backward through {ctx.fn.__name__} a second time: its saved values were freed "
+            "after the first backward. Pass retain_graph=True to the first .backward() call "
+            "if you need to backpropagate through the same graph twice.")

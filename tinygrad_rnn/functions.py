@@ -1,0 +1,571 @@
+"""Differentiable primitive ops, one ``Function`` per op.
+
+Each class reads like a row of a derivative table: ``forward`` computes the
+value from NumPy arrays, ``backward`` turns the gradient of the output ``g``
+into gradients of the inputs (the local chain rule), using what ``forward``
+saved in ``ctx``. Nothing here knows about graphs: ``Function.apply`` in
+``autograd.py`` does the bookkeeping.
+
+Broadcasting: NumPy may stretch an input to the output's shape (a bias of
+shape (H,) added to a batch (B, H)). Each copy of the stretched value
+contributed to the output, so its gradient is the *sum* over the stretched
+axes: ``unbroadcast`` does that sum.
+"""
+import numpy as np
+
+from .autograd import Function
+from .tensor import Tensor
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` over the axes NumPy broadcast, so it has `shape` again."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _normalize_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def _expand_reduced(grad, axis, keepdims, ndim):
+    """Re-insert the axes a reduction removed, so `grad` broadcasts to the input."""
+    if keepdims or ndim == 0:
+        return grad
+    return np.expand_dims(grad, _normalize_axes(axis, ndim))
+
+
+# --------------------------------------------------------------------------
+# Arithmetic
+# --------------------------------------------------------------------------
+
+class Add(Function):
+    """c = a + b;   dc/da = 1, dc/db = 1"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        a_shape, b_shape = ctx.shapes
+        return unbroadcast(g, a_shape), unbroadcast(g, b_shape)
+
+
+class Sub(Function):
+    """c = a - b;   dc/da = 1, dc/db = -1"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        a_shape, b_shape = ctx.shapes
+        return unbroadcast(g, a_shape), unbroadcast(-g, b_shape)
+
+
+class Mul(Function):
+    """c = a * b;   dc/da = b, dc/db = a"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        return unbroadcast(g * b, a.shape), unbroadcast(g * a, b.shape)
+
+
+class Div(Function):
+    """c = a / b;   dc/da = 1/b, dc/db = -a/b^2"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        return unbroadcast(g / b, a.shape), unbroadcast(-g * a / (b * b), b.shape)
+
+
+class Neg(Function):
+    """c = -a;   dc/da = -1"""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class PowScalar(Function):
+    """c = a ** p for a constant p;   dc/da = p a^(p-1)"""
+
+    @staticmethod
+    def forward(ctx, a, exponent):
+        ctx.save_for_backward(a)
+        ctx.exponent = exponent
+        return a ** exponent
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        p = ctx.exponent
+        return g * p * a ** (p - 1)
+
+
+class Pow(Function):
+    """c = a ** b (a > 0 for db);   dc/da = b a^(b-1),  dc/db = c log a"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        return (unbroadcast(g * b * a ** (b - 1), a.shape),
+                unbroadcast(g * out * np.log(a), b.shape))
+
+
+class MatMul(Function):
+    """C = A @ B;   dL/dA = G @ B^T,  dL/dB = A^T @ G  (batched like np.matmul)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("MatMul needs tensors with at least one dimension; use * for scalars")
+        inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if a.shape[-1] != inner_b:
+            raise ValueError(f"inner dimensions differ: A{a.shape} @ B{b.shape} needs "
+                             f"A.shape[-1] ({a.shape[-1]}) == B.shape[-2] ({inner_b})")
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        # View vectors as matrices: a (K,) -> (1, K), b (K,) -> (K, 1).
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        grad_a = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+# --------------------------------------------------------------------------
+# Elementwise functions
+# --------------------------------------------------------------------------
+
+class Exp(Function):
+    """c = e^a;   dc/da = c"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out
+
+
+class Log(Function):
+    """c = log a;   dc/da = 1/a"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / a
+
+
+class Tanh(Function):
+    """c = tanh a;   dc/da = 1 - c^2"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (1 - out * out)
+
+
+class Sigmoid(Function):
+    """c = 1 / (1 + e^-a) = (1 + tanh(a/2)) / 2;   dc/da = c (1 - c)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = 0.5 * (1 + np.tanh(0.5 * a))  # the tanh form never overflows
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out * (1 - out)
+
+
+class ReLU(Function):
+    """c = max(a, 0);   dc/da = 1 where a > 0, else 0"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a > 0)
+        return np.maximum(a, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        (positive,) = ctx.saved
+        return g * positive
+
+
+class Abs(Function):
+    """c = |a|;   dc/da = sign(a)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * np.sign(a)
+
+
+class Sqrt(Function):
+    """c = sqrt a;   dc/da = 1 / (2c)"""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g / (2 * out)
+
+
+class Clip(Function):
+    """c = min(max(a, low), high);   dc/da = 1 inside [low, high], else 0"""
+
+    @staticmethod
+    def forward(ctx, a, low, high):
+        ctx.save_for_backward((a >= (-np.inf if low is None else low))
+                              & (a <= (np.inf if high is None else high)))
+        return np.clip(a, low, high)
+
+    @staticmethod
+    def backward(ctx, g):
+        (inside,) = ctx.saved
+        return g * inside
+
+
+# --------------------------------------------------------------------------
+# Reductions and normalisers
+# --------------------------------------------------------------------------
+
+class Sum(Function):
+    """c = sum_i a_i;   dc/da_i = 1 (the gradient is copied back to every summand)"""
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdims):
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, g):
+        g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
+        return np.broadcast_to(g, ctx.shape)
+
+
+class Mean(Function):
+    """c = (1/n) sum_i a_i;   dc/da_i = 1/n"""
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdims):
+        out = np.asarray(a.mean(axis=axis, keepdims=keepdims))
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        ctx.count = a.size // out.size if out.size else 1  # n, the number of averaged values
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
+        return np.broadcast_to(g / ctx.count, ctx.shape)
+
+
+class Max(Function):
+    """c = max_i a_i;   dc/da_i = 1 for the maximum (shared equally between ties)"""
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdims):
+        out = a.max(axis=axis, keepdims=True)
+        is_max = a == out
+        ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True).astype(a.dtype))
+        ctx.axis, ctx.keepdims = axis, keepdims
+        return out if keepdims else np.asarray(out.squeeze(axis=axis))
+
+    @staticmethod
+    def backward(ctx, g):
+        (share,) = ctx.saved
+        return _expand_reduced(g, ctx.axis, ctx.keepdims, share.ndim) * share
+
+
+class LogSumExp(Function):
+    """c = log sum_i e^{a_i} (computed as m + log sum e^{a_i - m});   dc/da_i = softmax(a)_i"""
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdims):
+        m = a.max(axis=axis, keepdims=True)
+        out = m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(a, out)
+        ctx.axis, ctx.keepdims = axis, keepdims
+        return out if keepdims else np.asarray(out.squeeze(axis=axis))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved
+        return _expand_reduced(g, ctx.axis, ctx.keepdims, a.ndim) * np.exp(a - out)
+
+
+class Softmax(Function):
+    """s_i = e^{a_i} / sum_j e^{a_j};   dL/da = s * (g - sum_j g_j s_j)"""
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved
+        return s * (g - (g * s).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """l_i = a_i - logsumexp(a);   dL/da = g - softmax(a) * sum_j g_j"""
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g - np.exp(out) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------
+# Shape and indexing (gradients are routed back, never changed)
+# --------------------------------------------------------------------------
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Permute(Function):
+    """Reorder axes; the gradient is permuted back with the inverse permutation."""
+
+    @staticmethod
+    def forward(ctx, a, axes):
+        axes = tuple(reversed(range(a.ndim))) if axes is None else axes
+        if sorted(ax % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
+            raise ValueError(f"axes {axes} are not a permutation of the {a.ndim} axes")
+        ctx.inverse = tuple(np.argsort([ax % a.ndim for ax in axes]))
+        return a.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inverse)
+
+
+def _plain_index(index):
+    """Replace Tensors inside an index by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def _is_advanced(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, (list, np.ndarray)) for i in parts)
+
+
+class Index(Function):
+    """c = a[index] (slices, ints, integer arrays);   the gradient is scattered back.
+
+    With integer arrays the same element may be picked twice (an embedding
+    lookup of a repeated word), so the scatter must *add*: np.add.at.
+    """
+
+    @staticmethod
+    def forward(ctx, a, index):
+        index = _plain_index(index)
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        try:
+            return a[index]
+        except IndexError as err:
+            raise IndexError(f"Index: {err} (tensor shape {a.shape})") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+        if _is_advanced(ctx.index):
+            np.add.at(grad, ctx.index, g)
+        else:
+            grad[ctx.index] = g
+        return grad
+
+
+class Concat(Function):
+    """c = [a_1, a_2, ...] along `axis`;   each input gets its slice of g"""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+
+
+class Stack(Function):
+    """c = stack(a_1, a_2, ...) on a new `axis`;   input k gets g's k-th slice"""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.moveaxis(g, ctx.axis, 0))
+
+
+class Where(Function):
+    """c = a where condition else b;   g goes to a where true, to b where false"""
+
+    @staticmethod
+    def forward(ctx, a, b, condition):
+        ctx.condition = condition
+        ctx.shapes = a.shape, b.shape
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a_shape, b_shape = ctx.shapes
+        zero = np.zeros((), dtype=g.dtype)
+        return (unbroadcast(np.where(ctx.condition, g, zero), a_shape),
+                unbroadcast(np.where(ctx.condition, zero, g), b_shape))
+
+
+# --------------------------------------------------------------------------
+# Multi-input helpers (the Tensor methods cover the single-input ops)
+# --------------------------------------------------------------------------
+
+def _tensor_list(op, tensors):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor")
+    return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis."""
+    tensors = _tensor_list("concat", tensors)
+    return Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis=0):
+    """Join tensors along a new axis (e.g. a list of h_t into (T, B, H))."""
+    tensors = _tensor_list("stack", tensors)
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    return Stack.apply(*tensors, axis=axis)
+
+
+def split(x, sections, axis=0):
+    """Split `x` along `axis` into pieces of the given sizes (a list) or into
+    `sections` equal pieces (an int). Returns a list of Tensors."""
+    length = x.shape[axis]
+    if isinstance(sections, int):
+        if sections <= 0 or length % sections:
+            raise ValueError(f"split: axis {axis} of shape {x.shape} cannot be cut into "
+                             f"{sections} equal pieces")
+        sizes = [length // sections] * sections
+    else:
+        sizes = list(sections)
+        if sum(sizes) != length:
+            raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} "
+                             f"of shape {x.shape} has length {length}")
+    prefix = (slice(None),) * (axis % x.ndim)
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(x[prefix + (slice(start, start + size),)])
+        start += size
+    return pieces
+
+
+def where(condition, a, b):
+    """Elementwise choice: a where `condition` is true, else b (condition is not differentiated)."""
+    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    if isinstance(a, Tensor):
+        b = a._operand(b, "where")
+    elif isinstance(b, Tensor):
+        a = b._operand(a, "where")
+    else:
+        a, b = Tensor(a), Tensor(b)
+    return Where.apply(a, b, condition=condition)
