@@ -1,0 +1,382 @@
+"""Every primitive op: forward equals NumPy, backward equals central differences.
+
+Each property test draws shapes and float64 values with Hypothesis (see
+strategies.py), runs the op forward and compares with the NumPy expression,
+then gradchecks it: the analytic gradient from backward() must match
+(L(x + eps) - L(x - eps)) / 2eps for every input element.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tr
+from strategies import (away_from, array_and_axis, arrays, broadcastable_shapes, distinct,
+                        permutation_of, positive, shapes)
+
+
+def check_op(op, numpy_op, *arrays):
+    """op(*tensors) equals numpy_op(*arrays) forward, and passes gradcheck."""
+    out = op(*[tr.Tensor(a) for a in arrays])
+    np.testing.assert_allclose(out.data, numpy_op(*arrays), rtol=1e-10, atol=1e-12)
+    assert out.shape == np.shape(numpy_op(*arrays))
+    assert tr.gradcheck(op, list(arrays)).passed
+
+
+# --------------------------------------------------------------------------
+# Arithmetic with broadcasting
+# --------------------------------------------------------------------------
+
+BINARY_OPS = {
+    "add": (lambda a, b: a + b, np.add),
+    "sub": (lambda a, b: a - b, np.subtract),
+    "mul": (lambda a, b: a * b, np.multiply),
+}
+
+
+@pytest.mark.parametrize("name", BINARY_OPS)
+@given(data=st.data())
+def test_binary_op_with_broadcasting(name, data):
+    op, numpy_op = BINARY_OPS[name]
+    shape_a, shape_b = data.draw(broadcastable_shapes())
+    check_op(op, numpy_op, data.draw(arrays(shape_a)), data.draw(arrays(shape_b)))
+
+
+@given(data=st.data())
+def test_div_with_broadcasting(data):
+    shape_a, shape_b = data.draw(broadcastable_shapes())
+    check_op(lambda a, b: a / b, np.divide,
+             data.draw(arrays(shape_a)), data.draw(away_from(shape_b, margin=0.5)))
+
+
+@given(data=st.data())
+def test_pow_tensor_exponent(data):
+    """a ** b with a > 0: both the base and the exponent get gradients."""
+    shape_a, shape_b = data.draw(broadcastable_shapes())
+    check_op(lambda a, b: a ** b, np.power, data.draw(positive(shape_a, 0.5)), data.draw(arrays(shape_b)))
+
+
+@given(base=shapes().flatmap(positive), exponent=st.floats(-2.0, 3.0))
+def test_pow_scalar_exponent(base, exponent):
+    check_op(lambda a: a ** exponent, lambda a: a ** exponent, base)
+
+
+@given(base=shapes().flatmap(arrays), exponent=st.sampled_from([2, 3]))
+def test_pow_integer_exponent_of_negative_base(base, exponent):
+    check_op(lambda a: a ** exponent, lambda a: a ** exponent, base)
+
+
+@given(x=shapes().flatmap(arrays))
+def test_neg(x):
+    check_op(lambda a: -a, np.negative, x)
+
+
+@pytest.mark.parametrize("python_op", [lambda x: 2.0 - x, lambda x: 3.0 / x, lambda x: 2.0 ** x,
+                                       lambda x: 1.5 + x, lambda x: 0.5 * x],
+                         ids=["rsub", "rtruediv", "rpow", "radd", "rmul"])
+def test_reflected_operators_with_a_number_on_the_left(python_op):
+    x = np.array([0.7, 1.3, 2.1])
+    check_op(python_op, python_op, x)
+
+
+def test_broadcast_bias_gradient_is_the_sum_over_the_batch():
+    """b of shape (H,) is added to every row of a (B, H) batch: db = sum over rows of g."""
+    x = tr.Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    b = tr.Tensor(np.zeros(2), requires_grad=True)
+    g = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    (x + b).backward(g)
+    np.testing.assert_array_equal(b.grad, [9.0, 12.0])
+    np.testing.assert_array_equal(x.grad, g)
+
+
+def test_broadcast_of_size_one_axis_keeps_its_shape():
+    a = tr.Tensor(np.ones((3, 1)), requires_grad=True)
+    b = tr.Tensor(np.ones((1, 4)), requires_grad=True)
+    (a * b).sum().backward()
+    assert a.grad.shape == (3, 1) and b.grad.shape == (1, 4)
+    np.testing.assert_array_equal(a.grad, np.full((3, 1), 4.0))
+    np.testing.assert_array_equal(b.grad, np.full((1, 4), 3.0))
+
+
+# --------------------------------------------------------------------------
+# Matrix multiplication
+# --------------------------------------------------------------------------
+
+@st.composite
+def matmul_shapes(draw):
+    """Shape pairs np.matmul accepts: 2-D, batched, broadcast batch, and 1-D on either side."""
+    n, k, m, batch = (draw(st.integers(1, 4)) for _ in range(4))
+    return draw(st.sampled_from([
+        ((n, k), (k, m)),
+        ((batch, n, k), (k, m)),
+        ((batch, n, k), (batch, k, m)),
+        ((1, n, k), (batch, k, m)),
+        ((k,), (k, m)),
+        ((n, k), (k,)),
+        ((k,), (k,)),
+        ((k,), (batch, k, m)),
+    ]))
+
+
+@given(data=st.data())
+def test_matmul(data):
+    shape_a, shape_b = data.draw(matmul_shapes())
+    check_op(lambda x, y: x @ y, np.matmul, data.draw(arrays(shape_a)), data.draw(arrays(shape_b)))
+
+
+def test_batched_matmul_broadcasts_a_shared_matrix():
+    """(B, N, K) @ (K, M): the shared right matrix gets the sum of the per-batch gradients."""
+    rng = np.random.default_rng(0)
+    check_op(lambda x, y: x @ y, np.matmul, rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 2)))
+
+
+# --------------------------------------------------------------------------
+# Elementwise functions
+# --------------------------------------------------------------------------
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+UNARY_OPS = {
+    "exp": (lambda x: x.exp(), np.exp, arrays),
+    "log": (lambda x: x.log(), np.log, positive),
+    "tanh": (lambda x: x.tanh(), np.tanh, arrays),
+    "sigmoid": (lambda x: x.sigmoid(), _sigmoid, lambda shape: arrays(shape, -6.0, 6.0)),
+    "relu": (lambda x: x.relu(), lambda x: np.maximum(x, 0), away_from),
+    "abs": (lambda x: x.abs(), np.abs, away_from),
+    "sqrt": (lambda x: x.sqrt(), np.sqrt, positive),
+    "clip": (lambda x: x.clip(-0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
+             lambda shape: away_from(shape, points=(-0.5, 0.5))),
+}
+
+
+@pytest.mark.parametrize("name", UNARY_OPS)
+@given(data=st.data())
+def test_elementwise(name, data):
+    op, numpy_op, values = UNARY_OPS[name]
+    check_op(op, numpy_op, data.draw(shapes().flatmap(values)))
+
+
+@pytest.mark.parametrize("low, high", [(None, 0.5), (-0.5, None)])
+def test_clip_with_one_bound(low, high):
+    x = np.array([-1.0, -0.2, 0.3, 1.0])
+    check_op(lambda a: a.clip(low, high), lambda a: np.clip(a, low, high), x)
+
+
+def test_kinked_ops_pass_zero_gradient_on_the_flat_side():
+    x = tr.Tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    (x.relu() + x.clip(-0.5, 0.5)).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0])
+
+
+# --------------------------------------------------------------------------
+# Reductions and normalisers
+# --------------------------------------------------------------------------
+
+REDUCTIONS = {
+    "sum": (lambda x, axis, keep: x.sum(axis=axis, keepdims=keep), np.sum, arrays),
+    "mean": (lambda x, axis, keep: x.mean(axis=axis, keepdims=keep), np.mean, arrays),
+    "max": (lambda x, axis, keep: x.max(axis=axis, keepdims=keep), np.max, distinct),
+    "logsumexp": (lambda x, axis, keep: x.logsumexp(axis=axis, keepdims=keep),
+                  lambda a, axis, keepdims: np.log(np.sum(np.exp(a), axis=axis, keepdims=keepdims)),
+                  arrays),
+}
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+@given(data=st.data())
+def test_reduction(name, data):
+    op, numpy_op, values = REDUCTIONS[name]
+    x, axis, keepdims = data.draw(array_and_axis(values=values))
+    check_op(lambda a: op(a, axis, keepdims), lambda a: numpy_op(a, axis=axis, keepdims=keepdims), x)
+
+
+def test_max_splits_the_gradient_between_ties():
+    x = tr.Tensor(np.array([1.0, 3.0, 3.0, 2.0]), requires_grad=True)
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.5, 0.5, 0.0])
+
+
+def _softmax_reference(a, axis):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@st.composite
+def array_and_int_axis(draw):
+    shape = draw(shapes())
+    return draw(arrays(shape, -3.0, 3.0)), draw(st.integers(-len(shape), len(shape) - 1))
+
+
+@given(x_axis=array_and_int_axis())
+def test_softmax(x_axis):
+    x, axis = x_axis
+    check_op(lambda a: a.softmax(axis=axis), lambda a: _softmax_reference(a, axis), x)
+
+
+@given(x_axis=array_and_int_axis())
+def test_log_softmax(x_axis):
+    x, axis = x_axis
+    check_op(lambda a: a.log_softmax(axis=axis), lambda a: np.log(_softmax_reference(a, axis)), x)
+
+
+def test_softmax_rows_sum_to_one():
+    s = tr.Tensor(np.random.default_rng(0).standard_normal((3, 5))).softmax(axis=1)
+    np.testing.assert_allclose(s.data.sum(axis=1), np.ones(3))
+
+
+HUGE = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, -1001.0, -1003.0]])
+SHIFTED = HUGE - HUGE.max(axis=1, keepdims=True)  # same softmax, small numbers: the naive formula is exact
+
+
+@pytest.mark.parametrize("name, op, naive_reference", [
+    ("softmax", lambda x: x.softmax(axis=1),
+     np.exp(SHIFTED) / np.exp(SHIFTED).sum(axis=1, keepdims=True)),
+    ("log_softmax", lambda x: x.log_softmax(axis=1),
+     SHIFTED - np.log(np.exp(SHIFTED).sum(axis=1, keepdims=True))),
+    ("logsumexp", lambda x: x.logsumexp(axis=1),
+     HUGE.max(axis=1) + np.log(np.exp(SHIFTED).sum(axis=1))),
+])
+def test_normalisers_are_stable_for_huge_inputs(name, op, naive_reference):
+    """exp(1000) overflows; the max-shifted forms must still be finite and exact."""
+    x = tr.Tensor(HUGE, requires_grad=True)
+    out = op(x)
+    np.testing.assert_allclose(out.data, naive_reference, rtol=1e-12)
+    out.sum().backward()
+    assert np.all(np.isfinite(x.grad)), f"{name}: non-finite gradient {x.grad}"
+    assert tr.gradcheck(op, [HUGE]).passed
+
+
+# --------------------------------------------------------------------------
+# Shapes and indexing
+# --------------------------------------------------------------------------
+
+@given(x=shapes().flatmap(arrays))
+def test_reshape(x):
+    check_op(lambda a: a.reshape(x.shape[::-1]), lambda a: a.reshape(x.shape[::-1]), x)
+    check_op(lambda a: a.reshape(-1, 1), lambda a: a.reshape(-1, 1), x)
+
+
+@given(data=st.data())
+def test_permute(data):
+    x = data.draw(shapes().flatmap(arrays))
+    axes = data.draw(permutation_of(x.ndim))
+    check_op(lambda a: a.permute(axes), lambda a: a.transpose(axes), x)
+
+
+@given(x=shapes(min_dims=2, max_dims=2).flatmap(arrays))
+def test_transpose_property(x):
+    check_op(lambda a: a.T, lambda a: a.T, x)
+
+
+INDICES = {
+    "int": 1,
+    "negative int": -1,
+    "slice": slice(1, None),
+    "step slice": slice(None, None, 2),
+    "int then slice": (0, slice(0, 2)),
+    "integer array": np.array([2, 0]),
+    "repeated integer array": np.array([1, 1, 0, 1]),
+    "list with repeats": [0, 0, 2],
+    "array pair": (np.array([0, 1, 1]), np.array([2, 2, 0])),
+    "slice then array": (slice(None), np.array([0, 0, 1])),
+    "boolean mask": np.array([True, False, True]),
+}
+
+
+@pytest.mark.parametrize("name", INDICES)
+def test_getitem(name):
+    index = INDICES[name]
+    x = np.random.default_rng(0).standard_normal((3, 3))
+    check_op(lambda a: a[index], lambda a: a[index], x)
+
+
+def test_repeated_indices_accumulate_their_gradients():
+    """An embedding lookup of a repeated word: row 1 is picked three times, so its grad is 3."""
+    table = tr.Tensor(np.zeros((3, 2)), requires_grad=True)
+    table[np.array([1, 1, 0, 1])].sum().backward()
+    np.testing.assert_array_equal(table.grad, [[1, 1], [3, 3], [0, 0]])
+
+
+def test_tensor_index_is_accepted():
+    x = tr.Tensor(np.arange(4.0), requires_grad=True)
+    x[tr.tensor([3, 3])].sum().backward()
+    np.testing.assert_array_equal(x.grad, [0, 0, 0, 2])
+
+
+@given(data=st.data())
+def test_concat(data):
+    shape = data.draw(shapes(min_dims=2, max_dims=2))
+    axis = data.draw(st.integers(-2, 1))
+    other_shape = list(shape)
+    other_shape[axis] = data.draw(st.integers(1, 3))
+    a, b = data.draw(arrays(shape)), data.draw(arrays(tuple(other_shape)))
+    check_op(lambda x, y: tr.concat([x, y], axis=axis), lambda x, y: np.concatenate([x, y], axis=axis), a, b)
+
+
+@given(data=st.data())
+def test_stack(data):
+    shape = data.draw(shapes(max_dims=2))
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    a, b, c = (data.draw(arrays(shape)) for _ in range(3))
+    check_op(lambda *xs: tr.stack(xs, axis=axis), lambda *xs: np.stack(xs, axis=axis), a, b, c)
+
+
+@pytest.mark.parametrize("sections, axis", [(2, 0), ([1, 3], 1), ([2, 1, 1], -1)])
+def test_split(sections, axis):
+    x = np.random.default_rng(0).standard_normal((4, 4))
+    pieces = tr.split(tr.Tensor(x), sections, axis=axis)
+    expected = np.split(x, sections if isinstance(sections, int) else np.cumsum(sections)[:-1], axis=axis)
+    for piece, want in zip(pieces, expected):
+        np.testing.assert_array_equal(piece.data, want)
+    weights = [float(k + 1) for k in range(len(pieces))]  # each piece weighted differently
+    assert tr.gradcheck(lambda t: sum(w * p.sum() for w, p in zip(weights, tr.split(t, sections, axis=axis))),
+                        [x]).passed
+
+
+@given(data=st.data())
+def test_where(data):
+    shape_a, shape_b = data.draw(broadcastable_shapes())
+    a, b = data.draw(arrays(shape_a)), data.draw(arrays(shape_b))
+    condition = data.draw(arrays(np.broadcast_shapes(shape_a, shape_b))) > 0
+    check_op(lambda x, y: tr.where(condition, x, y), lambda x, y: np.where(condition, x, y), a, b)
+
+
+def test_where_with_a_number():
+    x = np.array([-1.0, 2.0, -3.0])
+    check_op(lambda a: tr.where(x > 0, a, 0.0), lambda a: np.where(a > 0, a, 0.0), x)
+
+
+# --------------------------------------------------------------------------
+# PyTorch as an oracle (skipped when torch is not installed)
+# --------------------------------------------------------------------------
+
+TORCH_CASES = {
+    "matmul+tanh": (lambda x, w: (x @ w).tanh(), lambda x, w: (x @ w).tanh(), [(3, 4), (4, 2)]),
+    "sigmoid*exp": (lambda x, y: x.sigmoid() * y.exp(), lambda x, y: x.sigmoid() * y.exp(), [(2, 3), (3,)]),
+    "log_softmax": (lambda x: x.log_softmax(axis=-1), lambda x: x.log_softmax(dim=-1), [(3, 5)]),
+    "softmax": (lambda x: x.softmax(axis=0), lambda x: x.softmax(dim=0), [(3, 5)]),
+    "logsumexp": (lambda x: x.logsumexp(axis=1), lambda x: x.logsumexp(dim=1), [(3, 5)]),
+    "max(axis)": (lambda x: x.max(axis=1), lambda x: x.max(dim=1).values, [(3, 5)]),
+    "mean/div": (lambda x, y: (x / y).mean(axis=0), lambda x, y: (x / y).mean(dim=0), [(3, 4), (4,)]),
+    "index+stack": (lambda x: tr.stack([x[2], x[0], x[2]]), lambda x: __import__("torch").stack([x[2], x[0], x[2]]),
+                    [(3, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", TORCH_CASES)
+def test_matches_pytorch(name):
+    torch = pytest.importorskip("torch")
+    ours_fn, torch_fn, input_shapes = TORCH_CASES[name]
+    rng = np.random.default_rng(0)
+    arrays_ = [rng.uniform(0.5, 2.0, shape) for shape in input_shapes]  # positive: safe for /
+    ours = [tr.Tensor(a, requires_grad=True) for a in arrays_]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays_]
+    out, ref = ours_fn(*ours), torch_fn(*theirs)
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    ref.backward(torch.tensor(g))
+    for mine, reference in zip(ours, theirs):
+        np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-10, atol=1e-12)
