@@ -15,6 +15,7 @@ from .tensor import (DEFAULT_DTYPE, Tensor, arange, manual_seed, ones, rand, ran
 from .autograd import AnomalyError, Function, detect_anomaly, is_grad_enabled, no_grad, time_step
 from .functions import concat, split, stack, where
 from .gradcheck import GradcheckError, gradcheck
+from . import nn
 
 try:
     __version__ = _version("tinygrad-rnn")
@@ -24,5 +25,5 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "DEFAULT_DTYPE", "Tensor", "arange", "manual_seed", "ones", "rand", "randn", "rng", "tensor",
     "zeros", "AnomalyError", "Function", "detect_anomaly", "is_grad_enabled", "no_grad",
-    "time_step", "concat", "split", "stack", "where", "GradcheckError", "gradcheck",
+    "time_step", "concat", "split", "stack", "where", "GradcheckError", "gradcheck", "nn",
 ]

@@ -1,0 +1,8 @@
+"""Neural-network building blocks: modules, recurrent cells and layers, losses."""
+from .module import Dropout, Embedding, Linear, Module, Sequential
+from .cells import GRUCell, LeakyRNNCell, LSTMCell, RNNCell
+from .recurrent import GRU, LSTM, RNN
+from .losses import bce_with_logits, cross_entropy, mse_loss
+
+__all__ = ["Dropout", "Embedding", "Linear", "Module", "Sequential", "GRUCell", "LeakyRNNCell",
+           "LSTMCell", "RNNCell", "GRU", "LSTM", "RNN", "bce_with_logits", "cross_entropy", "mse_loss"]

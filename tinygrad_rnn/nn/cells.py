@@ -1,0 +1,188 @@
+"""Recurrent cells: one time step, written from the equations.
+
+Each cell's step is a plain function of Tensors (``rnn_step``, ``lstm_step``,
+``gru_step``, ``leaky_step``) so that the cell modules here and the layers in
+``recurrent.py`` share one definition. Parameters use PyTorch's names, shapes
+and gate order, so PyTorch weights load directly:
+
+    weight_ih (G*H, I),  weight_hh (G*H, H),  bias_ih (G*H,),  bias_hh (G*H,)
+
+with G = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n), all initialised
+from U(-1/sqrt(H), 1/sqrt(H)).
+"""
+import numpy as np
+
+from .. import functions as F
+from ..tensor import Tensor, zeros
+from .module import Module, _check_sizes, uniform_parameter
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+def affine(x, W, b):
+    """x W^T + b, with b optional.   x (B, I), W (G*H, I) -> (B, G*H)"""
+    y = x @ W.T
+    return y + b if b is not None else y
+
+
+def rnn_step(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
+    """h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   act = tanh or relu"""
+    pre = affine(x, W_ih, b_ih) + affine(h, W_hh, b_hh)
+    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+
+
+def leaky_step(x, h, W_ih, W_hh, b_ih, b_hh, alpha):
+    """h_t = (1 - alpha) h_{t-1} + alpha tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+
+    alpha in (0, 1] is the leak rate: alpha = 1 is the vanilla RNN; a small
+    alpha keeps most of h_{t-1}, so gradients shrink more slowly over time.
+    """
+    return (1 - alpha) * h + alpha * rnn_step(x, h, W_ih, W_hh, b_ih, b_hh, "tanh")
+
+
+def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """One LSTM step (PyTorch's equations and gate order i, f, g, o):
+
+        i = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)     input gate
+        f = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)     forget gate
+        g = tanh   (W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)     candidate
+        o = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)     output gate
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    The cell state c_t is the "gradient highway": dc_t/dc_{t-1} = f, with no
+    weight matrix and no squashing in between.
+    """
+    gates = affine(x, W_ih, b_ih) + affine(h, W_hh, b_hh)   # (B, 4H)
+    i, f, g, o = F.split(gates, 4, axis=1)
+    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+    c_next = f * c + i * g
+    return o * c_next.tanh(), c_next
+
+
+def gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
+    """One GRU step (PyTorch's equations and gate order r, z, n):
+
+        r = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)     reset gate
+        z = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)     update gate
+        n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))  candidate
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    Note the reset gate multiplies (W_hn h + b_hn), the hidden part *after*
+    its bias, as in PyTorch and cuDNN.
+    """
+    x_r, x_z, x_n = F.split(affine(x, W_ih, b_ih), 3, axis=1)   # each (B, H)
+    h_r, h_z, h_n = F.split(affine(h, W_hh, b_hh), 3, axis=1)
+    r = (x_r + h_r).sigmoid()
+    z = (x_z + h_z).sigmoid()
+    n = (x_n + r * h_n).tanh()
+    return (1 - z) * n + z * h
+
+
+class _CellBase(Module):
+    """Parameters and input checks shared by every cell."""
+
+    gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, fused=False):
+        _check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
+        self.config = dict(input_size=input_size, hidden_size=hidden_size, bias=bias, fused=fused)
+        self.input_size, self.hidden_size, self.fused = input_size, hidden_size, fused
+        bound = 1 / np.sqrt(hidden_size)
+        G = self.gates
+        self.weight_ih = uniform_parameter((G * hidden_size, input_size), bound)
+        self.weight_hh = uniform_parameter((G * hidden_size, hidden_size), bound)
+        self.bias_ih = uniform_parameter((G * hidden_size,), bound) if bias else None
+        self.bias_hh = uniform_parameter((G * hidden_size,), bound) if bias else None
+
+    def weights(self):
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+    def _check_input(self, x):
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} expected a Tensor input of shape (B, {self.input_size}), "
+                            f"got {type(x).__name__}")
+        if x.ndim != 2 or x.shape[1] != self.input_size:
+            raise ValueError(f"{name} expected input of shape (B, {self.input_size}), got {x.shape}"
+                             + ("; a cell takes one time step: loop over x[t] or use the layer"
+                                if x.ndim == 3 else ""))
+        if x.dtype != self.weight_ih.dtype:
+            raise TypeError(f"{name}: input dtype {x.dtype} differs from parameter dtype "
+                            f"{self.weight_ih.dtype}; convert the input or call .to(dtype) on the cell")
+
+    def _state(self, state, x, what="h"):
+        B, H = x.shape[0], self.hidden_size
+        if state is None:
+            return zeros(B, H, dtype=x.dtype)
+        if state.shape != (B, H):
+            raise ValueError(f"{type(self).__name__} expected {what} of shape (B, H) = ({B}, {H}), "
+                             f"got {state.shape}")
+        return state
+
+
+class RNNCell(_CellBase):
+    """h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).   x (B, I), h (B, H) -> h' (B, H)"""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", fused=False):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"RNNCell: nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, fused)
+        self.config["nonlinearity"] = self.nonlinearity = nonlinearity
+
+    def forward(self, x, h=None):
+        self._check_input(x)
+        h = self._state(h, x)
+        if self.fused:
+            from ..fused import rnn_cell
+            return rnn_cell(x, h, *self.weights(), nonlinearity=self.nonlinearity)
+        return rnn_step(x, h, *self.weights(), self.nonlinearity)
+
+
+class LeakyRNNCell(_CellBase):
+    """h' = (1 - alpha) h + alpha tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
+
+    alpha is fixed (a float) or learned (``learn_alpha=True``: a scalar
+    parameter named ``alpha``, trained like any weight).
+    """
+
+    def __init__(self, input_size, hidden_size, alpha=0.5, learn_alpha=False, bias=True):
+        if not 0 < alpha <= 1:
+            raise ValueError(f"LeakyRNNCell: alpha must be in (0, 1], got {alpha}")
+        super().__init__(input_size, hidden_size, bias)
+        del self.config["fused"]
+        self.config.update(alpha=alpha, learn_alpha=learn_alpha)
+        self.alpha = Tensor(np.array(alpha, dtype=np.float32), requires_grad=True) if learn_alpha else alpha
+
+    def forward(self, x, h=None):
+        self._check_input(x)
+        return leaky_step(x, self._state(h, x), *self.weights(), self.alpha)
+
+
+class LSTMCell(_CellBase):
+    """(h', c') = LSTM step (see `lstm_step`).   x (B, I), h, c (B, H) -> h', c' (B, H)"""
+
+    gates = 4
+
+    def forward(self, x, state=None):
+        self._check_input(x)
+        h, c = (None, None) if state is None else state
+        h, c = self._state(h, x, "h"), self._state(c, x, "c")
+        if self.fused:
+            from ..fused import lstm_cell
+            return lstm_cell(x, h, c, *self.weights())
+        return lstm_step(x, h, c, *self.weights())
+
+
+class GRUCell(_CellBase):
+    """h' = GRU step (see `gru_step`).   x (B, I), h (B, H) -> h' (B, H)"""
+
+    gates = 3
+
+    def forward(self, x, h=None):
+        self._check_input(x)
+        h = self._state(h, x)
+        if self.fused:
+            from ..fused import gru_cell
+            return gru_cell(x, h, *self.weights())
+        return gru_step(x, h, *self.weights())

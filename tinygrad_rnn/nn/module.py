@@ -1,0 +1,205 @@
+"""Module: a container of parameters and sub-modules, PyTorch-style.
+
+A Module finds its parameters by looking at its own attributes: a Tensor with
+``requires_grad=True`` is a parameter, a Module is a sub-module (its
+parameters are named ``child.weight``), and a list of Modules is numbered
+(``layers.0.weight``). Nothing is registered by hand.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from ..functions import Index
+from ..tensor import DEFAULT_DTYPE, Tensor, rng
+
+
+def uniform_parameter(shape, bound, dtype=np.float32):
+    """A new parameter drawn from U(-bound, bound) with the library generator."""
+    data = rng().uniform(-bound, bound, size=shape).astype(dtype)
+    return Tensor(data, requires_grad=True)
+
+
+class Module:
+    """Base class of every layer. Subclasses set attributes in __init__ and define forward."""
+
+    training = True
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- discovery ---------------------------------------------------------
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Module) for v in value):
+                for k, child in enumerate(value):
+                    yield f"{name}.{k}", child
+
+    def named_parameters(self, prefix=""):
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor) and value.requires_grad:
+                yield prefix + name, value
+        for name, child in self.named_children():
+            yield from child.named_parameters(prefix + name + ".")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def modules(self):
+        yield self
+        for _, child in self.named_children():
+            yield from child.modules()
+
+    # ---- state -------------------------------------------------------------
+    def state_dict(self):
+        """Parameter name -> a copy of its array (what `io.save` writes)."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays into the parameters, checking names and shapes first.
+
+        Nothing is changed unless every name and shape matches (with
+        strict=False, missing and unexpected names are ignored).
+        """
+        params = dict(self.named_parameters())
+        missing = [name for name in params if name not in state]
+        unexpected = [name for name in state if name not in params]
+        if strict and (missing or unexpected):
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                           f"unexpected keys {unexpected}; expected exactly {list(params)}")
+        for name, param in params.items():
+            if name in state and np.shape(state[name]) != param.shape:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: '{name}' has shape "
+                                 f"{np.shape(state[name])} in the state dict but {param.shape} in the "
+                                 f"model; was it saved from a model with other sizes?")
+        for name, param in params.items():
+            if name in state:
+                np.copyto(param.data, np.asarray(state[name]), casting="same_kind")
+
+    def get_config(self):
+        """Constructor arguments that rebuild this module (saved in checkpoints)."""
+        return dict(getattr(self, "config", {}))
+
+    # ---- modes and helpers ---------------------------------------------------
+    def train(self, mode=True):
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, dtype):
+        """Convert every parameter to `dtype` in place (e.g. np.float64 for gradcheck)."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        return self
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):
+        return self.to(np.float32)
+
+    @property
+    def dtype(self):
+        params = self.parameters()
+        return params[0].dtype if params else np.dtype(DEFAULT_DTYPE)
+
+    def __repr__(self):
+        children = list(self.named_children())
+        config = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        if not children:
+            return f"{type(self).__name__}({config})"
+        body = "\n".join(f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children)
+        return f"{type(self).__name__}({config})\n{body}"
+
+
+class Linear(Module):
+    """y = x W^T + b.   x (..., in_features) -> y (..., out_features)
+
+    weight (out_features, in_features), bias (out_features,), both drawn from
+    U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
+    """
+
+    def __init__(self, in_features, out_features, bias=True):
+        _check_sizes("Linear", in_features=in_features, out_features=out_features)
+        self.config = dict(in_features=in_features, out_features=out_features, bias=bias)
+        bound = 1 / np.sqrt(in_features)
+        self.weight = uniform_parameter((out_features, in_features), bound)
+        self.bias = uniform_parameter((out_features,), bound) if bias else None
+
+    def forward(self, x):
+        if x.shape[-1] != self.weight.shape[1]:
+            raise ValueError(f"Linear expected input with {self.weight.shape[1]} features in the "
+                             f"last axis, got shape {x.shape}")
+        y = x @ self.weight.T
+        return y + self.bias if self.bias is not None else y
+
+
+class Embedding(Module):
+    """y = W[idx]: a row of the table per integer index.   idx (...) -> y (..., dim)
+
+    weight (num_embeddings, embedding_dim) ~ N(0, 1) as in PyTorch. Looking up
+    the same index twice adds both gradients into that row.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim):
+        _check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        self.config = dict(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        data = rng().standard_normal((num_embeddings, embedding_dim))
+        self.weight = Tensor(data.astype(np.float32), requires_grad=True)
+
+    def forward(self, idx):
+        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        n = self.weight.shape[0]
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Embedding expected integer indices, got dtype {idx.dtype}; "
+                            f"convert with .astype(int)")
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"Embedding: indices must be in [0, {n}), got values in "
+                             f"[{idx.min()}, {idx.max()}]")
+        return Index.apply(self.weight, index=idx)
+
+
+class Dropout(Module):
+    """During training, zero each element with probability p and scale the rest by 1/(1-p)."""
+
+    def __init__(self, p=0.5):
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.config = dict(p=p)
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = rng().random(x.shape) >= self.p
+        return x * (keep / (1 - self.p)).astype(x.dtype)
+
+
+class Sequential(Module):
+    """Apply modules one after another: Sequential(a, b)(x) = b(a(x))."""
+
+    def __init__(self, *modules):
+        self.layers = list(modules)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def _check_sizes(op, **sizes):
+    for name, value in sizes.items():
+        if not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")

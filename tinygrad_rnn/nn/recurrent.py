@@ -1,0 +1,258 @@
+"""Recurrent layers: a cell applied at every time step, stacked and bidirectional.
+
+    output, h_n         = RNN(...)(x, h0=None, lengths=None)
+    output, (h_n, c_n)  = LSTM(...)(x, (h0, c0)=None, lengths=None)
+
+Shapes as in PyTorch (T time steps, B batch, I input size, H hidden size,
+L layers, D = 2 if bidirectional else 1):
+
+    x       (T, B, I)          or (B, T, I) with batch_first=True
+    h0, c0  (L*D, B, H)
+    output  (T, B, D*H)        (T, B, H) with merge="sum"; batch-first if x was
+    h_n     (L*D, B, H)        final state of every layer and direction
+
+With ``fused=False`` the layer loops over time in Python, calling the cell's
+step function: the graph then holds every step, exactly the unrolled network
+of the textbooks. With ``fused=True`` (the default) each layer and direction
+is one node whose forward and backward run a whole-sequence kernel
+(``tinygrad_rnn.fused``); both give the same numbers.
+
+``lengths`` (B,) gives each sequence's true length in a padded batch: at steps
+t >= lengths[b] the state of sequence b is carried unchanged, its output is 0,
+and no gradient flows through those steps. A reverse direction reads each
+sequence backwards from its own last valid step.
+"""
+import numpy as np
+
+from .. import functions as F
+from ..autograd import time_step
+from ..tensor import Tensor, zeros
+from .cells import NONLINEARITIES, gru_step, lstm_step, rnn_step
+from .module import Dropout, Module, _check_sizes, uniform_parameter
+
+MERGES = ("concat", "sum")
+
+
+def reverse_sequences(x, lengths):
+    """Reverse each sequence of x (T, B, ...) within its own length.
+
+    Without lengths this is x[::-1]. With lengths, sequence b's steps
+    0..L_b-1 are reversed and its padding stays where it is, so the reverse
+    direction starts at the sequence's real last element, not at padding.
+    """
+    if lengths is None:
+        return x[::-1]
+    T, B = x.shape[0], x.shape[1]
+    t = np.arange(T)[:, None]                       # (T, 1)
+    source = np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)   # (T, B)
+    return x[source, np.arange(B)[None, :]]
+
+
+class _RecurrentLayer(Module):
+    """Parameters, input checks and the layer/direction loops shared by RNN, LSTM and GRU."""
+
+    gates = 1
+    has_cell_state = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, merge="concat", fused=True):
+        name = type(self).__name__
+        _check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        if merge not in MERGES:
+            raise ValueError(f"{name}: merge must be one of {MERGES}, got {merge!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+        self.config = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
+                           bias=bias, batch_first=batch_first, dropout=dropout,
+                           bidirectional=bidirectional, merge=merge, fused=fused)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.batch_first, self.bidirectional, self.merge, self.fused = batch_first, bidirectional, merge, fused
+        self.num_directions = 2 if bidirectional else 1
+        self.inter_layer_dropout = Dropout(dropout)
+        G, H = self.gates, hidden_size
+        bound = 1 / np.sqrt(H)
+        merged = H * self.num_directions if merge == "concat" else H
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else merged
+            for suffix in self._suffixes():
+                setattr(self, f"weight_ih_l{layer}{suffix}", uniform_parameter((G * H, layer_input), bound))
+                setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((G * H, H), bound))
+                if bias:
+                    setattr(self, f"bias_ih_l{layer}{suffix}", uniform_parameter((G * H,), bound))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", uniform_parameter((G * H,), bound))
+
+    def _suffixes(self):
+        return ("", "_reverse") if self.bidirectional else ("",)
+
+    def layer_weights(self, layer, reverse=False):
+        """(W_ih, W_hh, b_ih, b_hh) of one layer and direction (biases None without bias)."""
+        suffix = f"l{layer}" + ("_reverse" if reverse else "")
+        return tuple(getattr(self, f"{kind}_{suffix}", None)
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    # ---- the forward pass ----------------------------------------------------
+    def forward(self, x, h0=None, lengths=None, enforce_sorted=True):
+        x = self._time_major(x, h0, lengths)
+        T, B = x.shape[0], x.shape[1]
+        lengths = self._check_lengths(lengths, T, B, enforce_sorted)
+        initial = self._initial_states(h0, B, x.dtype)   # per (layer, direction): (h,) or (h, c)
+        finals = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                out, final = self._run_direction(layer_input, initial[k], self.layer_weights(layer, d == 1),
+                                                 reverse=d == 1, lengths=lengths)
+                outputs.append(out)
+                finals.append(final)
+            if self.merge == "concat":
+                layer_input = outputs[0] if len(outputs) == 1 else F.concat(outputs, axis=2)
+            else:
+                layer_input = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
+            if layer < self.num_layers - 1:
+                layer_input = self.inter_layer_dropout(layer_input)
+        output = layer_input.transpose(1, 0, 2) if self.batch_first else layer_input
+        h_n = F.stack([final[0] for final in finals], axis=0)
+        if self.has_cell_state:
+            return output, (h_n, F.stack([final[1] for final in finals], axis=0))
+        return output, h_n
+
+    def _run_direction(self, x, state, weights, reverse, lengths):
+        """One layer, one direction over the whole sequence: (out (T, B, H), final state)."""
+        if reverse:
+            x = reverse_sequences(x, lengths)
+        if self.fused:
+            out, state = self.fused_sequence(x, state, weights, lengths)
+        else:
+            out, state = self._unrolled_sequence(x, state, weights, lengths)
+        if reverse:
+            out = reverse_sequences(out, lengths)
+        return out, state
+
+    def _unrolled_sequence(self, x, state, weights, lengths):
+        """The composite path: a Python loop over time, one small graph per step."""
+        outputs = []
+        for t in range(x.shape[0]):
+            with time_step(t):
+                new_state = self.step(x[t], state, weights)
+                if lengths is None:
+                    state, out_t = new_state, new_state[0]
+                else:
+                    running = (t < lengths)[:, None]        # (B, 1): which sequences are still going
+                    state = tuple(F.where(running, new, old) for new, old in zip(new_state, state))
+                    out_t = F.where(running, new_state[0], 0.0)
+            outputs.append(out_t)
+        return F.stack(outputs, axis=0), state
+
+    # ---- checks ------------------------------------------------------------------
+    def _time_major(self, x, state, lengths):
+        name, I = type(self).__name__, self.input_size
+        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} expected a Tensor input of shape {layout}, got {type(x).__name__}")
+        if x.ndim != 3 or x.shape[2] != I:
+            expected = f"(B, T, {I})" if self.batch_first else f"(T, B, {I})"
+            hint = ("; for a single sequence add a batch axis of size 1" if x.ndim == 2 else
+                    f"; the last axis must be input_size={I}" if x.ndim == 3 else "")
+            raise ValueError(f"{name} expected input of shape {expected}, got {x.shape}{hint}")
+        if x.dtype != self.weight_ih_l0.dtype:
+            raise TypeError(f"{name}: input dtype {x.dtype} differs from parameter dtype "
+                            f"{self.weight_ih_l0.dtype}; convert the input or call .to(dtype) on the layer")
+        batch_axis = 0 if self.batch_first else 1
+        batch_size, other = x.shape[batch_axis], x.shape[1 - batch_axis]
+        if other != batch_size and self._batch_of(state, lengths) == other:
+            flip = "False" if self.batch_first else "True"
+            raise ValueError(f"{name} expected input of shape {'(B, T, I)' if self.batch_first else '(T, B, I)'}"
+                             f" with batch size B={self._batch_of(state, lengths)} (from the initial state "
+                             f"or lengths), got {x.shape} — did you mean batch_first={flip}?")
+        return x.transpose(1, 0, 2) if self.batch_first else x
+
+    def _batch_of(self, state, lengths):
+        if lengths is not None:
+            return len(np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths).reshape(-1))
+        h0 = state[0] if isinstance(state, (tuple, list)) else state
+        return h0.shape[1] if isinstance(h0, Tensor) and h0.ndim == 3 else None
+
+    def _check_lengths(self, lengths, T, B, enforce_sorted):
+        if lengths is None:
+            return None
+        name = type(self).__name__
+        lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+        if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
+            raise ValueError(f"{name}: lengths must be {B} integers (one per sequence in the batch), "
+                             f"got shape {lengths.shape} dtype {lengths.dtype}")
+        if lengths.min() < 1 or lengths.max() > T:
+            raise ValueError(f"{name}: lengths must be between 1 and T={T} (the padded length), got "
+                             f"{lengths.tolist()}")
+        if enforce_sorted and np.any(np.diff(lengths) > 0):
+            raise ValueError(f"{name}: lengths {lengths.tolist()} are not sorted in decreasing order; sort "
+                             f"the batch by length or pass enforce_sorted=False")
+        return lengths.astype(np.int64)
+
+    def _initial_states(self, state, B, dtype):
+        """Split h0 (and c0) of shape (L*D, B, H) into one state tuple per layer and direction."""
+        name = type(self).__name__
+        count = self.num_layers * self.num_directions
+        shape = (count, B, self.hidden_size)
+        if state is None:
+            parts = [zeros(*shape, dtype=dtype)] * (2 if self.has_cell_state else 1)
+        else:
+            parts = list(state) if self.has_cell_state else [state]
+            if self.has_cell_state and len(parts) != 2:
+                raise ValueError(f"{name} expected the initial state as a tuple (h0, c0)")
+            for label, part in zip(("h0", "c0"), parts):
+                if not isinstance(part, Tensor) or part.shape != shape:
+                    got = part.shape if isinstance(part, Tensor) else type(part).__name__
+                    raise ValueError(f"{name} expected {label} of shape (num_layers*num_directions, B, H) "
+                                     f"= {shape}, got {got}")
+                if part.dtype != dtype:
+                    raise TypeError(f"{name}: {label} dtype {part.dtype} differs from the input's {dtype}")
+        return [tuple(part[k] for part in parts) for k in range(count)]
+
+
+class RNN(_RecurrentLayer):
+    """Elman RNN layer:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),  act = tanh or relu."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", **options):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"RNN: nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, **options)
+        self.config["nonlinearity"] = self.nonlinearity = nonlinearity
+
+    def step(self, x, state, weights):
+        return (rnn_step(x, state[0], *weights, self.nonlinearity),)
+
+    def fused_sequence(self, x, state, weights, lengths):
+        from ..fused import rnn_sequence
+        out, h = rnn_sequence(x, state[0], *weights, lengths=lengths, nonlinearity=self.nonlinearity)
+        return out, (h,)
+
+
+class LSTM(_RecurrentLayer):
+    """LSTM layer (gates i, f, g, o as in `cells.lstm_step`); state is the pair (h, c)."""
+
+    gates = 4
+    has_cell_state = True
+
+    def step(self, x, state, weights):
+        return lstm_step(x, state[0], state[1], *weights)
+
+    def fused_sequence(self, x, state, weights, lengths):
+        from ..fused import lstm_sequence
+        out, h, c = lstm_sequence(x, state[0], state[1], *weights, lengths=lengths)
+        return out, (h, c)
+
+
+class GRU(_RecurrentLayer):
+    """GRU layer (gates r, z, n as in `cells.gru_step`)."""
+
+    gates = 3
+
+    def step(self, x, state, weights):
+        return (gru_step(x, state[0], *weights),)
+
+    def fused_sequence(self, x, state, weights, lengths):
+        from ..fused import gru_sequence
+        out, h = gru_sequence(x, state[0], *weights, lengths=lengths)
+        return out, (h,)
