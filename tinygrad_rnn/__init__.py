@@ -15,6 +15,7 @@ from .tensor import (DEFAULT_DTYPE, Tensor, arange, manual_seed, ones, rand, ran
 from .autograd import AnomalyError, Function, detect_anomaly, is_grad_enabled, no_grad, time_step
 from .functions import concat, split, stack, where
 from .gradcheck import GradcheckError, gradcheck
+from .backend import backend, get_backend, set_backend
 from . import nn
 
 try:
@@ -26,4 +27,5 @@ __all__ = [
     "DEFAULT_DTYPE", "Tensor", "arange", "manual_seed", "ones", "rand", "randn", "rng", "tensor",
     "zeros", "AnomalyError", "Function", "detect_anomaly", "is_grad_enabled", "no_grad",
     "time_step", "concat", "split", "stack", "where", "GradcheckError", "gradcheck", "nn",
+    "backend", "get_backend", "set_backend",
 ]

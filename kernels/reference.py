@@ -1,0 +1,308 @@
+"""NumPy reference kernels: the specification every fast backend must match.
+
+Each kernel takes and returns plain arrays (no autograd). The equations are
+PyTorch's, with its gate order and weight layout (G gates: LSTM 4, GRU 3, RNN 1):
+
+    W_ih (G*H, I)   W_hh (G*H, H)   b_ih (G*H,)   b_hh (G*H,)
+    x (T, B, I)     h, c (B, H)     out (T, B, H)
+
+A sequence kernel runs in two phases, the way every fast RNN does:
+
+1. the input projection of *all* time steps at once, one big matrix product
+   xa = x W_ih^T + b  of shape (T, B, G*H);
+2. the time loop, which only adds the recurrent part h_{t-1} W_hh^T and applies
+   the gate math of one cell step.
+
+Backward mirrors it: the time loop (in reverse) finds the gradient `da` of every
+step's pre-activations; the weight gradients are then one product over all
+steps at once, e.g.  dW_hh = sum_t da_t^T h_{t-1}.
+
+Variable lengths: ``lengths`` (B,) with 1 <= L_b <= T. At steps t >= L_b the
+state of sequence b is carried unchanged, out[t, b] = 0, and those steps give
+and receive no gradient. h_n / c_n are the states after step L_b - 1.
+
+``saved`` (what forward keeps for backward) is a tuple of arrays, laid out the
+same way in every backend.
+"""
+import numpy as np
+
+
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def matmul(a, b):
+    """c = a @ b for 2-D arrays."""
+    return a @ b
+
+
+def full_lengths(lengths, T, B):
+    """`lengths` as an int64 array (B,); None means every sequence has all T steps."""
+    if lengths is None:
+        return np.full(B, T, dtype=np.int64)
+    return np.asarray(lengths, dtype=np.int64)
+
+
+def step_mask(lengths, T):
+    """m[t, b] = (t < L_b): True while step t is inside sequence b;  shape (T, B, 1)."""
+    return (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+
+
+# --------------------------------------------------------------------------
+# Gate math of one step (what a fused cell kernel computes)
+# --------------------------------------------------------------------------
+
+def lstm_gates_forward(a, c_prev):
+    """One LSTM step from pre-activations a = x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh.
+
+        i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_g)   o = sigmoid(a_o)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    a (B, 4H), c_prev (B, H) -> h_t (B, H), c_t (B, H), gates [i f g o] (B, 4H)
+    """
+    a_i, a_f, a_g, a_o = np.split(a, 4, axis=1)
+    i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
+    c_t = f * c_prev + i * g
+    h_t = o * np.tanh(c_t)
+    return h_t, c_t, np.concatenate([i, f, g, o], axis=1)
+
+
+def lstm_gates_backward(dh_t, dc_t, gates, c_prev, c_t):
+    """Chain rule through `lstm_gates_forward`.
+
+        dc   = dc_t + dh_t * o * (1 - tanh(c_t)^2)       (c_t reaches h_t through tanh)
+        da_i = dc * g * i (1 - i)        da_f = dc * c_{t-1} * f (1 - f)
+        da_g = dc * i * (1 - g^2)        da_o = dh_t * tanh(c_t) * o (1 - o)
+        dc_{t-1} = dc * f
+
+    -> da (B, 4H), dc_prev (B, H)
+    """
+    i, f, g, o = np.split(gates, 4, axis=1)
+    tanh_c = np.tanh(c_t)
+    dc = dc_t + dh_t * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                         dc * i * (1 - g ** 2), dh_t * tanh_c * o * (1 - o)], axis=1)
+    return da, dc * f
+
+
+def gru_gates_forward(xa, ha, h_prev):
+    """One GRU step from xa = x W_ih^T + b_ih and ha = h_{t-1} W_hh^T + b_hh.
+
+        r = sigmoid(xa_r + ha_r)    z = sigmoid(xa_z + ha_z)
+        n = tanh(xa_n + r * ha_n)
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    xa, ha (B, 3H), h_prev (B, H) -> h_t (B, H), gates [r z n] (B, 3H), ha_n (B, H)
+    """
+    xa_r, xa_z, xa_n = np.split(xa, 3, axis=1)
+    ha_r, ha_z, ha_n = np.split(ha, 3, axis=1)
+    r, z = sigmoid(xa_r + ha_r), sigmoid(xa_z + ha_z)
+    n = np.tanh(xa_n + r * ha_n)
+    h_t = (1 - z) * n + z * h_prev
+    return h_t, np.concatenate([r, z, n], axis=1), ha_n
+
+
+def gru_gates_backward(dh_t, gates, ha_n, h_prev):
+    """Chain rule through `gru_gates_forward`.
+
+        dn_a = dh_t * (1 - z) * (1 - n^2)              (gradient of n's pre-activation)
+        dz_a = dh_t * (h_{t-1} - n) * z (1 - z)
+        dr_a = dn_a * ha_n * r (1 - r)
+        dxa = [dr_a, dz_a, dn_a]     dha = [dr_a, dz_a, dn_a * r]
+        dh_{t-1} (direct part, not through ha) = dh_t * z
+
+    -> dxa (B, 3H), dha (B, 3H), dh_prev_direct (B, H)
+    """
+    r, z, n = np.split(gates, 3, axis=1)
+    dn_a = dh_t * (1 - z) * (1 - n ** 2)
+    dz_a = dh_t * (h_prev - n) * z * (1 - z)
+    dr_a = dn_a * ha_n * r * (1 - r)
+    dxa = np.concatenate([dr_a, dz_a, dn_a], axis=1)
+    dha = np.concatenate([dr_a, dz_a, dn_a * r], axis=1)
+    return dxa, dha, dh_t * z
+
+
+def rnn_act_forward(a, nonlinearity):
+    """h_t = tanh(a) or relu(a), a = x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh."""
+    return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+
+
+def rnn_act_backward(dh_t, h_t, relu):
+    """da = dh_t * tanh'(a) = dh_t * (1 - h_t^2),  or  dh_t * [h_t > 0] for relu."""
+    return dh_t * (h_t > 0) if relu else dh_t * (1 - h_t ** 2)
+
+
+# --------------------------------------------------------------------------
+# One cell step: x (B, I), h, c (B, H)
+# --------------------------------------------------------------------------
+
+def lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """-> h_t, c_t, saved"""
+    a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh          # (B, 4H)
+    h_t, c_t, gates = lstm_gates_forward(a, c)
+    return h_t, c_t, (x, h, c, W_ih, W_hh, gates, c_t)
+
+
+def lstm_cell_backward(dh_t, dc_t, saved):
+    """-> dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh"""
+    x, h, c, W_ih, W_hh, gates, c_t = saved
+    da, dc = lstm_gates_backward(dh_t, dc_t, gates, c, c_t)
+    db = da.sum(axis=0)
+    return da @ W_ih, da @ W_hh, dc, da.T @ x, da.T @ h, db, db.copy()
+
+
+def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    """-> h_t, saved"""
+    xa = x @ W_ih.T + b_ih                              # (B, 3H)
+    ha = h @ W_hh.T + b_hh                              # (B, 3H)
+    h_t, gates, ha_n = gru_gates_forward(xa, ha, h)
+    return h_t, (x, h, W_ih, W_hh, gates, ha_n)
+
+
+def gru_cell_backward(dh_t, saved):
+    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
+    x, h, W_ih, W_hh, gates, ha_n = saved
+    dxa, dha, dh = gru_gates_backward(dh_t, gates, ha_n, h)
+    return (dxa @ W_ih, dha @ W_hh + dh, dxa.T @ x, dha.T @ h,
+            dxa.sum(axis=0), dha.sum(axis=0))
+
+
+def rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
+    """-> h_t, saved"""
+    a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh           # (B, H)
+    h_t = rnn_act_forward(a, nonlinearity)
+    return h_t, (x, h, W_ih, W_hh, h_t, np.array(nonlinearity == "relu"))
+
+
+def rnn_cell_backward(dh_t, saved):
+    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
+    x, h, W_ih, W_hh, h_t, relu = saved
+    da = rnn_act_backward(dh_t, h_t, relu)
+    db = da.sum(axis=0)
+    return da @ W_ih, da @ W_hh, da.T @ x, da.T @ h, db, db.copy()
+
+
+# --------------------------------------------------------------------------
+# Whole sequences: x (T, B, I) -> out (T, B, H)
+# --------------------------------------------------------------------------
+
+def _weight_grads(da, x, hs, W_ih):
+    """Gradients that are one product over all steps: dx, dW_ih, dW_hh, db.
+
+    da (T, B, G*H) pre-activation gradients, hs (T+1, B, H) states h_0..h_T.
+    """
+    T, B, GH = da.shape
+    da2 = da.reshape(T * B, GH)
+    dW_ih = da2.T @ x.reshape(T * B, -1)                # sum_t da_t^T x_t
+    dW_hh = da2.T @ hs[:-1].reshape(T * B, -1)          # sum_t da_t^T h_{t-1}
+    return da @ W_ih, dW_ih, dW_hh, da2.sum(axis=0)
+
+
+def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
+    """-> out (T, B, H), h_n, c_n, saved"""
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    lengths = full_lengths(lengths, T, B)
+    m = step_mask(lengths, T)                           # (T, B, 1)
+    xa = x @ W_ih.T + (b_ih + b_hh)                     # (T, B, 4H): every step in one GEMM
+    hs = np.empty((T + 1, B, H), x.dtype)               # h_0 .. h_T
+    cs = np.empty((T + 1, B, H), x.dtype)               # c_0 .. c_T
+    gates = np.empty((T, B, 4 * H), x.dtype)
+    out = np.zeros((T, B, H), x.dtype)
+    hs[0], cs[0] = h0, c0
+    for t in range(T):
+        h_t, c_t, gates[t] = lstm_gates_forward(xa[t] + hs[t] @ W_hh.T, cs[t])
+        hs[t + 1] = np.where(m[t], h_t, hs[t])          # padded steps carry the state
+        cs[t + 1] = np.where(m[t], c_t, cs[t])
+        out[t] = np.where(m[t], h_t, 0)
+    return out, hs[T], cs[T], (x, W_ih, W_hh, lengths, hs, cs, gates)
+
+
+def lstm_seq_backward(d_out, d_hn, d_cn, saved):
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
+    x, W_ih, W_hh, lengths, hs, cs, gates = saved
+    T = x.shape[0]
+    m = step_mask(lengths, T)
+    da = np.zeros_like(gates)                           # (T, B, 4H)
+    dh, dc = d_hn, d_cn
+    for t in reversed(range(T)):
+        da_t, dc_prev = lstm_gates_backward(dh + d_out[t], dc, gates[t], cs[t], cs[t + 1])
+        da[t] = np.where(m[t], da_t, 0)
+        dh = np.where(m[t], da[t] @ W_hh, dh)
+        dc = np.where(m[t], dc_prev, dc)
+    dx, dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih)
+    return dx, dh, dc, dW_ih, dW_hh, db, db.copy()
+
+
+def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
+    """-> out (T, B, H), h_n, saved"""
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    lengths = full_lengths(lengths, T, B)
+    m = step_mask(lengths, T)
+    xa = x @ W_ih.T + b_ih                              # (T, B, 3H): every step in one GEMM
+    hs = np.empty((T + 1, B, H), x.dtype)
+    gates = np.empty((T, B, 3 * H), x.dtype)
+    ha_n = np.empty((T, B, H), x.dtype)                 # W_hn h_{t-1} + b_hn, needed by dr
+    out = np.zeros((T, B, H), x.dtype)
+    hs[0] = h0
+    for t in range(T):
+        h_t, gates[t], ha_n[t] = gru_gates_forward(xa[t], hs[t] @ W_hh.T + b_hh, hs[t])
+        hs[t + 1] = np.where(m[t], h_t, hs[t])
+        out[t] = np.where(m[t], h_t, 0)
+    return out, hs[T], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
+
+
+def gru_seq_backward(d_out, d_hn, saved):
+    """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh
+
+    GRU has two pre-activation gradients per step, dxa and dha, because the
+    reset gate multiplies only the recurrent part of n.
+    """
+    x, W_ih, W_hh, lengths, hs, gates, ha_n = saved
+    T = x.shape[0]
+    m = step_mask(lengths, T)
+    dxa = np.zeros_like(gates)                          # (T, B, 3H)
+    dha = np.zeros_like(gates)
+    dh = d_hn
+    for t in reversed(range(T)):
+        dxa_t, dha_t, dh_direct = gru_gates_backward(dh + d_out[t], gates[t], ha_n[t], hs[t])
+        dxa[t] = np.where(m[t], dxa_t, 0)
+        dha[t] = np.where(m[t], dha_t, 0)
+        dh = np.where(m[t], dha[t] @ W_hh + dh_direct, dh)
+    dx, dW_ih, _, db_ih = _weight_grads(dxa, x, hs, W_ih)
+    _, _, dW_hh, db_hh = _weight_grads(dha, x, hs, W_ih)
+    return dx, dh, dW_ih, dW_hh, db_ih, db_hh
+
+
+def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
+    """-> out (T, B, H), h_n, saved"""
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    lengths = full_lengths(lengths, T, B)
+    m = step_mask(lengths, T)
+    xa = x @ W_ih.T + (b_ih + b_hh)                     # (T, B, H): every step in one GEMM
+    hs = np.empty((T + 1, B, H), x.dtype)
+    out = np.zeros((T, B, H), x.dtype)
+    hs[0] = h0
+    for t in range(T):
+        h_t = rnn_act_forward(xa[t] + hs[t] @ W_hh.T, nonlinearity)
+        hs[t + 1] = np.where(m[t], h_t, hs[t])
+        out[t] = np.where(m[t], h_t, 0)
+    relu = np.array(nonlinearity == "relu")
+    return out, hs[T], (x, W_ih, W_hh, lengths, hs, relu)
+
+
+def rnn_seq_backward(d_out, d_hn, saved):
+    """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
+    x, W_ih, W_hh, lengths, hs, relu = saved
+    T = x.shape[0]
+    m = step_mask(lengths, T)
+    da = np.zeros_like(d_out)                           # (T, B, H)
+    dh = d_hn
+    for t in reversed(range(T)):
+        da[t] = np.where(m[t], rnn_act_backward(dh + d_out[t], hs[t + 1], relu), 0)
+        dh = np.where(m[t], da[t] @ W_hh, dh)
+    dx, dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih)
+    return dx, dh, dW_ih, dW_hh, db, db.copy()
