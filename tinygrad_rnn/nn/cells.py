@@ -13,6 +13,7 @@ from U(-1/sqrt(H), 1/sqrt(H)).
 import numpy as np
 
 from .. import functions as F
+from ..fused import gru_cell, lstm_cell, rnn_cell
 from ..tensor import Tensor, zeros
 from .module import Module, _check_sizes, uniform_parameter
 
@@ -134,7 +135,6 @@ class RNNCell(_CellBase):
         self._check_input(x)
         h = self._state(h, x)
         if self.fused:
-            from ..fused import rnn_cell
             return rnn_cell(x, h, *self.weights(), nonlinearity=self.nonlinearity)
         return rnn_step(x, h, *self.weights(), self.nonlinearity)
 
@@ -169,7 +169,6 @@ class LSTMCell(_CellBase):
         h, c = (None, None) if state is None else state
         h, c = self._state(h, x, "h"), self._state(c, x, "c")
         if self.fused:
-            from ..fused import lstm_cell
             return lstm_cell(x, h, c, *self.weights())
         return lstm_step(x, h, c, *self.weights())
 
@@ -183,6 +182,5 @@ class GRUCell(_CellBase):
         self._check_input(x)
         h = self._state(h, x)
         if self.fused:
-            from ..fused import gru_cell
             return gru_cell(x, h, *self.weights())
         return gru_step(x, h, *self.weights())

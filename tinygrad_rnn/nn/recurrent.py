@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import functions as F
 from ..autograd import time_step
+from ..fused import gru_sequence, lstm_sequence, rnn_sequence
 from ..tensor import Tensor, zeros
 from .cells import NONLINEARITIES, gru_step, lstm_step, rnn_step
 from .module import Dropout, Module, _check_sizes, uniform_parameter
@@ -224,7 +225,6 @@ class RNN(_RecurrentLayer):
         return (rnn_step(x, state[0], *weights, self.nonlinearity),)
 
     def fused_sequence(self, x, state, weights, lengths):
-        from ..fused import rnn_sequence
         out, h = rnn_sequence(x, state[0], *weights, lengths=lengths, nonlinearity=self.nonlinearity)
         return out, (h,)
 
@@ -239,7 +239,6 @@ class LSTM(_RecurrentLayer):
         return lstm_step(x, state[0], state[1], *weights)
 
     def fused_sequence(self, x, state, weights, lengths):
-        from ..fused import lstm_sequence
         out, h, c = lstm_sequence(x, state[0], state[1], *weights, lengths=lengths)
         return out, (h, c)
 
@@ -253,6 +252,5 @@ class GRU(_RecurrentLayer):
         return (gru_step(x, state[0], *weights),)
 
     def fused_sequence(self, x, state, weights, lengths):
-        from ..fused import gru_sequence
         out, h = gru_sequence(x, state[0], *weights, lengths=lengths)
         return out, (h,)
