@@ -17,6 +17,7 @@ from .functions import concat, split, stack, where
 from .gradcheck import GradcheckError, gradcheck
 from .backend import backend, get_backend, set_backend
 from . import nn
+from . import check, viz
 
 try:
     __version__ = _version("tinygrad-rnn")
@@ -27,5 +28,5 @@ __all__ = [
     "DEFAULT_DTYPE", "Tensor", "arange", "manual_seed", "ones", "rand", "randn", "rng", "tensor",
     "zeros", "AnomalyError", "Function", "detect_anomaly", "is_grad_enabled", "no_grad",
     "time_step", "concat", "split", "stack", "where", "GradcheckError", "gradcheck", "nn",
-    "backend", "get_backend", "set_backend",
+    "backend", "get_backend", "set_backend", "check", "viz",
 ]
