@@ -88,7 +88,7 @@ def to_dot(root, names=None):
         node = f"n{id(tensor)}"
         shape = "x".join(str(n) for n in tensor.shape) or "scalar"
         if tensor._ctx is None:
-            name = labels.get(id(tensor), "param" if tensor.requires_grad else "const")
+            name = labels.get(id(tensor), "param" if tensor.requires_grad else "data")
             style = ', style=filled, fillcolor="#ffe9a8"' if tensor.requires_grad else ""
             outside.append(f'  {node} [shape=box, label="{name}\\n{shape}"{style}];')
             continue
