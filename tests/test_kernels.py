@@ -1,0 +1,201 @@
+"""Kernels: Numba (cpu.py) vs the NumPy reference, the reference vs finite differences and PyTorch."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from tinygrad_rnn.kernels import cpu, get_kernels, reference
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+def make_case(cell, T, B, I, H, dtype, seed, with_lengths=False):
+    """Random inputs of one kernel call, and random output gradients for its backward."""
+    rng = np.random.default_rng(seed)
+    G = GATES[cell]
+
+    def r(*shape):
+        return (0.5 * rng.standard_normal(shape)).astype(dtype)
+
+    case = dict(x=r(T, B, I), h0=r(B, H), c0=r(B, H), W_ih=r(G * H, I), W_hh=r(G * H, H),
+                b_ih=r(G * H), b_hh=r(G * H),
+                lengths=rng.integers(1, T + 1, size=B) if with_lengths else None,
+                d_out=r(T, B, H), d_hn=r(B, H), d_cn=r(B, H))
+    return case
+
+
+def run_sequence(k, cell, case, nonlinearity="tanh"):
+    """Forward then backward of one sequence kernel: every output and gradient, as a list."""
+    c = case
+    if cell == "lstm":
+        out, h_n, c_n, saved = k.lstm_seq_forward(c["x"], c["h0"], c["c0"], c["W_ih"], c["W_hh"],
+                                                  c["b_ih"], c["b_hh"], c["lengths"])
+        return [out, h_n, c_n, *k.lstm_seq_backward(c["d_out"], c["d_hn"], c["d_cn"], saved)]
+    if cell == "gru":
+        out, h_n, saved = k.gru_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"],
+                                            c["lengths"])
+    else:
+        out, h_n, saved = k.rnn_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"],
+                                            c["lengths"], nonlinearity)
+    backward = k.gru_seq_backward if cell == "gru" else k.rnn_seq_backward
+    return [out, h_n, *backward(c["d_out"], c["d_hn"], saved)]
+
+
+def run_cell(k, cell, case, nonlinearity="tanh"):
+    """Forward then backward of one cell-step kernel on the first time step of `case`."""
+    c = case
+    x, d_h = c["x"][0], c["d_out"][0]
+    if cell == "lstm":
+        h, cc, saved = k.lstm_cell_forward(x, c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
+        return [h, cc, *k.lstm_cell_backward(d_h, c["d_cn"], saved)]
+    if cell == "gru":
+        h, saved = k.gru_cell_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
+        return [h, *k.gru_cell_backward(d_h, saved)]
+    h, saved = k.rnn_cell_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"], nonlinearity)
+    return [h, *k.rnn_cell_backward(d_h, saved)]
+
+
+def assert_all_close(got, expected, dtype):
+    assert len(got) == len(expected)
+    for k, (a, b) in enumerate(zip(got, expected)):
+        assert a.dtype == dtype, f"result {k} has dtype {a.dtype}"
+        np.testing.assert_allclose(a, b, err_msg=f"result {k}", **TOLERANCE[dtype])
+
+
+CELLS = [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")]
+shapes = st.tuples(st.integers(1, 6), st.integers(1, 4), st.integers(1, 5), st.integers(1, 6))
+
+
+@pytest.mark.parametrize("cell,nonlinearity", CELLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(shape=shapes, with_lengths=st.booleans(), seed=st.integers(0, 2**16))
+def test_numba_sequence_matches_reference(cell, nonlinearity, dtype, shape, with_lengths, seed):
+    case = make_case(cell, *shape, dtype, seed, with_lengths)
+    assert_all_close(run_sequence(cpu, cell, case, nonlinearity),
+                     run_sequence(reference, cell, case, nonlinearity), dtype)
+
+
+@pytest.mark.parametrize("cell,nonlinearity", CELLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(shape=shapes, seed=st.integers(0, 2**16))
+def test_numba_cell_matches_reference(cell, nonlinearity, dtype, shape, seed):
+    case = make_case(cell, *shape, dtype, seed)
+    assert_all_close(run_cell(cpu, cell, case, nonlinearity),
+                     run_cell(reference, cell, case, nonlinearity), dtype)
+
+
+@pytest.mark.parametrize("cell,nonlinearity", CELLS)
+def test_edge_shapes_one(cell, nonlinearity):
+    """B = 1, T = 1, H = 1, I = 1 at once."""
+    case = make_case(cell, 1, 1, 1, 1, np.float64, seed=3)
+    assert_all_close(run_sequence(cpu, cell, case, nonlinearity),
+                     run_sequence(reference, cell, case, nonlinearity), np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul(dtype):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 3)).astype(dtype), rng.standard_normal((4, 3)).astype(dtype)
+    assert_all_close([cpu.matmul(a, b.T)], [reference.matmul(a, b.T)], dtype)
+
+
+def test_extreme_preactivations_stay_finite():
+    """sigmoid(-100) in float32: exp overflows to inf, and 1 / (1 + inf) must still be 0."""
+    case = make_case("lstm", 3, 2, 2, 3, np.float32, seed=0)
+    case["x"] *= 1000
+    results = run_sequence(cpu, "lstm", case)
+    assert all(np.all(np.isfinite(r)) for r in results)
+    with np.errstate(over="ignore"):  # the reference's exp overflows to inf, harmlessly
+        expected = run_sequence(reference, "lstm", case)[0]
+    np.testing.assert_allclose(results[0], expected, atol=1e-5)
+
+
+def test_padded_steps_carry_state_and_output_zero():
+    case = make_case("lstm", 5, 3, 2, 4, np.float64, seed=1)
+    case["lengths"] = np.array([5, 2, 1])
+    out, h_n, c_n, *_ = run_sequence(cpu, "lstm", case)
+    assert np.all(out[2:, 1] == 0) and np.all(out[1:, 2] == 0)
+    np.testing.assert_allclose(h_n[1], out[1, 1])
+    np.testing.assert_allclose(h_n[2], out[0, 2])
+
+
+def test_get_kernels():
+    assert get_kernels("numpy") is reference
+    assert get_kernels("numba") is cpu
+    with pytest.raises(ValueError, match="numpy, numba, cuda"):
+        get_kernels("tpu")
+
+
+# --------------------------------------------------------------------------
+# The reference itself: finite differences and PyTorch
+# --------------------------------------------------------------------------
+
+INPUTS = {"lstm": ["x", "h0", "c0", "W_ih", "W_hh", "b_ih", "b_hh"],
+          "gru": ["x", "h0", "W_ih", "W_hh", "b_ih", "b_hh"],
+          "rnn": ["x", "h0", "W_ih", "W_hh", "b_ih", "b_hh"]}
+
+
+def projected_loss(cell, case, nonlinearity):
+    """L = sum(out * d_out) + sum(h_n * d_hn) (+ sum(c_n * d_cn)): its gradients are what backward returns."""
+    results = run_sequence(reference, cell, case, nonlinearity)
+    outputs = results[:3] if cell == "lstm" else results[:2]
+    weights = [case["d_out"], case["d_hn"], case["d_cn"]]
+    return sum(float(np.sum(o * w)) for o, w in zip(outputs, weights))
+
+
+@pytest.mark.parametrize("cell,nonlinearity", CELLS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_reference_backward_matches_finite_differences(cell, nonlinearity, with_lengths):
+    case = make_case(cell, 3, 2, 2, 3, np.float64, seed=7, with_lengths=with_lengths)
+    if with_lengths:
+        case["lengths"] = np.array([3, 2])
+    results = run_sequence(reference, cell, case, nonlinearity)
+    grads = results[3:] if cell == "lstm" else results[2:]
+    eps = 1e-6
+    for name, analytic in zip(INPUTS[cell], grads):
+        array = case[name]
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            original = array[index]
+            array[index] = original + eps
+            up = projected_loss(cell, case, nonlinearity)
+            array[index] = original - eps
+            down = projected_loss(cell, case, nonlinearity)
+            array[index] = original
+            numeric[index] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("cell,nonlinearity", CELLS)
+def test_reference_matches_pytorch(cell, nonlinearity):
+    torch = pytest.importorskip("torch")
+    T, B, I, H = 4, 3, 2, 5
+    case = make_case(cell, T, B, I, H, np.float64, seed=11)
+    layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
+    options = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+    module = layer(I, H, **options).double()
+    with torch.no_grad():
+        for name in ("W_ih", "W_hh", "b_ih", "b_hh"):
+            torch_name = {"W_ih": "weight_ih_l0", "W_hh": "weight_hh_l0",
+                          "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}[name]
+            getattr(module, torch_name).copy_(torch.from_numpy(case[name]))
+    x = torch.from_numpy(case["x"]).requires_grad_()
+    h0 = torch.from_numpy(case["h0"][None]).requires_grad_()
+    if cell == "lstm":
+        c0 = torch.from_numpy(case["c0"][None]).requires_grad_()
+        out, (h_n, c_n) = module(x, (h0, c0))
+        finals, leaves = [h_n[0], c_n[0]], [x, h0, c0]
+    else:
+        out, h_n = module(x, h0)
+        finals, leaves = [h_n[0]], [x, h0]
+    loss = (out * torch.from_numpy(case["d_out"])).sum()
+    for final, d in zip(finals, [case["d_hn"], case["d_cn"]]):
+        loss = loss + (final * torch.from_numpy(d)).sum()
+    loss.backward()
+    expected = [out.detach().numpy()] + [f.detach().numpy() for f in finals]
+    expected += [x.grad.numpy()] + [state.grad.numpy()[0] for state in leaves[1:]]
+    expected += [module.weight_ih_l0.grad.numpy(), module.weight_hh_l0.grad.numpy(),
+                 module.bias_ih_l0.grad.numpy(), module.bias_hh_l0.grad.numpy()]
+    got = run_sequence(reference, cell, case, nonlinearity)
+    for k, (a, b) in enumerate(zip(got, expected)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"result {k}")
