@@ -1,0 +1,75 @@
+"""Worked examples, one per way of wiring an RNN to a task.
+
+    many-to-many (next character)   char_rnn.CharRNN            task "chars"
+    many-to-one  (classify)         classifier.SequenceClassifier   "digits", "reber"
+    one-to-many  (generate)         generator.DigitSpeller      task "spell"
+    many-to-many (tag each step)    tagger.SequenceTagger       task "routine"
+    many-to-many (regress)          forecast.Forecaster         task "mackey-glass"
+
+Each module builds a `training.Task`; `training.Trainer` trains any of them:
+
+    from tinygrad_rnn import apps, optim
+    task = apps.build_task("routine", hidden_size=16)
+    trainer = apps.Trainer(task, optim.Adam(task.model.parameters(), lr=1e-2))
+    trainer.train(steps=200)
+    print(task.evaluate(task.model))            # {'test accuracy': 1.0}
+"""
+from .. import io, optim
+from . import char_rnn, classifier, forecast, generator, tagger
+from .training import CHECKPOINT_FORMAT, Task, Trainer, TrainResult, describe
+
+TASKS = {
+    "chars": char_rnn.build_task,
+    "digits": classifier.build_digits_task,
+    "reber": classifier.build_reber_task,
+    "spell": generator.build_task,
+    "routine": tagger.build_task,
+    "mackey-glass": forecast.build_task,
+}
+
+OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}
+
+
+def build_task(name, **options):
+    """The Task called `name` (a key of TASKS), built with the given options."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name](**options)
+
+
+def make_optimizer(name, params, lr):
+    """OPTIMIZERS[name](params, lr=lr); name is case-insensitive ("adam", "sgd", ...)."""
+    if name.lower() not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name.lower()](params, lr=lr)
+
+
+def load_checkpoint(path, **overrides):
+    """Rebuild the task a checkpoint was trained on and load its weights: (task, io.Checkpoint).
+
+    overrides replace saved task options that do not change the model (e.g. the
+    corpus path, the batch size). Raises ValueError for a file that is not an
+    apps checkpoint.
+    """
+    checkpoint = io.load(path)
+    extra = checkpoint.extra if isinstance(checkpoint.extra, dict) else {}
+    if extra.get("format") != CHECKPOINT_FORMAT or extra.get("task") not in TASKS:
+        raise ValueError(f"{str(path)!r} is a tinygrad_rnn checkpoint of a {checkpoint.class_name}, but not one "
+                         f"written by `tinygrad-rnn train`/`demo` (no task recorded); load it with tr.io.load")
+    task = build_task(extra["task"], **{**extra["task_options"], **overrides})
+    io.load(path, into=task.model)
+    return task, checkpoint
+
+
+def resume(path, **overrides):
+    """A Trainer in exactly the state a checkpoint recorded: weights, optimizer, step, data generator."""
+    task, checkpoint = load_checkpoint(path, **overrides)
+    saved = checkpoint.extra["optimizer"]
+    optimizer = OPTIMIZERS[saved["type"].lower()](task.model.parameters(), lr=saved["hyperparameters"]["lr"])
+    trainer = Trainer(task, optimizer, clip=checkpoint.extra.get("clip"))
+    trainer.restore(checkpoint.extra)
+    return trainer
+
+
+__all__ = ["TASKS", "OPTIMIZERS", "Task", "Trainer", "TrainResult", "build_task", "describe", "load_checkpoint",
+           "make_optimizer", "resume", "char_rnn", "classifier", "forecast", "generator", "tagger"]
