@@ -1,12 +1,205 @@
-"""The `tinygrad-rnn` command line."""
+"""The `tinygrad-rnn` command line.
+
+    tinygrad-rnn demo                      train a small char-LSTM for a minute, print samples
+    tinygrad-rnn train --task digits       train any worked example (apps.TASKS), resume, TBPTT, clipping
+    tinygrad-rnn sample demo_char_lstm.npz --prime "The " --temperature 0.8 --top-k 5
+    tinygrad-rnn gradcheck --cell lstm     the per-time-step BPTT gradient table
+    tinygrad-rnn bench                     run benchmarks/bench_rnn.py (source checkout only)
+
+Errors in what you asked for (a missing or empty corpus, a checkpoint of
+another model, a character the model never saw, a size <= 0) print one line
+starting with "tinygrad-rnn: error:" and exit with status 1; nothing is
+written. Ctrl-C during training saves a checkpoint and exits with status 130.
+"""
 import argparse
+import inspect
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from . import __version__
+from . import __version__, apps, io, nn
+from .backend import set_backend
+from .bptt import bptt_gradcheck
+from .data.text import Vocabulary
 from .gradcheck import GradcheckError, gradcheck
-from .tensor import Tensor
+from .tensor import Tensor, manual_seed
+
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+DEMO_CHECKPOINT = "demo_char_lstm.npz"
+
+
+class CommandError(Exception):
+    """A problem with the user's input: printed as one line, exit status 1."""
+
+
+# --------------------------------------------------------------------------
+# demo and train
+# --------------------------------------------------------------------------
+
+def command_demo(args):
+    """Train a char-LSTM on the built-in corpus (or --corpus) for --seconds, printing samples."""
+    _check_writable(args.checkpoint)
+    manual_seed(args.seed)
+    task = apps.build_task("chars", corpus=args.corpus, hidden_size=args.hidden, seq_len=64, batch_size=32)
+    trainer = apps.Trainer(task, apps.make_optimizer("adam", task.model.parameters(), lr=3e-3), clip=5.0,
+                           seed=args.seed)
+    print(f"demo: a char-LSTM (hidden {args.hidden}) learns {'the built-in text' if not args.corpus else args.corpus} "
+          f"({len(task.options['vocab'])} distinct characters) for {args.seconds:g} s. Ctrl-C stops early.")
+    result = trainer.train(seconds=args.seconds, checkpoint=args.checkpoint,
+                           callback=_sample_printer(task, args.sample_every))
+    print(f"after {result.step} steps ({result.seconds:.0f} s): loss {np.mean(result.losses[-20:]):.3f}")
+    print(_sample_text(task, temperature=0.8, length=200))
+    return _finish(result, args.checkpoint)
+
+
+def _sample_printer(task, every_seconds):
+    """A Trainer callback that prints a short sample every `every_seconds` seconds."""
+    start = last = time.perf_counter()
+
+    def callback(trainer, loss):
+        nonlocal last
+        now = time.perf_counter()
+        if now - last >= every_seconds:
+            last = now
+            sample = _sample_text(task, temperature=0.8, length=80)
+            trainer_note = f"[{now - start:4.0f} s, step {trainer.step}, loss {loss:.3f}]"
+            tqdm.write(f"{trainer_note} {sample!r}")
+    return callback
+
+
+def _sample_text(task, temperature, length):
+    vocab = Vocabulary(task.options["vocab"])
+    prime = _default_prime(vocab)
+    return apps.char_rnn.sample(task.model, vocab, prime, length, temperature, rng=np.random.default_rng(0))
+
+
+def _default_prime(vocab):
+    return "\n" if "\n" in vocab else vocab.symbols[0]
+
+
+TASK_OPTIONS = {   # command-line flag -> task option
+    "hidden": "hidden_size", "layers": "num_layers", "cell": "cell", "batch_size": "batch_size",
+    "seq_len": "seq_len", "corpus": "corpus", "max_chars": "max_chars", "tbptt": "tbptt",
+}
+RESUMABLE_OPTIONS = {"batch_size", "seq_len", "corpus", "max_chars", "tbptt"}   # don't change the model
+
+
+def command_train(args):
+    """Train a task from scratch or resume a checkpoint."""
+    if args.steps is None and args.seconds is None:
+        args.steps = 200
+    if args.backend:
+        set_backend(args.backend)
+    options = {TASK_OPTIONS[flag]: value for flag, value in vars(args).items()
+               if flag in TASK_OPTIONS and value is not None}
+    if args.composite:
+        options["fused"] = False
+    checkpoint = args.checkpoint or args.resume or f"{args.task or 'model'}.npz"
+    _check_writable(checkpoint)
+    manual_seed(args.seed)
+    if args.resume:
+        trainer = _resumed_trainer(args, options)
+    else:
+        task = _build_task(args.task or "chars", options)
+        optimizer = apps.make_optimizer(args.optimizer, task.model.parameters(), lr=args.lr or 3e-3)
+        trainer = apps.Trainer(task, optimizer, clip=args.clip, seed=args.seed)
+    task = trainer.task
+    print(f"train: task {task.name}, {type(task.model).__name__} {task.model.get_config()}, "
+          f"{sum(p.size for p in task.model.parameters()):,} parameters, from step {trainer.step}")
+    result = trainer.train(steps=args.steps, seconds=args.seconds, checkpoint=checkpoint,
+                           report_every=args.report_every)
+    if task.evaluate is not None:
+        print(f"step {result.step}: loss {np.mean(result.losses[-20:]):.4f}, {apps.describe(task.evaluate(task.model))}")
+    return _finish(result, checkpoint)
+
+
+def _build_task(name, options):
+    accepted = inspect.signature(apps.TASKS[name]).parameters
+    unknown = [flag for flag, option in TASK_OPTIONS.items() if option in options and option not in accepted]
+    if unknown:
+        raise CommandError(f"--{unknown[0].replace('_', '-')} does not apply to task {name!r} "
+                           f"(its options: {', '.join(accepted)})")
+    return apps.build_task(name, **options)
+
+
+def _resumed_trainer(args, options):
+    fixed = sorted(set(options) - RESUMABLE_OPTIONS)
+    if fixed or args.task:
+        raise CommandError(f"--resume continues the saved model and task; drop {'--task' if args.task else ''}"
+                           f"{' '.join('--' + f for f in fixed)} (start a new run to change them)")
+    if not Path(args.resume).is_file():
+        raise CommandError(f"checkpoint {args.resume!r} does not exist")
+    trainer = apps.resume(args.resume, **options)
+    if args.lr is not None:
+        trainer.optimizer.lr = args.lr
+    if args.clip is not None:
+        trainer.clip = args.clip
+    return trainer
+
+
+def _finish(result, checkpoint):
+    if result.interrupted:
+        print(f"interrupted at step {result.step}; checkpoint saved to {checkpoint}. "
+              f"Resume with: tinygrad-rnn train --resume {checkpoint}")
+        return EXIT_INTERRUPTED
+    print(f"checkpoint saved to {checkpoint}")
+    return 0
+
+
+def _check_writable(path):
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise CommandError(f"cannot write checkpoint {str(path)!r}: folder {str(folder)!r} does not exist")
+
+
+# --------------------------------------------------------------------------
+# sample
+# --------------------------------------------------------------------------
+
+def command_sample(args):
+    """Text from a char-model checkpoint."""
+    apps.char_rnn.check_sampling_options(args.temperature, args.top_k)
+    if not Path(args.checkpoint).is_file():
+        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    saved = io.load(args.checkpoint)
+    extra = saved.extra if isinstance(saved.extra, dict) else {}
+    if saved.class_name != "CharRNN" or "vocab" not in extra.get("task_options", {}):
+        raise CommandError(f"{args.checkpoint!r} holds a {saved.class_name}, not a character model; "
+                           f"`sample` needs a checkpoint from `tinygrad-rnn demo` or `train --task chars`")
+    model = apps.char_rnn.CharRNN(**saved.config)
+    io.load(args.checkpoint, into=model)
+    vocab = Vocabulary(extra["task_options"]["vocab"])
+    prime = _default_prime(vocab) if args.prime is None else args.prime
+    print(apps.char_rnn.sample(model, vocab, prime, args.length, args.temperature, args.top_k,
+                               rng=np.random.default_rng(args.seed)))
+    return 0
+
+
+# --------------------------------------------------------------------------
+# gradcheck
+# --------------------------------------------------------------------------
+
+CELLS = {"rnn": nn.RNNCell, "leaky": nn.LeakyRNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+
+
+def command_gradcheck(args):
+    """The per-step table of `bptt.bptt_gradcheck` for a cell, or the unrolled-primitives check."""
+    if args.cell == "primitives":
+        return _primitives_gradcheck(args)
+    manual_seed(args.seed)
+    cell = CELLS[args.cell](args.input, args.hidden)
+    x = np.random.default_rng(args.seed).standard_normal((args.steps, args.batch, args.input))
+    try:
+        report = bptt_gradcheck(cell, x, seed=args.seed)
+    except GradcheckError as err:
+        print(err.report)
+        return EXIT_ERROR
+    print(report)
+    return 0
 
 
 def unrolled_rnn_loss(W_xh, W_hh, W_hy, h0, xs, targets):
@@ -21,9 +214,9 @@ def unrolled_rnn_loss(W_xh, W_hh, W_hy, h0, xs, targets):
     return loss
 
 
-def command_gradcheck(args):
+def _primitives_gradcheck(args):
     rng = np.random.default_rng(args.seed)
-    B, I, H, O, T = 2, 3, args.hidden, 2, args.steps
+    B, I, H, O, T = args.batch, args.input, args.hidden, 2, args.steps
     weights = [rng.standard_normal(shape) * 0.5 for shape in [(I, H), (H, H), (H, O), (B, H)]]
     xs = [Tensor(rng.standard_normal((B, I))) for _ in range(T)]
     targets = [Tensor(rng.standard_normal((B, O))) for _ in range(T)]
@@ -34,22 +227,32 @@ def command_gradcheck(args):
                            names=["W_xh", "W_hh", "W_hy", "h0"])
     except GradcheckError as err:
         print(err.report)
-        return 1
+        return EXIT_ERROR
     print(report)
     return 0
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="tinygrad-rnn", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"tinygrad-rnn {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("gradcheck", help="gradcheck BPTT of a small unrolled RNN and print the table")
-    check.add_argument("--steps", type=_positive_int, default=5, help="time steps T (default 5)")
-    check.add_argument("--hidden", type=_positive_int, default=4, help="hidden size H (default 4)")
-    check.add_argument("--seed", type=int, default=0)
-    check.set_defaults(run=command_gradcheck)
-    return parser
+# --------------------------------------------------------------------------
+# bench
+# --------------------------------------------------------------------------
 
+def benchmark_script():
+    """benchmarks/bench_rnn.py next to the package in a source checkout (editable install), or None."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_rnn.py"
+    return script if script.is_file() else None
+
+
+def command_bench(args):
+    script = benchmark_script()
+    if script is None:
+        raise CommandError("the benchmark suite (benchmarks/bench_rnn.py) ships with the source repository, "
+                           "not the installed package; clone the repository and `pip install -e .` there")
+    return subprocess.run([sys.executable, str(script), *args.bench_args]).returncode
+
+
+# --------------------------------------------------------------------------
+# the parser
+# --------------------------------------------------------------------------
 
 def _positive_int(text):
     value = int(text)
@@ -58,9 +261,83 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tinygrad-rnn", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"tinygrad-rnn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="train a small char-LSTM for about a minute, printing samples")
+    demo.add_argument("--seconds", type=_positive_float, default=60.0, help="training time (default 60)")
+    demo.add_argument("--checkpoint", default=DEMO_CHECKPOINT, help=f"where to save (default {DEMO_CHECKPOINT})")
+    demo.add_argument("--corpus", help="a UTF-8 text file (default: Python's built-in help text)")
+    demo.add_argument("--hidden", type=_positive_int, default=128, help="LSTM hidden size (default 128)")
+    demo.add_argument("--sample-every", type=_positive_float, default=10.0, help="seconds between samples")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=command_demo)
+
+    train = commands.add_parser("train", help="train a worked example; resume from a checkpoint")
+    train.add_argument("--task", choices=list(apps.TASKS), help="what to learn (default chars)")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    train.add_argument("--checkpoint", help="where to save (default: the resumed file, or TASK.npz)")
+    train.add_argument("--steps", type=_positive_int, help="optimizer steps (default 200 unless --seconds)")
+    train.add_argument("--seconds", type=_positive_float, help="train for this long")
+    train.add_argument("--optimizer", choices=list(apps.OPTIMIZERS), default="adam")
+    train.add_argument("--lr", type=_positive_float, help="learning rate (default 3e-3)")
+    train.add_argument("--clip", type=_positive_float, help="clip the gradient norm to this value")
+    train.add_argument("--hidden", type=_positive_int, help="hidden size")
+    train.add_argument("--layers", type=_positive_int, help="stacked layers (chars)")
+    train.add_argument("--cell", choices=list(apps.char_rnn.CELLS), help="recurrent cell")
+    train.add_argument("--batch-size", type=_positive_int)
+    train.add_argument("--seq-len", type=_positive_int, help="characters per training window (chars)")
+    train.add_argument("--corpus", help="UTF-8 text file (chars; default: built-in text)")
+    train.add_argument("--max-chars", type=_positive_int, help="use only the start of the corpus (chars)")
+    train.add_argument("--tbptt", type=_positive_int, nargs="+", metavar=("K1", "K2"),
+                       help="truncated BPTT: update every K1 steps through the last K2 (chars)")
+    train.add_argument("--composite", action="store_true", help="use the unrolled composite layers, not fused")
+    train.add_argument("--backend", choices=["numpy", "numba", "cuda"], help="kernels for the fused layers")
+    train.add_argument("--report-every", type=_positive_int, help="print the task's evaluation every N steps")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(run=command_train)
+
+    sample = commands.add_parser("sample", help="generate text from a char-model checkpoint")
+    sample.add_argument("checkpoint")
+    sample.add_argument("--prime", help="text to start from (default: a newline)")
+    sample.add_argument("--length", type=_positive_int, default=300, help="characters to generate")
+    sample.add_argument("--temperature", type=float, default=1.0, help="> 0; lower is more conservative")
+    sample.add_argument("--top-k", type=int, help="draw only from the k most likely characters (k >= 1)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(run=command_sample)
+
+    check = commands.add_parser("gradcheck", help="check BPTT gradients per time step and print the table")
+    check.add_argument("--cell", choices=[*CELLS, "primitives"], default="lstm",
+                       help="a cell for bptt_gradcheck, or 'primitives': a tanh RNN unrolled by hand")
+    check.add_argument("--steps", type=_positive_int, default=5, help="time steps T (default 5)")
+    check.add_argument("--hidden", type=_positive_int, default=4, help="hidden size H (default 4)")
+    check.add_argument("--input", type=_positive_int, default=3, help="input size I (default 3)")
+    check.add_argument("--batch", type=_positive_int, default=2, help="batch size B (default 2)")
+    check.add_argument("--seed", type=int, default=0)
+    check.set_defaults(run=command_gradcheck)
+
+    bench = commands.add_parser("bench", help="run the benchmark suite (source checkout only)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed on to benchmarks/bench_rnn.py")
+    bench.set_defaults(run=command_bench)
+    return parser
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (CommandError, ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"tinygrad-rnn: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":
