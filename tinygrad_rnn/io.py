@@ -1,0 +1,330 @@
+"""Checkpoints: save and load weights as a plain .npz, and read other frameworks' layouts.
+
+A checkpoint is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) holding
+
+    __header__        JSON text (as uint8 bytes): format name and version, the
+                      module's class name and config (its constructor
+                      arguments), the name, shape and dtype of every array,
+                      and an optional JSON `extra` (epoch, optimizer state...)
+    state/<name>      one array per parameter, e.g. state/weight_ih_l0
+    extra/<path>      arrays found inside `extra` (e.g. Adam's running averages)
+
+Loading uses ``numpy.load(..., allow_pickle=False)``: a file can only ever
+give back numbers, never run code. A truncated, foreign or mismatched file
+is refused with a ValueError that names the file and what is wrong.
+
+Writing is atomic: the archive goes to a temporary file in the same folder,
+which is then renamed over the target (``os.replace``), so a crash mid-write
+leaves the previous checkpoint intact.
+
+`convert_weights` turns PyTorch, CS231n and Keras weight layouts into ours
+(which is PyTorch's: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih,
+bias_hh (G*H,), gates LSTM i,f,g,o and GRU r,z,n).
+"""
+import json
+import os
+import tempfile
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nn.module import Module
+from .tensor import Tensor
+
+FORMAT = "tinygrad_rnn"
+FORMAT_VERSION = 1
+HEADER = "__header__"
+EXECUTION_OPTIONS = ("fused",)    # config keys that change how a model runs, not its weights or results
+
+
+@dataclass
+class Checkpoint:
+    """What `load` returns: the arrays, and the header that describes them."""
+
+    path: str
+    class_name: object          # the saved module's class name, or None for a bare state dict
+    config: object              # its get_config() dict, or None
+    state: OrderedDict          # parameter name -> array
+    extra: object               # the `extra` passed to save, arrays included
+    format_version: int
+
+
+# --------------------------------------------------------------------------
+# save
+# --------------------------------------------------------------------------
+
+def save(module_or_state, path, extra=None):
+    """Write a module's parameters (or a dict name -> array) to `path` as a checkpoint.
+
+    extra: optional JSON-able data to keep alongside (numbers, strings, lists,
+    dicts), where dicts may also hold NumPy arrays, e.g.
+    ``extra={"epoch": 3, "optimizer": opt.state_dict()}``.
+    """
+    path = os.fspath(path)
+    if isinstance(module_or_state, Module):
+        class_name, config = type(module_or_state).__name__, module_or_state.get_config()
+        state = module_or_state.state_dict()
+    elif isinstance(module_or_state, dict):
+        class_name, config, state = None, None, module_or_state
+    else:
+        raise TypeError(f"io.save: expected a Module or a dict of name -> array, "
+                        f"got {type(module_or_state).__name__}")
+    arrays = {}
+    for name, value in state.items():
+        arrays[f"state/{name}"] = _plain_array(f"state entry {name!r}", value)
+    extra_json = _split_arrays(extra, "extra", arrays)
+    header = {
+        "format": FORMAT, "version": FORMAT_VERSION, "class": class_name, "config": config,
+        "arrays": {key: {"shape": list(a.shape), "dtype": a.dtype.str} for key, a in arrays.items()},
+        "extra": extra_json,
+    }
+    try:
+        header_bytes = json.dumps(header).encode("utf-8")
+    except TypeError as err:
+        raise TypeError(f"io.save: the config or extra is not JSON-able ({err}); use numbers, strings, "
+                        f"lists, dicts and NumPy arrays") from None
+    arrays[HEADER] = np.frombuffer(header_bytes, dtype=np.uint8)
+    _atomic_write(path, arrays)
+
+
+def _plain_array(what, value):
+    """A NumPy array of numbers from an ndarray, a Tensor, a torch tensor or a number."""
+    array = _to_numpy(value)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"io.save: {what} has dtype {array.dtype}; only numeric arrays can be saved")
+    return array
+
+
+def _split_arrays(tree, prefix, arrays):
+    """Replace every ndarray in a JSON-like tree by {"__array__": key}, storing it in `arrays`."""
+    if isinstance(tree, np.ndarray):
+        arrays[prefix] = _plain_array(prefix, tree)
+        return {"__array__": prefix}
+    if isinstance(tree, dict):
+        for key in tree:
+            if not isinstance(key, str) or "/" in key:
+                raise TypeError(f"io.save: keys of extra must be strings without '/', got {key!r}")
+        return {key: _split_arrays(value, f"{prefix}/{key}", arrays) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_split_arrays(value, f"{prefix}/{k}", arrays) for k, value in enumerate(tree)]
+    if isinstance(tree, np.generic):
+        return tree.item()
+    return tree
+
+
+def _write_arrays(file, arrays):
+    """The archive itself: one .npy member per array (no pickling)."""
+    np.savez(file, **arrays)
+
+
+def _atomic_write(path, arrays):
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp_path = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            _write_arrays(file, arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        os.unlink(temp_path)
+        raise
+
+
+# --------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------
+
+def load(path, into=None):
+    """Read a checkpoint written by `save`; with `into=module`, also copy the weights into it.
+
+    `into` must be of the saved class with the same config (sizes, options;
+    `fused` may differ, as both paths give the same numbers), otherwise a
+    ValueError says what differs. Returns a `Checkpoint`.
+    """
+    path = os.fspath(path)
+    arrays, header = _read_archive(path)
+    state = OrderedDict((key[len("state/"):], arrays[key]) for key in header["arrays"]
+                        if key.startswith("state/"))
+    checkpoint = Checkpoint(path, header.get("class"), header.get("config"), state,
+                            _join_arrays(header.get("extra"), arrays), header["version"])
+    if into is not None:
+        _load_into(checkpoint, into)
+    return checkpoint
+
+
+class _NotACheckpoint(Exception):
+    """Raised inside `_read_archive` when a readable file is not one of ours."""
+
+
+def _read_archive(path):
+    """All arrays of the file and its parsed header, after checking both."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise _NotACheckpoint("it holds a single array (.npy), not a .npz archive")
+        with archive:
+            if HEADER not in archive.files:
+                raise _NotACheckpoint(f"it is a .npz archive but not a {FORMAT} checkpoint (no {HEADER}); "
+                                      f"it holds {sorted(archive.files)[:8]}; read plain arrays with numpy.load")
+            header = _parse_header(archive[HEADER])
+            missing = [key for key in header["arrays"] if key not in archive.files]
+            if missing:
+                raise _NotACheckpoint(f"the header lists arrays missing from the file: {missing}")
+            arrays = {key: archive[key] for key in header["arrays"]}
+    except FileNotFoundError:
+        raise
+    except _NotACheckpoint as err:
+        raise ValueError(f"io.load: {path!r}: {err}") from None
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"io.load: cannot read {path!r} (truncated, corrupted or not a .npz file?): "
+                         f"{err}") from None
+    for key, spec in header["arrays"].items():
+        array = arrays[key]
+        if list(array.shape) != spec["shape"] or array.dtype.str != spec["dtype"]:
+            raise ValueError(f"io.load: {path!r} is inconsistent: array {key!r} is {array.dtype} "
+                             f"{array.shape}, the header says {spec['dtype']} {tuple(spec['shape'])}")
+    return arrays, header
+
+
+def _parse_header(raw):
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _NotACheckpoint(f"its {HEADER} is not JSON bytes")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _NotACheckpoint(f"its {HEADER} is not valid JSON ({err})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise _NotACheckpoint(f"its header does not say format {FORMAT!r}")
+    if not isinstance(header.get("version"), int) or header["version"] > FORMAT_VERSION:
+        raise _NotACheckpoint(f"it has format version {header.get('version')!r}; this tinygrad_rnn reads "
+                              f"versions up to {FORMAT_VERSION} (upgrade the package)")
+    if not isinstance(header.get("arrays"), dict):
+        raise _NotACheckpoint("its header has no array list")
+    return header
+
+
+def _join_arrays(tree, arrays):
+    """Inverse of `_split_arrays`: put the arrays back in place of their {"__array__": key}."""
+    if isinstance(tree, dict):
+        if set(tree) == {"__array__"}:
+            return arrays[tree["__array__"]]
+        return {key: _join_arrays(value, arrays) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_join_arrays(value, arrays) for value in tree]
+    return tree
+
+
+def _load_into(checkpoint, module):
+    path, name = checkpoint.path, type(module).__name__
+    if checkpoint.class_name is not None and checkpoint.class_name != name:
+        raise ValueError(f"io.load: {path!r} holds a {checkpoint.class_name}, cannot load it into a {name}")
+    if checkpoint.config is not None:
+        current = json.loads(json.dumps(module.get_config()))
+        differences = {key: (checkpoint.config.get(key), current.get(key))
+                       for key in sorted(set(checkpoint.config) | set(current))
+                       if checkpoint.config.get(key) != current.get(key) and key not in EXECUTION_OPTIONS}
+        if differences:
+            listed = ", ".join(f"{key}: saved {saved!r}, model {now!r}" for key, (saved, now) in differences.items())
+            raise ValueError(f"io.load: {path!r} was saved from a {name} with another config ({listed}); "
+                             f"build the model with the saved config: {checkpoint.config}")
+    try:
+        module.load_state_dict(checkpoint.state)
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"io.load: {path!r} does not fit this {name}: {err}") from None
+
+
+# --------------------------------------------------------------------------
+# Other frameworks' layouts
+# --------------------------------------------------------------------------
+
+SOURCES = ("pytorch", "cs231n", "keras")
+CS231N_LSTM_TO_OURS = [0, 1, 3, 2]    # CS231n gates i, f, o, g  ->  ours i, f, g, o
+KERAS_GRU_TO_OURS = [1, 0, 2]         # Keras GRU gates z, r, h  ->  ours r, z, n
+
+
+def convert_weights(state, source, layer=0):
+    """Convert weights from another framework's layout to ours; returns name -> numpy array.
+
+    source="pytorch": names and layout are already ours; torch tensors (or
+        anything with .detach().cpu().numpy()) become NumPy arrays.
+    source="cs231n": {"Wx": (I, G*H), "Wh": (H, G*H), "b": (G*H,)} from the
+        CS231n assignments, G = 1 (vanilla RNN) or 4 (LSTM, gates i, f, o, g):
+            weight_ih = Wx^T, weight_hh = Wh^T (LSTM gates reordered to i, f, g, o),
+            bias_ih = b, bias_hh = 0   (one bias: the sum is what matters)
+    source="keras": {"kernel": (I, G*H), "recurrent_kernel": (H, G*H), "bias"}
+        or the list layer.get_weights() in that order; G = 1 (SimpleRNN),
+        4 (LSTM, gates i, f, c, o = our i, f, g, o) or 3 (GRU, gates z, r, h
+        -> our r, z, n). A Keras GRU must use reset_after=True (the default
+        since Keras 2.3; bias (2, 3H) = [input bias; recurrent bias]), whose
+        equations are ours:  n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+    layer: the layer index in the names (weight_ih_l0, ...); None gives a
+        cell's names (weight_ih, ...).
+    """
+    if source == "pytorch":
+        return OrderedDict((name, _to_numpy(value)) for name, value in state.items())
+    if source == "cs231n":
+        W_x, W_h, b = (_to_numpy(_entry(state, key, source)) for key in ("Wx", "Wh", "b"))
+        gates = _gate_count(W_h, source, {1: "RNN", 4: "LSTM"})
+        order = CS231N_LSTM_TO_OURS if gates == 4 else [0]
+        b_ih, b_hh = b, np.zeros_like(b)
+    elif source == "keras":
+        if isinstance(state, (list, tuple)):
+            state = dict(zip(("kernel", "recurrent_kernel", "bias"), state))
+        W_x, W_h, bias = (_to_numpy(_entry(state, key, source)) for key in ("kernel", "recurrent_kernel", "bias"))
+        gates = _gate_count(W_h, source, {1: "SimpleRNN", 3: "GRU", 4: "LSTM"})
+        order = KERAS_GRU_TO_OURS if gates == 3 else list(range(gates))
+        b_ih, b_hh = _keras_biases(bias, gates, W_h.shape[0])
+    else:
+        raise ValueError(f"convert_weights: source must be one of {SOURCES}, got {source!r}")
+    suffix = "" if layer is None else f"_l{layer}"
+    return OrderedDict([
+        (f"weight_ih{suffix}", _reorder_gates(W_x.T, order)),
+        (f"weight_hh{suffix}", _reorder_gates(W_h.T, order)),
+        (f"bias_ih{suffix}", _reorder_gates(b_ih, order)),
+        (f"bias_hh{suffix}", _reorder_gates(b_hh, order)),
+    ])
+
+
+def _to_numpy(value):
+    if hasattr(value, "detach"):                 # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    return np.array(value.data if isinstance(value, Tensor) else value)
+
+
+def _entry(state, key, source):
+    if key not in state:
+        raise KeyError(f"convert_weights: source={source!r} needs an entry {key!r}, got keys {list(state)}")
+    return state[key]
+
+
+def _gate_count(W_h, source, known):
+    """G from the recurrent matrix (H, G*H), checked against the cells this source has."""
+    H, width = W_h.shape
+    if width % H or width // H not in known:
+        raise ValueError(f"convert_weights: source={source!r} recurrent weights of shape {W_h.shape} are not "
+                         f"(H, G*H) with G in {sorted(known)} ({', '.join(known.values())})")
+    return width // H
+
+
+def _keras_biases(bias, gates, H):
+    if gates == 3 and bias.shape == (3 * H,):
+        raise ValueError("convert_weights: this Keras GRU has reset_after=False (bias of shape (3H,)): it "
+                         "applies the reset gate before the recurrent matrix, r * h_{t-1}, which our GRU "
+                         "(and PyTorch's) cannot express; retrain it with reset_after=True")
+    if gates == 3:
+        if bias.shape != (2, 3 * H):
+            raise ValueError(f"convert_weights: a Keras GRU bias must have shape (2, {3 * H}), got {bias.shape}")
+        return bias[0], bias[1]
+    if bias.shape != (gates * H,):
+        raise ValueError(f"convert_weights: a Keras bias must have shape ({gates * H},), got {bias.shape}")
+    return bias, np.zeros_like(bias)
+
+
+def _reorder_gates(array, order):
+    """Rearrange the G equal blocks along axis 0 into `order` (block k of the result = block order[k])."""
+    blocks = np.split(array, len(order), axis=0)
+    return np.ascontiguousarray(np.concatenate([blocks[k] for k in order], axis=0))
