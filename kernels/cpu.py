@@ -83,10 +83,11 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths):
     T, B, I = x.shape
     H = h0.shape[1]
     one = x.dtype.type(1)
-    xa = np.dot(x.reshape(T * B, I), W_ih.T).reshape(T, B, 4 * H)  # all steps, one GEMM
+    # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] will be:
+    # each step turns its pre-activations into activations in place
+    gates = np.dot(x.reshape(T * B, I), W_ih.T).reshape(T, B, 4 * H)
     hs = np.empty((T + 1, B, H), x.dtype)
     cs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((T, B, 4 * H), x.dtype)                        # [i f g o]
     out = np.zeros((T, B, H), x.dtype)
     ha = np.empty((B, 4 * H), x.dtype)                              # h_{t-1} W_hh^T
     hs[0] = h0
@@ -99,10 +100,10 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths):
                 cs[t + 1, n] = cs[t, n]
                 continue
             for j in range(H):
-                i = _sigmoid(xa[t, n, j] + ha[n, j] + b[j], one)
-                f = _sigmoid(xa[t, n, H + j] + ha[n, H + j] + b[H + j], one)
-                g = _tanh(xa[t, n, 2 * H + j] + ha[n, 2 * H + j] + b[2 * H + j], one)
-                o = _sigmoid(xa[t, n, 3 * H + j] + ha[n, 3 * H + j] + b[3 * H + j], one)
+                i = _sigmoid(gates[t, n, j] + ha[n, j] + b[j], one)
+                f = _sigmoid(gates[t, n, H + j] + ha[n, H + j] + b[H + j], one)
+                g = _tanh(gates[t, n, 2 * H + j] + ha[n, 2 * H + j] + b[2 * H + j], one)
+                o = _sigmoid(gates[t, n, 3 * H + j] + ha[n, 3 * H + j] + b[3 * H + j], one)
                 c_t = f * cs[t, n, j] + i * g
                 h_t = o * _tanh(c_t, one)
                 gates[t, n, j], gates[t, n, H + j] = i, f
@@ -179,9 +180,9 @@ def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths):
     T, B, I = x.shape
     H = h0.shape[1]
     one = x.dtype.type(1)
-    xa = np.dot(x.reshape(T * B, I), W_ih.T).reshape(T, B, 3 * H)  # all steps, one GEMM
+    # x W_ih^T for all steps in one GEMM, turned into the gates [r z n] in place
+    gates = np.dot(x.reshape(T * B, I), W_ih.T).reshape(T, B, 3 * H)
     hs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((T, B, 3 * H), x.dtype)                        # [r z n]
     ha_n = np.empty((T, B, H), x.dtype)                             # W_hn h_{t-1} + b_hn
     out = np.zeros((T, B, H), x.dtype)
     ha = np.empty((B, 3 * H), x.dtype)                              # h_{t-1} W_hh^T
@@ -193,10 +194,10 @@ def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths):
                 hs[t + 1, n] = hs[t, n]
                 continue
             for j in range(H):
-                r = _sigmoid(xa[t, n, j] + b_ih[j] + ha[n, j] + b_hh[j], one)
-                z = _sigmoid(xa[t, n, H + j] + b_ih[H + j] + ha[n, H + j] + b_hh[H + j], one)
+                r = _sigmoid(gates[t, n, j] + b_ih[j] + ha[n, j] + b_hh[j], one)
+                z = _sigmoid(gates[t, n, H + j] + b_ih[H + j] + ha[n, H + j] + b_hh[H + j], one)
                 hn = ha[n, 2 * H + j] + b_hh[2 * H + j]
-                n_t = _tanh(xa[t, n, 2 * H + j] + b_ih[2 * H + j] + r * hn, one)
+                n_t = _tanh(gates[t, n, 2 * H + j] + b_ih[2 * H + j] + r * hn, one)
                 h_t = (one - z) * n_t + z * hs[t, n, j]
                 gates[t, n, j], gates[t, n, H + j], gates[t, n, 2 * H + j] = r, z, n_t
                 ha_n[t, n, j] = hn
