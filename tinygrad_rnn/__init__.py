@@ -18,6 +18,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .backend import backend, get_backend, set_backend
 from . import nn
 from . import check, viz
+from . import bptt, data, io, optim
 
 try:
     __version__ = _version("tinygrad-rnn")
@@ -28,5 +29,6 @@ __all__ = [
     "DEFAULT_DTYPE", "Tensor", "arange", "manual_seed", "ones", "rand", "randn", "rng", "tensor",
     "zeros", "AnomalyError", "Function", "detect_anomaly", "is_grad_enabled", "no_grad",
     "time_step", "concat", "split", "stack", "where", "GradcheckError", "gradcheck", "nn",
-    "backend", "get_backend", "set_backend", "check", "viz",
+    "backend", "get_backend", "set_backend",
+    "bptt", "data", "io", "optim", "check", "viz",
 ]
