@@ -1,0 +1,177 @@
+"""Graph overhead: microseconds per node for forward+backward of a long unrolled RNN.
+
+The model is a composite tanh RNN built from primitive ops, unrolled for
+T = 1,000 steps with batch 1 and tiny matrices, so the arithmetic is
+negligible and the time measures what the autograd engine itself costs per
+recorded op (building the node, then visiting it in backward):
+
+    h_t = tanh(x_t @ W_xh + h_{t-1} @ W_hh + b),    loss = sum(h_T)
+
+Each peer (tinygrad_rnn, PyTorch eager if installed) runs in its own process:
+the script re-invokes itself with `--peer NAME`, which prints one JSON line.
+Warm-up runs are excluded; the figure is the median of the timed repeats.
+
+    python benchmarks/bench_graph.py [--steps 1000] [--repeats 7]
+
+Prints a markdown table and writes benchmarks/results/bench_graph.json.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BATCH, INPUT, HIDDEN = 1, 16, 16
+WARMUP = 2
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_graph.json"
+
+
+def initial_arrays(steps, seed=0):
+    """Inputs xs (T, B, I) and weights W_xh (I, H), W_hh (H, H), b (H,), as float32."""
+    rng = np.random.default_rng(seed)
+    xs = rng.standard_normal((steps, BATCH, INPUT)).astype(np.float32)
+    W_xh = (rng.standard_normal((INPUT, HIDDEN)) / np.sqrt(INPUT)).astype(np.float32)
+    W_hh = (rng.standard_normal((HIDDEN, HIDDEN)) / np.sqrt(HIDDEN)).astype(np.float32)
+    b = np.zeros(HIDDEN, dtype=np.float32)
+    return xs, W_xh, W_hh, b
+
+
+# --------------------------------------------------------------------------
+# Each peer: build the forward graph, count its nodes, time forward+backward
+# --------------------------------------------------------------------------
+
+def ours_forward(xs, W_xh, W_hh, b):
+    import tinygrad_rnn as tr
+
+    h = tr.zeros(BATCH, HIDDEN)
+    for t in range(xs.shape[0]):
+        h = (xs[t] @ W_xh + h @ W_hh + b).tanh()
+    return h.sum()
+
+
+def ours_count_nodes(loss):
+    from tinygrad_rnn.autograd import topological_order
+
+    return sum(1 for tensor in topological_order(loss) if tensor._ctx is not None)
+
+
+def torch_forward(xs, W_xh, W_hh, b):
+    import torch
+
+    h = torch.zeros(BATCH, HIDDEN)
+    for t in range(xs.shape[0]):
+        h = torch.tanh(xs[t] @ W_xh + h @ W_hh + b)
+    return h.sum()
+
+
+def torch_count_nodes(loss):
+    """Backward nodes reachable from the loss, not counting AccumulateGrad (the leaves)."""
+    seen, stack = set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(parent for parent, _ in node.next_functions)
+    return sum(1 for node in seen if type(node).__name__ != "AccumulateGrad")
+
+
+def setup_ours(arrays):
+    import tinygrad_rnn as tr
+
+    xs, W_xh, W_hh, b = arrays
+    inputs = [tr.Tensor(xs)] + [tr.Tensor(w, requires_grad=True) for w in (W_xh, W_hh, b)]
+    return ours_forward, ours_count_nodes, inputs
+
+
+def setup_torch(arrays):
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    xs, W_xh, W_hh, b = arrays
+    inputs = [torch.from_numpy(xs)] + [torch.tensor(w, requires_grad=True) for w in (W_xh, W_hh, b)]
+    return torch_forward, torch_count_nodes, inputs
+
+
+PEERS = {"tinygrad_rnn": setup_ours, "torch": setup_torch}
+
+
+def time_peer(name, steps, repeats):
+    """Runs in the child process: warm up, then time `repeats` forward+backward runs."""
+    forward, count_nodes, inputs = PEERS[name](initial_arrays(steps))
+    nodes = count_nodes(forward(*inputs))
+    for _ in range(WARMUP):
+        forward(*inputs).backward()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        forward(*inputs).backward()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {"peer": name, "nodes": nodes, "median_ms": median * 1e3, "min_ms": min(times) * 1e3,
+            "us_per_node": median * 1e6 / nodes, "times_ms": [t * 1e3 for t in times]}
+
+
+# --------------------------------------------------------------------------
+# The parent process: one child per peer, then the table
+# --------------------------------------------------------------------------
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_in_child(name, steps, repeats):
+    command = [sys.executable, __file__, "--peer", name, "--steps", str(steps), "--repeats", str(repeats)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def markdown_table(rows, steps):
+    torch_ms = next((row["median_ms"] for row in rows if row["peer"] == "torch"), None)
+    lines = [f"Composite tanh RNN, T={steps}, B={BATCH}, I={INPUT}, H={HIDDEN}, forward+backward "
+             f"(median of timed runs, warm-up excluded)", "",
+             "| peer | nodes | ms per run | µs per node | ratio to PyTorch |",
+             "|---|---:|---:|---:|---:|"]
+    for row in rows:
+        ratio = f"{row['median_ms'] / torch_ms:.2f}×" if torch_ms else "n/a"
+        lines.append(f"| {row['peer']} | {row['nodes']} | {row['median_ms']:.2f} | "
+                     f"{row['us_per_node']:.2f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--peer", choices=sorted(PEERS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.repeats < 5:
+        parser.error("--repeats must be at least 5 (the median of fewer runs is noisy)")
+    if args.peer:
+        print(json.dumps(time_peer(args.peer, args.steps, args.repeats)))
+        return
+
+    peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
+    rows = [run_in_child(name, args.steps, args.repeats) for name in peers]
+    print(markdown_table(rows, args.steps))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "benchmark": "bench_graph", "steps": args.steps, "batch": BATCH, "input": INPUT,
+        "hidden": HIDDEN, "repeats": args.repeats, "warmup": WARMUP, "cpu_count": os.cpu_count(),
+        "python": platform.python_version(), "machine": platform.machine(), "results": rows,
+    }, indent=2))
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
