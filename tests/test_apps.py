@@ -72,6 +72,17 @@ def test_digits_classifier_reaches_high_accuracy():
     assert task.evaluate(task.model)["test accuracy"] > 0.9
 
 
+def test_classifier_reads_each_padded_string_to_its_own_end():
+    """With lengths, the logits of a padded batch equal those of each string run alone."""
+    tr.manual_seed(0)
+    task = apps.build_task("reber", hidden_size=6)
+    inputs, lengths, _, _ = task.next_batch(np.random.default_rng(0))
+    batched = task.model(tr.Tensor(inputs), lengths).data
+    for b in [0, len(lengths) // 2, len(lengths) - 1]:
+        alone = task.model(tr.Tensor(inputs[:lengths[b], b:b + 1])).data
+        np.testing.assert_allclose(batched[b], alone[0], rtol=1e-5, atol=1e-6)
+
+
 # ---- sampling ------------------------------------------------------------------------------
 
 def test_sampling_distribution_temperature_and_top_k():

@@ -20,7 +20,7 @@ def demo_checkpoint(tmp_path_factory):
     return path
 
 
-def test_demo_trains_prints_samples_and_saves(demo_checkpoint, capsys):
+def test_demo_saves_a_char_model_checkpoint(demo_checkpoint):
     assert demo_checkpoint.is_file()
     assert io.load(demo_checkpoint).class_name == "CharRNN"
 

@@ -66,8 +66,7 @@ def _sample_printer(task, every_seconds):
         if now - last >= every_seconds:
             last = now
             sample = _sample_text(task, temperature=0.8, length=80)
-            trainer_note = f"[{now - start:4.0f} s, step {trainer.step}, loss {loss:.3f}]"
-            tqdm.write(f"{trainer_note} {sample!r}")
+            tqdm.write(f"[{now - start:4.0f} s, step {trainer.step}, loss {loss:.3f}] {sample!r}")
     return callback
 
 
@@ -98,7 +97,7 @@ def command_train(args):
                if flag in TASK_OPTIONS and value is not None}
     if args.composite:
         options["fused"] = False
-    checkpoint = args.checkpoint or args.resume or f"{args.task or 'model'}.npz"
+    checkpoint = args.checkpoint or args.resume or f"{args.task or 'chars'}.npz"
     _check_writable(checkpoint)
     manual_seed(args.seed)
     if args.resume:

@@ -42,7 +42,7 @@ class Task:
     """What to learn.
 
     name        the task's name (saved in checkpoints; `apps.TASKS` maps it to a builder)
-    options     JSON-able dict that rebuilds the task with `apps.build_task(name, options)`
+    options     JSON-able dict that rebuilds the task with `apps.build_task(name, **options)`
     model       the Module to train
     next_batch  rng -> batch (any tuple of arrays)
     loss        (model, batch) -> scalar loss Tensor
