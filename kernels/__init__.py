@@ -30,12 +30,5 @@ def _cuda_kernels():
         raise RuntimeError("backend 'cuda': no GPU was found (numba.cuda.is_available() is False). "
                            "To run the CUDA kernels without a GPU, set NUMBA_ENABLE_CUDASIM=1 "
                            "before starting Python (Numba's simulator: slow, tiny shapes only).")
-    try:
-        from . import cuda as module
-    except ModuleNotFoundError as err:
-        if err.name != __name__ + ".cuda":
-            raise
-        raise RuntimeError("backend 'cuda': a GPU was found but the CUDA kernels "
-                           "(kernels/cuda.py) are not part of this version yet; "
-                           "use backend 'numba' or 'numpy'") from None
+    from . import cuda as module
     return module
