@@ -62,7 +62,7 @@ def test_speller_spells_digit_names():
 
 @pytest.mark.slow
 def test_classifier_learns_embedded_reber_validity():
-    task, _, _ = trained("reber", steps=3000, hidden_size=16, lr=5e-3)
+    task, _, _ = trained("reber", steps=600, hidden_size=16)
     assert task.evaluate(task.model)["test accuracy"] > 0.9
 
 

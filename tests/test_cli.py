@@ -145,11 +145,22 @@ def test_bench_without_the_source_tree_says_so(monkeypatch, capsys):
     assert "benchmarks/bench_rnn.py" in capsys.readouterr().err
 
 
-def test_bench_finds_the_script_in_the_source_tree():
+def test_bench_runs_the_script_of_the_source_tree_with_the_arguments(monkeypatch):
     script = cli.benchmark_script()
     if script is None:
         pytest.skip("benchmarks/bench_rnn.py not present in this checkout")
     assert script.name == "bench_rnn.py" and script.parent.name == "benchmarks"
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "run", lambda command: calls.append(command) or
+                        subprocess.CompletedProcess(command, 3))
+    assert cli.main(["bench", "--cells", "lstm", "--repeats", "1"]) == 3        # its exit status
+    assert calls == [[sys.executable, str(script), "--cells", "lstm", "--repeats", "1"]]
+
+
+def test_unknown_arguments_are_refused_outside_bench(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["gradcheck", "--cells", "lstm"])
+    assert "unrecognized arguments: --cells" in capsys.readouterr().err
 
 
 def test_ctrl_c_in_a_subprocess_saves_and_exits_130(tmp_path):

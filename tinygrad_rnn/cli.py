@@ -324,14 +324,18 @@ def build_parser():
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=command_gradcheck)
 
-    bench = commands.add_parser("bench", help="run the benchmark suite (source checkout only)")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed on to benchmarks/bench_rnn.py")
+    bench = commands.add_parser("bench", help="run the benchmark suite (source checkout only); "
+                                "further arguments go to benchmarks/bench_rnn.py")
     bench.set_defaults(run=command_bench)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passed_on = parser.parse_known_args(argv)
+    if passed_on and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
+    args.bench_args = passed_on
     try:
         return args.run(args)
     except (CommandError, ValueError, FileNotFoundError, RuntimeError) as err:
