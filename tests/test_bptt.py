@@ -232,7 +232,7 @@ def test_every_step_passes_and_the_table_sums_to_the_full_gradient(name):
         np.testing.assert_allclose(report.gradient(param), g, rtol=1e-10, atol=1e-12)
 
 
-def test_report_table_shows_steps_parameters_and_vanishing_first_step():
+def test_report_table_shows_steps_parameters_and_no_W_hh_at_step_0():
     model = models()["LSTM"]
     report = bptt.bptt_gradcheck(model, np.ones((3, 1, 3)))
     text = str(report)

@@ -37,7 +37,7 @@ import numpy as np
 from .autograd import no_grad, time_step
 from .gradcheck import GradcheckError
 from .nn.cells import GRUCell, LeakyRNNCell, LSTMCell, RNNCell, gru_step, leaky_step, lstm_step, rnn_step
-from .nn.recurrent import _RecurrentLayer
+from .nn.recurrent import GRU, LSTM, RNN
 from .optim import clip_grad_norm_
 from .tensor import Tensor
 
@@ -284,7 +284,7 @@ def bptt_gradcheck(model, x, state=None, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0,
 
 def _unrolled_step(model):
     """step(x_t, state_tuple, weights_by_name) -> new state tuple, for a cell or a one-layer layer."""
-    if isinstance(model, _RecurrentLayer):
+    if isinstance(model, (RNN, LSTM, GRU)):
         if model.num_layers != 1 or model.bidirectional:
             raise ValueError(f"bptt_gradcheck: {type(model).__name__} has num_layers={model.num_layers}, "
                              f"bidirectional={model.bidirectional}; it checks one-layer, one-direction "
