@@ -212,9 +212,9 @@ class BPTTGradcheckReport:
                  "   t  " + "".join(f"{n:>{width}}" for n in self.names)]
         errors, norms = self.errors, self.norms
         for t in range(self.steps):
-            cells = "".join(f"{f'{norms[t, j]:.2e} {errors[t, j]:.1e} ' + ('ok' if self.ok[t, j] else 'NO'):>{width}}"
-                            for j in range(len(self.names)))
-            lines.append(f"{t:>4}  {cells}")
+            cells = [f"{norms[t, j]:.2e} {errors[t, j]:.1e} {'ok' if self.ok[t, j] else 'NO'}"
+                     for j in range(len(self.names))]
+            lines.append(f"{t:>4}  " + "".join(f"{cell:>{width}}" for cell in cells))
         return "\n".join(lines)
 
 
