@@ -166,6 +166,7 @@ def backward(root, grad, retain_graph=False):
     if root._ctx is not None and root._ctx.freed:
         raise RuntimeError(_freed_message(root._ctx))
     grads = {id(root): grad}
+    check_finite = _State.anomaly  # read once: the flag cannot change during backward
     for tensor in reversed(topological_order(root)):
         g = grads.pop(id(tensor), None)
         if g is None:
@@ -183,7 +184,7 @@ def backward(root, grad, retain_graph=False):
         for parent, pg in zip(ctx.parents, parent_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            if _State.anomaly:
+            if check_finite:
                 _check_finite(pg, f"{ctx.describe()} produced {{bad}} in its backward pass")
             key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg
