@@ -1,6 +1,7 @@
 """Checkpoints: bit-for-bit round trips, clear refusals, atomic writes; other frameworks' layouts."""
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -305,3 +306,14 @@ def test_convert_weights_errors():
         io.convert_weights({"Wx": np.ones((3, H))}, "cs231n")
     with pytest.raises(ValueError, match=r"not \(H, G\*H\)"):
         io.convert_weights({"Wx": np.ones((3, 2 * H)), "Wh": np.ones((H, 2 * H)), "b": np.ones(2 * H)}, "cs231n")
+
+
+def test_checkpoint_gets_the_usual_file_mode(tmp_path):
+    """The temp file mkstemp creates is private (0600); the saved checkpoint must not be."""
+    path = tmp_path / "mode.npz"
+    old_mask = os.umask(0o022)
+    try:
+        io.save({"w": np.zeros(2)}, path)
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644

@@ -119,6 +119,12 @@ def _write_arrays(file, arrays):
     np.savez(file, **arrays)
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path, arrays):
     folder = os.path.dirname(os.path.abspath(path))
     handle, temp_path = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
@@ -128,6 +134,7 @@ def _atomic_write(path, arrays):
             _write_arrays(file, arrays)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(temp_path, path)
     except BaseException:
         os.unlink(temp_path)
