@@ -75,7 +75,8 @@ class Function:
         """Run the op on Tensors `inputs` (all float, one dtype); record the node."""
         check_float_inputs(cls.__name__, inputs)
         arrays = [t.data for t in inputs]
-        needs_grad = _State.grad_enabled and any(t.requires_grad for t in inputs)
+        # A list, not a generator: for one to three inputs it is measurably faster per op.
+        needs_grad = _State.grad_enabled and any([t.requires_grad for t in inputs])
         ctx = Context(cls, inputs if needs_grad else ())
         try:
             out = cls.forward(ctx, *arrays, **params)
