@@ -3,6 +3,7 @@
     tinygrad-rnn demo                      train a small char-LSTM for a minute, print samples
     tinygrad-rnn train --task digits       train any worked example (apps.TASKS), resume, TBPTT, clipping
     tinygrad-rnn sample demo_char_lstm.npz --prime "The " --temperature 0.8 --top-k 5
+    tinygrad-rnn draw pixels.npz --label 3 digits drawn pixel by pixel (after `train --task pixels`)
     tinygrad-rnn gradcheck --cell lstm     the per-time-step BPTT gradient table
     tinygrad-rnn bench                     run benchmarks/bench_rnn.py (source checkout only)
 
@@ -83,6 +84,7 @@ def _default_prime(vocab):
 TASK_OPTIONS = {   # command-line flag -> task option
     "hidden": "hidden_size", "layers": "num_layers", "cell": "cell", "batch_size": "batch_size",
     "seq_len": "seq_len", "corpus": "corpus", "max_chars": "max_chars", "tbptt": "tbptt",
+    "levels": "levels", "order": "order", "condition": "condition",
 }
 RESUMABLE_OPTIONS = {"batch_size", "seq_len", "corpus", "max_chars", "tbptt"}   # don't change the model
 
@@ -175,6 +177,23 @@ def command_sample(args):
     prime = _default_prime(vocab) if args.prime is None else args.prime
     print(apps.char_rnn.sample(model, vocab, prime, args.length, args.temperature, args.top_k,
                                rng=np.random.default_rng(args.seed)))
+    return 0
+
+
+def command_draw(args):
+    """Digits from a pixel-model checkpoint, as ASCII art (and a PNG grid with --png)."""
+    if not Path(args.checkpoint).is_file():
+        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    task, _ = apps.load_checkpoint(args.checkpoint)
+    if task.name != "pixels":
+        raise CommandError(f"{args.checkpoint!r} holds a model of task {task.name!r}; `draw` needs a "
+                           f"checkpoint from `tinygrad-rnn train --task pixels`")
+    drawn, caption = apps.pixel_rnn.draw_digits(task.model, args.count, args.temperature, args.label,
+                                                args.complete, rng=np.random.default_rng(args.seed))
+    print(caption)
+    print(apps.pixel_rnn.ascii_art(drawn, task.model.levels))
+    if args.png:
+        print(f"saved {apps.pixel_rnn.save_grid(drawn, task.model.levels, args.png)}")
     return 0
 
 
@@ -299,6 +318,10 @@ def build_parser():
     train.add_argument("--max-chars", type=_positive_int, help="use only the start of the corpus (chars)")
     train.add_argument("--tbptt", type=_positive_int, nargs="+", metavar=("K1", "K2"),
                        help="truncated BPTT: update every K1 steps through the last K2 (chars)")
+    train.add_argument("--levels", type=_positive_int, help="grey levels per pixel (pixels; default 4)")
+    train.add_argument("--order", choices=list(apps.pixel_rnn.ORDERS),
+                       help="read the image pixel by pixel or row by row (pixels)")
+    train.add_argument("--condition", choices=["input", "state"], help="feed the digit label (pixels)")
     train.add_argument("--composite", action="store_true", help="use the unrolled composite layers, not fused")
     train.add_argument("--backend", choices=["numpy", "numba", "cuda"], help="kernels for the fused layers")
     train.add_argument("--report-every", type=_positive_int, help="print the task's evaluation every N steps")
@@ -313,6 +336,16 @@ def build_parser():
     sample.add_argument("--top-k", type=int, help="draw only from the k most likely characters (k >= 1)")
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(run=command_sample)
+
+    draw = commands.add_parser("draw", help="draw digits pixel by pixel from a `train --task pixels` checkpoint")
+    draw.add_argument("checkpoint")
+    draw.add_argument("-n", "--count", type=_positive_int, default=10, help="how many digits (default 10)")
+    draw.add_argument("--label", type=int, help="which digit 0-9 (models trained with --condition)")
+    draw.add_argument("--temperature", type=float, default=1.0, help="> 0; lower is more conservative")
+    draw.add_argument("--complete", action="store_true", help="complete the bottom halves of real digits")
+    draw.add_argument("--png", help="also save the digits as a PNG grid (needs matplotlib)")
+    draw.add_argument("--seed", type=int, default=0)
+    draw.set_defaults(run=command_draw)
 
     check = commands.add_parser("gradcheck", help="check BPTT gradients per time step and print the table")
     check.add_argument("--cell", choices=[*CELLS, "primitives"], default="lstm",

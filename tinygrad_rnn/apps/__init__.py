@@ -5,6 +5,7 @@
     one-to-many  (generate)         generator.DigitSpeller      task "spell"
     many-to-many (tag each step)    tagger.SequenceTagger       task "routine"
     many-to-many (regress)          forecast.Forecaster         task "mackey-glass"
+    many-to-many (next pixel)       pixel_rnn.PixelRNN          task "pixels"
 
 Each module builds a `training.Task`; `training.Trainer` trains any of them:
 
@@ -15,7 +16,7 @@ Each module builds a `training.Task`; `training.Trainer` trains any of them:
     print(task.evaluate(task.model))            # {'test accuracy': 1.0}
 """
 from .. import io, optim
-from . import char_rnn, classifier, forecast, generator, tagger
+from . import char_rnn, classifier, forecast, generator, pixel_rnn, tagger
 from .training import CHECKPOINT_FORMAT, Task, Trainer, TrainResult, describe
 
 TASKS = {
@@ -25,6 +26,7 @@ TASKS = {
     "spell": generator.build_task,
     "routine": tagger.build_task,
     "mackey-glass": forecast.build_task,
+    "pixels": pixel_rnn.build_task,
 }
 
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}
@@ -72,4 +74,4 @@ def resume(path, **overrides):
 
 
 __all__ = ["TASKS", "OPTIMIZERS", "Task", "Trainer", "TrainResult", "build_task", "describe", "load_checkpoint",
-           "make_optimizer", "resume", "char_rnn", "classifier", "forecast", "generator", "tagger"]
+           "make_optimizer", "resume", "char_rnn", "classifier", "forecast", "generator", "pixel_rnn", "tagger"]
