@@ -6,8 +6,8 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn import apps, cli, io, nn, optim
-from tinygrad_rnn.apps.pixel_rnn import (PixelRNN, baseline_nll, complete_halves, dequantize, histogram_baseline,
-                                         nll_per_pixel, quantize, save_grid, ascii_art)
+from tinygrad_rnn.apps.pixel_rnn import (PixelRNN, ascii_art, baseline_nll, complete_halves, dequantize,
+                                         histogram_baseline, nll_per_pixel, quantize, save_grid)
 from tinygrad_rnn.data import digit_images
 
 
