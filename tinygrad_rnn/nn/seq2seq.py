@@ -79,10 +79,9 @@ class Hypothesis:
     log_prob: float = 0.0
     attention: list = field(default_factory=list)
 
-    def normalised_score(self, alpha, finished):
-        """log p / n^alpha, n counting the EOS of a finished hypothesis."""
-        n = len(self.tokens) + (1 if finished else 0)
-        return self.log_prob / max(n, 1) ** alpha
+    def normalised_score(self, alpha):
+        """log p / n^alpha for a finished hypothesis, n counting its EOS."""
+        return self.log_prob / (len(self.tokens) + 1) ** alpha
 
 
 class Seq2Seq(Module):
@@ -240,10 +239,13 @@ class Seq2Seq(Module):
     def _beam_search(self, memory, mask, state, beam_width, max_length, alpha):
         """Beam search for one source (memory (1, S, Hd)): the best finished hypothesis.
 
-        Each step extends every live prefix by every token, keeps the
-        `beam_width` best by summed log-probability, and moves those that
-        end in EOS to the finished list; it stops when `beam_width`
-        hypotheses have finished (or after max_length steps).
+        Each step extends every live prefix by every token. Ending it (EOS)
+        makes a finished hypothesis; of the other extensions, the
+        `beam_width` with the highest summed log-probability live on. Search
+        stops once no live prefix can still beat the best finished one (a
+        prefix's log-probability can only fall, so its best possible score is
+        log p / max_length^alpha: no further loss, longest length), or after
+        max_length steps. Either way the answer ends with EOS.
         """
         live, finished = [Hypothesis()], []
         tokens = np.array([self.sos_index])
@@ -252,28 +254,23 @@ class Seq2Seq(Module):
             rows = np.zeros(len(live), dtype=np.int64)
             logits, state, feed, weights = self.decode_step(tokens, state, feed, memory[rows],
                                                             None if mask is None else mask[rows])
-            log_probs = logits.log_softmax(axis=1).data                              # (n, V)
-            totals = np.array([h.log_prob for h in live])[:, None] + log_probs     # (n, V)
-            survivors = []
-            for flat in np.argsort(-totals, axis=None)[:2 * beam_width]:
-                row, token = divmod(int(flat), totals.shape[1])
-                parent = live[row]
-                attention = parent.attention + ([] if weights is None else [weights.data[row]])
-                if token == self.eos_index:
-                    finished.append(Hypothesis(parent.tokens, float(totals[row, token]), parent.attention))
-                elif len(survivors) < beam_width:
-                    survivors.append((row, Hypothesis(parent.tokens + [token], float(totals[row, token]),
-                                                      attention)))
-            if len(finished) >= beam_width or not survivors:
+            totals = np.array([h.log_prob for h in live])[:, None] + logits.log_softmax(axis=1).data   # (n, V)
+            finished += [Hypothesis(h.tokens, float(totals[row, self.eos_index]), h.attention)
+                         for row, h in enumerate(live)]
+            totals[:, self.eos_index] = -np.inf
+            best = np.argsort(-totals, axis=None)[:beam_width]
+            best = best[np.isfinite(totals.reshape(-1)[best])]           # fewer tokens than beams: skip EOS
+            parents, next_tokens = np.divmod(best, totals.shape[1])
+            live = [Hypothesis(live[row].tokens + [int(token)], float(totals[row, token]),
+                               live[row].attention + ([] if weights is None else [weights.data[row]]))
+                    for row, token in zip(parents, next_tokens)]
+            best_finished = max(h.normalised_score(alpha) for h in finished)
+            if best_finished >= max(h.log_prob for h in live) / max_length ** alpha:
                 break
-            parents = np.array([row for row, _ in survivors])
-            live = [hypothesis for _, hypothesis in survivors]
-            tokens = np.array([h.tokens[-1] for h in live])
+            tokens = next_tokens
             state = tuple(s[parents] for s in state)
             feed = None if feed is None else feed[parents]
-        if not finished:
-            return max(live, key=lambda h: h.normalised_score(alpha, finished=False))
-        return max(finished, key=lambda h: h.normalised_score(alpha, finished=True))
+        return max(finished, key=lambda h: h.normalised_score(alpha))
 
     # ---- checks ------------------------------------------------------------------
     def _check_tokens(self, tokens, what):
