@@ -138,8 +138,11 @@ def is_grad_enabled():
 # The backward pass
 # --------------------------------------------------------------------------
 
-def topological_order(root):
+def topological_order(root, include_constants=False):
     """Tensors that `root` depends on, each after all of its parents.
+
+    Only tensors that require grad are visited unless `include_constants`
+    (viz draws inputs such as x_t too; backward has no use for them).
 
     Iterative depth-first search: an unrolled graph over 10,000 time steps is
     far deeper than Python's recursion limit.
@@ -157,7 +160,7 @@ def topological_order(root):
         stack.append((tensor, True))
         if tensor._ctx is not None:
             for parent in tensor._ctx.parents:
-                if parent.requires_grad and id(parent) not in visited:
+                if (include_constants or parent.requires_grad) and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 

@@ -26,7 +26,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .autograd import time_step
+from .autograd import time_step, topological_order
 from .nn.cells import _CellBase
 from .nn.recurrent import _RecurrentLayer
 from .tensor import Tensor, zeros
@@ -36,23 +36,6 @@ from .tensor import Tensor, zeros
 # --------------------------------------------------------------------------
 
 
-def graph_nodes(root):
-    """Every tensor `root` was computed from (root included), each after its parents."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        tensor, parents_done = stack.pop()
-        if parents_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._ctx is not None:
-            stack.extend((parent, False) for parent in tensor._ctx.parents if id(parent) not in seen)
-    return order
-
-
 def ops_by_step(root):
     """{time step: [op names]} for the nodes of the graph (step None: not inside a step).
 
@@ -60,7 +43,7 @@ def ops_by_step(root):
     same computation, with the same weights, repeated T times.
     """
     steps = defaultdict(list)
-    for tensor in graph_nodes(root):
+    for tensor in topological_order(root, include_constants=True):
         if tensor._ctx is not None:
             steps[tensor._ctx.step].append(tensor._ctx.fn.__name__)
     return dict(steps)
@@ -82,7 +65,7 @@ def to_dot(root, names=None):
     if not isinstance(root, Tensor):
         raise TypeError(f"to_dot: expected a Tensor, got {type(root).__name__}")
     labels = {id(t): name for name, t in (names or {}).items()}
-    nodes = graph_nodes(root)
+    nodes = topological_order(root, include_constants=True)
     clusters, outside, edges = defaultdict(list), [], []
     for tensor in nodes:
         node = f"n{id(tensor)}"
@@ -339,5 +322,5 @@ def plot_matrix(matrix, path, title="", xlabel="", ylabel="", xticklabels=None, 
     return _save(fig, path)
 
 
-__all__ = ["attention_heatmap", "graph_nodes", "grad_norms_per_step", "has_matplotlib", "ops_by_step",
+__all__ = ["attention_heatmap", "grad_norms_per_step", "has_matplotlib", "ops_by_step",
            "plot_matrix", "plot_per_step", "render_dot", "sequential_jacobian", "to_dot", "unroll"]
