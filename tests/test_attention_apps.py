@@ -89,15 +89,21 @@ def test_translation_loss_falls_and_characters_beat_chance():
 
 
 @pytest.mark.slow
-def test_seq2seq_with_attention_translates_dates():
+def test_seq2seq_with_attention_translates_dates(tmp_path):
+    pytest.importorskip("matplotlib")
     tr.manual_seed(0)
     task = translate.build_task(hidden_size=32, batch_size=64)
     trained(task, steps=300, lr=3e-3)
     assert task.evaluate(task.model)["exact match"] >= 0.9
     pairs = dates.date_pairs(100, seed=99)
     assert translate.translation_scores(task.model, pairs, beam_width=3)["exact match"] >= 0.9
-    (iso,), (attention,) = translate.translate(task.model, ["23 November 2026"], return_attention=True)
+    iso, attention = translate.show_attention(task.model, "23 November 2026", path=tmp_path / "attention.png")
     assert iso == "2026-11-23" and attention.shape == (10, len("23 November 2026"))
+    looked_at = attention.argmax(axis=1)            # the source character each output character reads
+    assert all(12 <= j < 16 for j in looked_at[:4])          # 2026 <- "2026"
+    assert all(3 <= j < 11 for j in looked_at[5:7])          # 11   <- "November"
+    assert all(0 <= j < 2 for j in looked_at[8:])            # 23   <- "23"
+    assert (tmp_path / "attention.png").stat().st_size > 0
 
 
 # --------------------------------------------------------------------------

@@ -7,9 +7,8 @@ The source and target have different lengths and a different order (the year
 moves to the front, "November" becomes "11"), so no step-by-step tagger can
 do it. `nn.Seq2Seq` reads the source with a bidirectional LSTM, then writes
 the target one character at a time; at every step its attention looks back
-at the source characters it needs (a heatmap of `decode(...,
-return_attention=True)` shows it reading the year first, then the month,
-then the day).
+at the source characters it needs: `show_attention` draws it reading the
+year first, then the month, then the day.
 
 Training minimises the summed cross-entropy of the target characters given
 the true previous ones (teacher forcing):
@@ -25,6 +24,7 @@ import numpy as np
 from .. import nn
 from ..data.dates import (EOS_INDEX, PAD_INDEX, SOS_INDEX, SOURCE_VOCAB, TARGET_VOCAB, date_pairs,
                           encode_sources, make_batch)
+from ..viz import attention_heatmap
 from .training import Task, check_positive
 
 TARGET_LENGTH = len("2026-11-23")
@@ -47,6 +47,17 @@ def translate(model, dates, beam_width=1, alpha=0.0, return_attention=False):
     tokens, attention = decoded if return_attention else (decoded, None)
     texts = [TARGET_VOCAB.decode(t) for t in tokens]
     return (texts, attention) if return_attention else texts
+
+
+def show_attention(model, text, path=None):
+    """Translate one date and return (ISO string, attention (n_out, n_source)).
+
+    Row t says where the decoder looked while writing output character t;
+    with `path`, the matrix is also saved as a heatmap PNG (needs matplotlib).
+    """
+    (iso,), (weights,) = translate(model, [text], return_attention=True)
+    attention_heatmap(weights, source=list(text), target=list(iso), path=path, title=f"{text} -> {iso}")
+    return iso, weights
 
 
 def translation_scores(model, pairs, beam_width=1, alpha=0.0):
