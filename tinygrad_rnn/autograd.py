@@ -17,6 +17,7 @@ therefore needs nothing special: ``backward`` visits the graph in reverse
 topological order and *adds* the gradient a shared weight receives from each
 step, which is exactly dL/dW = sum_t dL_t/dW.
 """
+import itertools
 from contextlib import contextmanager
 
 import numpy as np
@@ -32,18 +33,28 @@ class _State:
     time_step = None        # set by `time_step(t)`: stored on each node for viz
 
 
+_creation_counter = itertools.count()
+
+
 class AnomalyError(FloatingPointError):
     """Raised by `detect_anomaly` where the first NaN or Inf appears."""
 
 
 class Context:
-    """What one node of the graph remembers for its backward pass."""
+    """What one node of the graph remembers for its backward pass.
+
+    `forward` may store anything else it needs on the context too (ctx.axis,
+    ctx.shapes...): those go to the instance's __dict__.
+    """
+
+    __slots__ = ("fn", "parents", "saved", "step", "creation_number", "freed", "__dict__")
 
     def __init__(self, fn, parents):
         self.fn = fn                  # the Function subclass that made the output
         self.parents = parents        # input tensors, in `forward` argument order
         self.saved = ()               # arrays `forward` keeps for `backward`
         self.step = _State.time_step  # time step that created the node, or None
+        self.creation_number = next(_creation_counter)  # orders the graph for backward
         self.freed = False
 
     def save_for_backward(self, *arrays):
@@ -73,20 +84,18 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors `inputs` (all float, one dtype); record the node."""
-        check_float_inputs(cls.__name__, inputs)
-        arrays = [t.data for t in inputs]
+        check_float_inputs(cls, inputs)
         # A list, not a generator: for one to three inputs it is measurably faster per op.
         needs_grad = _State.grad_enabled and any([t.requires_grad for t in inputs])
         ctx = Context(cls, inputs if needs_grad else ())
         try:
-            out = cls.forward(ctx, *arrays, **params)
+            out = cls.forward(ctx, *[t.data for t in inputs], **params)
         except ValueError as err:
-            shapes = ", ".join(str(a.shape) for a in arrays)
+            shapes = ", ".join(str(t.shape) for t in inputs)
             raise ValueError(f"{cls.__name__}: cannot apply to input shapes {shapes}: {err}") from None
-        result = Tensor._wrap(out, needs_grad, ctx if needs_grad else None)
         if _State.anomaly:
             _check_finite(out, f"{ctx.describe()} produced {{bad}} in its forward output")
-        return result
+        return Tensor._wrap(out, needs_grad, ctx if needs_grad else None)
 
 
 def _check_finite(array, message):
@@ -139,40 +148,41 @@ def is_grad_enabled():
 # --------------------------------------------------------------------------
 
 def topological_order(root, include_constants=False):
-    """Tensors that `root` depends on, each after all of its parents.
+    """Every tensor `root` depends on, each after the tensors it was computed from.
 
-    Only tensors that require grad are visited unless `include_constants`
-    (viz draws inputs such as x_t too; backward has no use for them).
-
-    Iterative depth-first search: an unrolled graph over 10,000 time steps is
-    far deeper than Python's recursion limit.
+    No clever search is needed for the order: an op's output is always created
+    after its inputs, so sorting the graph's nodes by creation number
+    (``Context.creation_number``) is a topological order; leaves (weights, inputs) have
+    no parents and come first. The walk that finds the graph uses a stack, not
+    recursion: an unrolled graph over 10,000 steps is deeper than Python's
+    recursion limit. Only tensors that require grad are collected unless
+    `include_constants` (viz draws inputs such as x_t too; backward has no use
+    for them).
     """
-    order, visited = [], set()
-    stack = [(root, False)]
+    seen, stack = {root: None}, [root]   # a dict, not a set: it keeps a stable order
     while stack:
-        tensor, parents_done = stack.pop()
-        if parents_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._ctx is not None:
-            for parent in tensor._ctx.parents:
-                if (include_constants or parent.requires_grad) and id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
+        ctx = stack.pop()._ctx
+        if ctx is not None:
+            for parent in ctx.parents:
+                if parent not in seen and (include_constants or parent.requires_grad):
+                    seen[parent] = None
+                    stack.append(parent)
+    leaves = [t for t in seen if t._ctx is None]
+    return leaves + sorted((t for t in seen if t._ctx is not None), key=_creation_index)
+
+
+def _creation_index(tensor):
+    return tensor._ctx.creation_number
 
 
 def backward(root, grad, retain_graph=False):
     """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it."""
     if root._ctx is not None and root._ctx.freed:
         raise RuntimeError(_freed_message(root._ctx))
-    grads = {id(root): grad}
+    grads = {root: grad}   # Tensor keeps identity hashing (it defines no __eq__)
     check_finite = _State.anomaly  # read once: the flag cannot change during backward
     for tensor in reversed(topological_order(root)):
-        g = grads.pop(id(tensor), None)
+        g = grads.pop(tensor, None)
         if g is None:
             continue
         ctx = tensor._ctx
@@ -190,8 +200,7 @@ def backward(root, grad, retain_graph=False):
                 continue
             if check_finite:
                 _check_finite(pg, f"{ctx.describe()} produced {{bad}} in its backward pass")
-            key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
+            grads[parent] = pg if parent not in grads else grads[parent] + pg
         if not retain_graph:
             ctx.release()
 

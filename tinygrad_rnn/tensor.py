@@ -187,7 +187,8 @@ class Tensor:
     def __rmatmul__(self, other):
         return F.MatMul.apply(self._operand(other, "MatMul"), self)
 
-    # Comparisons give boolean masks; they are not differentiable.
+    # Comparisons give boolean masks; they are not differentiable. There is
+    # deliberately no __eq__: backward uses Tensors as dict keys (identity hash).
     def _compare(self, other, numpy_op):
         other = other.data if isinstance(other, Tensor) else other
         return Tensor(numpy_op(self.data, other))
@@ -300,8 +301,23 @@ def _shape(shape):
     return shape
 
 
-def check_float_inputs(op, inputs):
+def check_float_inputs(fn, inputs):
     """Every differentiable op takes Tensors of one floating dtype: say so clearly."""
+    try:  # the fast path every op takes: compare dtype objects by identity
+        dtype = inputs[0].data.dtype
+        if dtype.kind == "f":
+            for t in inputs:
+                if t.data.dtype is not dtype:
+                    break
+            else:
+                return
+    except AttributeError:
+        pass
+    _raise_input_error(getattr(fn, "__name__", fn), inputs)
+
+
+def _raise_input_error(op, inputs):
+    """The slow path of `check_float_inputs`: find the offending input and explain."""
     dtype = None
     for t in inputs:
         if not isinstance(t, Tensor):
