@@ -168,6 +168,16 @@ def test_length_normalisation_never_prefers_a_shorter_output():
     assert outputs[0.0] == [] and len(outputs[1.0]) >= 3
 
 
+def test_a_saved_model_rebuilt_from_its_config_decodes_the_same(tmp_path):
+    model = tiny_model(seed=16, bidirectional=True, attention="general", cell="gru")
+    tr.io.save(model, tmp_path / "seq2seq.npz")
+    saved = tr.io.load(tmp_path / "seq2seq.npz")
+    rebuilt = nn.Seq2Seq(**saved.config)
+    tr.io.load(tmp_path / "seq2seq.npz", into=rebuilt)
+    source, _ = batch(seed=17)
+    assert rebuilt.decode(source, beam_width=3) == model.decode(source, beam_width=3)
+
+
 # --------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------
