@@ -179,3 +179,15 @@ def test_reinforce_moves_the_hard_glimpse_onto_the_queried_key():
 def test_soft_and_hard_attention_reach_high_accuracy():
     accuracies = hard_attention.compare(steps=800, num_pairs=8, num_keys=16)
     assert accuracies["soft"] > 0.95 and accuracies["hard"] > 0.95
+
+
+@pytest.mark.slow
+def test_a_reward_baseline_helps_reinforce():
+    accuracy = {True: [], False: []}
+    for seed in range(3):
+        for baseline in (True, False):
+            tr.manual_seed(seed)
+            task = hard_attention.build_hard_task(num_pairs=8, num_keys=16, baseline=baseline)
+            trained(task, steps=300, clip=None, seed=seed)
+            accuracy[baseline].append(task.evaluate(task.model)["test accuracy"])
+    assert np.mean(accuracy[True]) > np.mean(accuracy[False]) + 0.03

@@ -25,13 +25,17 @@ They differ in how they *use* it:
   (r and b are constants). Any b that does not depend on s leaves the
   gradient unbiased; a running mean of the reward, b <- 0.9 b + 0.1 mean(r),
   makes it far less noisy (a sample better than usual is reinforced, one
-  worse than usual is discouraged). The classifier reading v_s is still
-  trained by cross-entropy, as usual.
+  worse than usual is discouraged; with b = 0 every lucky guess is
+  reinforced and nothing is ever discouraged). The classifier reading v_s is
+  still trained by cross-entropy, as usual.
 
 At test time the hard reader looks at the most likely position (argmax pi).
 Soft attention learns faster (a gradient for every position, every step);
 hard attention reads one position only — the cheaper model at test time,
-bought with a noisier, slower training signal.
+bought with a noisier, slower training signal. Measured with 8 pairs, 16
+keys, batch 32, Adam lr 1e-2 (`compare`): after 100 steps soft 1.00, hard
+0.83; after 800 steps soft 1.00, hard 0.975. After 300 steps the baseline is
+worth 4-9 points of hard-reader accuracy (three seeds).
 """
 import numpy as np
 
@@ -67,14 +71,16 @@ def recall_batch(batch_size, num_pairs=6, num_keys=12, num_values=10, rng=None):
 class RecallReader(nn.Module):
     """Attention over (key, value) pairs, read softly or with one hard glimpse.
 
-    RecallReader(kind="soft"|"hard", num_keys=12, num_values=10, size=16)
+    RecallReader(kind="soft"|"hard", num_keys=12, num_values=10, size=16, baseline=True)
+
+    baseline=False trains the hard reader with plain REINFORCE (b = 0).
     """
 
-    def __init__(self, kind="soft", num_keys=12, num_values=10, size=16):
+    def __init__(self, kind="soft", num_keys=12, num_values=10, size=16, baseline=True):
         if kind not in KINDS:
             raise ValueError(f"RecallReader: kind must be one of {KINDS}, got {kind!r}")
-        self.config = dict(kind=kind, num_keys=num_keys, num_values=num_values, size=size)
-        self.kind = kind
+        self.config = dict(kind=kind, num_keys=num_keys, num_values=num_values, size=size, baseline=baseline)
+        self.kind, self.use_baseline = kind, baseline
         self.key_embedding = nn.Embedding(num_keys, size)
         self.query_embedding = nn.Embedding(num_keys, size)
         self.value_embedding = nn.Embedding(num_values, size)
@@ -108,7 +114,7 @@ class RecallReader(nn.Module):
         sampled = sample_positions(pi.data, uniforms)                     # s ~ pi   (B,)
         logits = self.classifier(self.glimpse(v, sampled))
         reward = (logits.data.argmax(axis=1) == answer).astype(pi.dtype)  # r in {0, 1}   (B,)
-        advantage = reward - self.baseline
+        advantage = reward - self.baseline if self.use_baseline else reward
         self.baseline = 0.9 * self.baseline + 0.1 * float(reward.mean())
         log_pi = pi[np.arange(len(sampled)), sampled].log()              # log pi_s   (B,)
         return nn.cross_entropy(logits, answer) - (log_pi * advantage).mean()
@@ -130,20 +136,23 @@ def build_soft_task(size=16, batch_size=32, num_pairs=6, num_keys=12, num_values
     return _build_task("soft", size, batch_size, num_pairs, num_keys, num_values, test_size)
 
 
-def build_hard_task(size=16, batch_size=32, num_pairs=6, num_keys=12, num_values=10, test_size=1000):
-    """Associative recall read by one hard glimpse, its attention trained by REINFORCE."""
-    return _build_task("hard", size, batch_size, num_pairs, num_keys, num_values, test_size)
+def build_hard_task(size=16, batch_size=32, num_pairs=6, num_keys=12, num_values=10, test_size=1000,
+                    baseline=True):
+    """Associative recall read by one hard glimpse, its attention trained by REINFORCE (with a baseline)."""
+    return _build_task("hard", size, batch_size, num_pairs, num_keys, num_values, test_size, baseline)
 
 
 BUILDERS = {"soft": build_soft_task, "hard": build_hard_task}
 
 
-def _build_task(kind, size, batch_size, num_pairs, num_keys, num_values, test_size):
+def _build_task(kind, size, batch_size, num_pairs, num_keys, num_values, test_size, baseline=True):
     check_positive(f"{kind}-attention", size=size, batch_size=batch_size, test_size=test_size)
-    model = RecallReader(kind, num_keys, num_values, size)
+    model = RecallReader(kind, num_keys, num_values, size, baseline)
     test_batch = recall_batch(test_size, num_pairs, num_keys, num_values, np.random.default_rng(12345))
     options = dict(size=size, batch_size=batch_size, num_pairs=num_pairs, num_keys=num_keys,
                    num_values=num_values, test_size=test_size)
+    if kind == "hard":
+        options["baseline"] = baseline
     return Task(f"{kind}-attention", options, model,
                 next_batch=lambda rng: recall_batch(batch_size, num_pairs, num_keys, num_values, rng),
                 loss=lambda model, batch: model.loss(batch),
