@@ -180,3 +180,19 @@ def test_ctrl_c_in_a_subprocess_saves_and_exits_130(tmp_path):
     assert int(trainer.optimizer.state_dict()["state"]["0"]["step"]) == trainer.step
     assert np.isfinite(trainer.task.model.head.weight.data).all()
     assert os.listdir(tmp_path) == ["interrupted.npz"]
+
+
+@pytest.mark.parametrize("task", ["translate", "cnn-rnn", "soft-attention", "hard-attention"])
+def test_attention_and_seq2seq_tasks_train_from_the_command_line(tmp_path, capsys, task):
+    path = tmp_path / f"{task}.npz"
+    assert cli.main(["train", "--task", task, "--steps", "2", "--checkpoint", str(path)]) == 0
+    assert io.load(path).extra["task"] == task
+    assert f"task {task}" in capsys.readouterr().out
+
+
+def test_composite_flag_refused_for_a_task_without_recurrent_layers(tmp_path, capsys):
+    path = tmp_path / "hard.npz"
+    assert cli.main(["train", "--task", "hard-attention", "--composite", "--steps", "1",
+                     "--checkpoint", str(path)]) == cli.EXIT_ERROR
+    assert "--composite does not apply to task 'hard-attention'" in capsys.readouterr().err
+    assert not path.exists()

@@ -120,7 +120,8 @@ def command_train(args):
 
 def _build_task(name, options):
     accepted = inspect.signature(apps.TASKS[name]).parameters
-    unknown = [flag for flag, option in TASK_OPTIONS.items() if option in options and option not in accepted]
+    flags = {**{option: flag for flag, option in TASK_OPTIONS.items()}, "fused": "composite"}
+    unknown = [flags[option] for option in options if option not in accepted]
     if unknown:
         raise CommandError(f"--{unknown[0].replace('_', '-')} does not apply to task {name!r} "
                            f"(its options: {', '.join(accepted)})")

@@ -6,6 +6,9 @@
     many-to-many (tag each step)    tagger.SequenceTagger       task "routine"
     many-to-many (regress)          forecast.Forecaster         task "mackey-glass"
     many-to-many (next pixel)       pixel_rnn.PixelRNN          task "pixels"
+    sequence to sequence            translate (nn.Seq2Seq)      task "translate"
+    CNN + RNN + MLP                 cnn_rnn.ConvRecurrentClassifier  "cnn-rnn"
+    soft vs hard attention          hard_attention              "soft-attention", "hard-attention"
 
 Each module builds a `training.Task`; `training.Trainer` trains any of them:
 
@@ -16,7 +19,8 @@ Each module builds a `training.Task`; `training.Trainer` trains any of them:
     print(task.evaluate(task.model))            # {'test accuracy': 1.0}
 """
 from .. import io, optim
-from . import char_rnn, classifier, forecast, generator, pixel_rnn, tagger
+from . import (char_rnn, classifier, cnn_rnn, forecast, generator, hard_attention, pixel_rnn, tagger,
+               translate)
 from .training import CHECKPOINT_FORMAT, Task, Trainer, TrainResult, describe
 
 TASKS = {
@@ -27,6 +31,10 @@ TASKS = {
     "routine": tagger.build_task,
     "mackey-glass": forecast.build_task,
     "pixels": pixel_rnn.build_task,
+    "translate": translate.build_task,
+    "cnn-rnn": cnn_rnn.build_task,
+    "soft-attention": hard_attention.build_soft_task,
+    "hard-attention": hard_attention.build_hard_task,
 }
 
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}
@@ -74,4 +82,5 @@ def resume(path, **overrides):
 
 
 __all__ = ["TASKS", "OPTIMIZERS", "Task", "Trainer", "TrainResult", "build_task", "describe", "load_checkpoint",
-           "make_optimizer", "resume", "char_rnn", "classifier", "forecast", "generator", "pixel_rnn", "tagger"]
+           "make_optimizer", "resume", "char_rnn", "classifier", "cnn_rnn", "forecast", "generator",
+           "hard_attention", "pixel_rnn", "tagger", "translate"]
