@@ -145,19 +145,26 @@ class Pow(Function):
                 unbroadcast(g * out * np.log(a), b.shape))
 
 
+def _matmul_shape_rule(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        return "MatMul needs tensors with at least one dimension; use * for scalars"
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != inner_b:
+        return (f"inner dimensions differ: A{a.shape} @ B{b.shape} needs "
+                f"A.shape[-1] ({a.shape[-1]}) == B.shape[-2] ({inner_b})")
+    return f"batch dimensions of A{a.shape} and B{b.shape} do not broadcast"
+
+
 class MatMul(Function):
     """C = A @ B;   dL/dA = G @ B^T,  dL/dB = A^T @ G  (batched like np.matmul)."""
 
     @staticmethod
     def forward(ctx, a, b):
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError("MatMul needs tensors with at least one dimension; use * for scalars")
-        inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
-        if a.shape[-1] != inner_b:
-            raise ValueError(f"inner dimensions differ: A{a.shape} @ B{b.shape} needs "
-                             f"A.shape[-1] ({a.shape[-1]}) == B.shape[-2] ({inner_b})")
         ctx.save_for_backward(a, b)
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:  # NumPy refused: say which rule the shapes break
+            raise ValueError(_matmul_shape_rule(a, b)) from None
 
     @staticmethod
     def backward(ctx, g):
