@@ -129,10 +129,16 @@ def test_checkpoint_round_trip_is_bit_for_bit(tmp_path):
     assert resumed.step == 5 and resumed.clip == 5.0
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
-    _, straight, _ = trained("routine", steps=8, hidden_size=8)
-    _, first_half, _ = trained("routine", steps=4, hidden_size=8)
+@pytest.mark.parametrize("name, options", [
+    ("routine", dict(hidden_size=8)),
+    ("hard-attention", dict(size=8, test_size=50)),     # REINFORCE: library rng and a running baseline
+    ("cnn-rnn", dict(hidden_size=8, conv_channels=4, test_size=50)),
+])
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, name, options):
+    _, straight, _ = trained(name, steps=8, **options)
+    _, first_half, _ = trained(name, steps=4, **options)
     first_half.save(tmp_path / "half.npz")
+    tr.manual_seed(123)                     # a resumed process starts with another library generator state
     second_half = apps.resume(tmp_path / "half.npz")
     second_half.train(steps=4, progress=False)
     for (name, a), (_, b) in zip(straight.task.model.named_parameters(),

@@ -239,6 +239,14 @@ def test_detect_anomaly_names_the_op_and_time_step_of_a_backward_inf():
             h.sum().backward()
 
 
+def test_detect_anomaly_blames_a_nan_that_was_already_in_the_data():
+    x = leaf([1.0, np.nan])
+    with tr.detect_anomaly():
+        with pytest.raises(tr.AnomalyError, match=r"input 0 of Mul \(shape \(2,\)\) already contains NaN: "
+                                                  r"it comes from data or a leaf"):
+            x * 2.0
+
+
 def test_without_detect_anomaly_nan_passes_silently():
     x = leaf([-1.0])
     with np.errstate(invalid="ignore"):

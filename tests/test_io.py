@@ -317,3 +317,16 @@ def test_checkpoint_gets_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old_mask)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_saves_a_dict_of_library_tensors(tmp_path):
+    path = tmp_path / "tensors.npz"
+    io.save({"w": tr.tensor([1.0, 2.0])}, path)
+    np.testing.assert_array_equal(io.load(path).state["w"], np.array([1.0, 2.0], dtype=np.float32))
+
+
+def test_extra_key_that_marks_arrays_is_refused(tmp_path):
+    path = tmp_path / "extra.npz"
+    with pytest.raises(TypeError, match="'__array__'"):
+        io.save({"w": np.ones(2)}, path, extra={"__array__": "state/w"})
+    assert not path.exists()

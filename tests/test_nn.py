@@ -298,3 +298,17 @@ def test_dtype_mismatch_and_bad_options():
         nn.Linear(3, 1)(tr.zeros(2, 4))
     with pytest.raises(IndexError, match=r"indices must be in \[0, 5\)"):
         nn.Embedding(5, 2)(np.array([5]))
+
+
+def test_tied_weights_are_one_parameter():
+    """Weight tying (output layer sharing the embedding table) must not list the weight twice."""
+    class TiedModel(nn.Module):
+        def __init__(self):
+            self.embedding = nn.Embedding(5, 3)
+            self.output = nn.Linear(3, 5, bias=False)
+            self.output.weight = self.embedding.weight
+
+    model = TiedModel()
+    assert [n for n, _ in model.named_parameters()] == ["embedding.weight"]
+    assert list(model.state_dict()) == ["embedding.weight"]
+    tr.optim.SGD(model.parameters(), lr=0.1)      # refused duplicates before

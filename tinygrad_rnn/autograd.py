@@ -94,8 +94,17 @@ class Function:
             shapes = ", ".join(str(t.shape) for t in inputs)
             raise ValueError(f"{cls.__name__}: cannot apply to input shapes {shapes}: {err}") from None
         if _State.anomaly:
-            _check_finite(out, f"{ctx.describe()} produced {{bad}} in its forward output")
+            _check_forward(ctx, inputs, out)
         return Tensor._wrap(out, needs_grad, ctx if needs_grad else None)
+
+
+def _check_forward(ctx, inputs, out):
+    """Blame the right place: an input that is already NaN/Inf came from data or a leaf
+    (an op that made it would have been caught), otherwise this op made it."""
+    for k, t in enumerate(inputs):
+        _check_finite(t.data, f"input {k} of {ctx.describe()} (shape {t.shape}) already contains "
+                              f"{{bad}}: it comes from data or a leaf tensor, not from an op")
+    _check_finite(out, f"{ctx.describe()} produced {{bad}} in its forward output")
 
 
 def _check_finite(array, message):

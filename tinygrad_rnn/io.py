@@ -36,6 +36,7 @@ from .tensor import Tensor
 FORMAT = "tinygrad_rnn"
 FORMAT_VERSION = 1
 HEADER = "__header__"
+ARRAY_REFERENCE = "__array__"   # in the JSON header, {"__array__": name} stands for a stored array
 EXECUTION_OPTIONS = ("fused",)    # config keys that change how a model runs, not its weights or results
 
 
@@ -101,11 +102,12 @@ def _split_arrays(tree, prefix, arrays):
     """Replace every ndarray in a JSON-like tree by {"__array__": key}, storing it in `arrays`."""
     if isinstance(tree, np.ndarray):
         arrays[prefix] = _plain_array(prefix, tree)
-        return {"__array__": prefix}
+        return {ARRAY_REFERENCE: prefix}
     if isinstance(tree, dict):
         for key in tree:
-            if not isinstance(key, str) or "/" in key:
-                raise TypeError(f"io.save: keys of extra must be strings without '/', got {key!r}")
+            if not isinstance(key, str) or "/" in key or key == ARRAY_REFERENCE:
+                raise TypeError(f"io.save: keys of extra must be strings without '/' and other than "
+                                f"{ARRAY_REFERENCE!r} (which marks a stored array), got {key!r}")
         return {key: _split_arrays(value, f"{prefix}/{key}", arrays) for key, value in tree.items()}
     if isinstance(tree, (list, tuple)):
         return [_split_arrays(value, f"{prefix}/{k}", arrays) for k, value in enumerate(tree)]
@@ -156,8 +158,12 @@ def load(path, into=None):
     arrays, header = _read_archive(path)
     state = OrderedDict((key[len("state/"):], arrays[key]) for key in header["arrays"]
                         if key.startswith("state/"))
-    checkpoint = Checkpoint(path, header.get("class"), header.get("config"), state,
-                            _join_arrays(header.get("extra"), arrays), header["version"])
+    try:
+        extra = _join_arrays(header.get("extra"), arrays)
+    except KeyError as err:
+        raise ValueError(f"io.load: {path!r} is inconsistent: its extra data refers to a missing array "
+                         f"{err}") from None
+    checkpoint = Checkpoint(path, header.get("class"), header.get("config"), state, extra, header["version"])
     if into is not None:
         _load_into(checkpoint, into)
     return checkpoint
@@ -217,8 +223,8 @@ def _parse_header(raw):
 def _join_arrays(tree, arrays):
     """Inverse of `_split_arrays`: put the arrays back in place of their {"__array__": key}."""
     if isinstance(tree, dict):
-        if set(tree) == {"__array__"}:
-            return arrays[tree["__array__"]]
+        if set(tree) == {ARRAY_REFERENCE}:
+            return arrays[tree[ARRAY_REFERENCE]]
         return {key: _join_arrays(value, arrays) for key, value in tree.items()}
     if isinstance(tree, list):
         return [_join_arrays(value, arrays) for value in tree]
@@ -297,9 +303,11 @@ def convert_weights(state, source, layer=0):
 
 
 def _to_numpy(value):
+    if isinstance(value, Tensor):
+        return np.array(value.data)
     if hasattr(value, "detach"):                 # a torch tensor, without importing torch
         value = value.detach().cpu().numpy()
-    return np.array(value.data if isinstance(value, Tensor) else value)
+    return np.array(value)
 
 
 def _entry(state, key, source):

@@ -88,6 +88,12 @@ class RecallReader(nn.Module):
         self.classifier = nn.Linear(size, num_values)
         self.baseline = 0.0           # running mean of the hard reader's reward (not a parameter)
 
+    def get_extra_state(self):
+        return {"baseline": self.baseline}       # saved in checkpoints: resuming keeps b
+
+    def set_extra_state(self, state):
+        self.baseline = float(state["baseline"])
+
     def attend(self, keys, values, query):
         """pi (B, S), the soft context (B, size) and the value embeddings v (S, B, size)."""
         v = self.value_embedding(values)

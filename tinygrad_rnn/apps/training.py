@@ -14,8 +14,10 @@ with a tqdm bar showing the loss and items/s (characters/s for a char-RNN).
 
 Checkpoints (`tr.io`, one `.npz`) hold the parameters and, in the JSON
 header, the task options, the model config, the optimizer state, the step
-count and the state of the data generator — so a resumed run draws the same
-batches and makes the same updates as one that never stopped.
+count, the states of the data generator and of the library generator
+(dropout, teacher forcing) and the model's non-parameter state (e.g. a
+REINFORCE baseline) — so a resumed run draws the same batches and makes the
+same updates as one that never stopped.
 
 Ctrl-C (SIGINT) only raises a flag: the step in progress finishes, the
 checkpoint is written, and `train` returns with ``interrupted=True``. A
@@ -33,6 +35,7 @@ from tqdm import tqdm
 
 from .. import io
 from ..optim import clip_grad_norm_
+from ..tensor import rng
 
 CHECKPOINT_FORMAT = "tinygrad_rnn.apps checkpoint v1"
 
@@ -151,7 +154,7 @@ class Trainer:
 
     # ---- checkpoints -----------------------------------------------------------------
     def save(self, path):
-        """Write model, optimizer, step and data-generator state to `path` (atomically, via tr.io)."""
+        """Write model, optimizer, step and generator states to `path` (atomically, via tr.io)."""
         io.save(self.task.model, path, extra={
             "format": CHECKPOINT_FORMAT,
             "task": self.task.name,
@@ -162,13 +165,17 @@ class Trainer:
             "clip": self.clip,
             "step": self.step,
             "data_rng": self.rng.bit_generator.state,
+            "library_rng": rng().bit_generator.state,          # dropout, teacher forcing, init
+            "model_extra_state": self.task.model.get_extra_state(),
         })
 
     def restore(self, extra):
-        """Load optimizer, step and data-generator state from a checkpoint's extra dict."""
+        """Load optimizer, step, generator and model extra state from a checkpoint's extra dict."""
         self.optimizer.load_state_dict(extra["optimizer"])
         self.step = int(extra["step"])
         self.rng.bit_generator.state = extra["data_rng"]
+        rng().bit_generator.state = extra["library_rng"]
+        self.task.model.set_extra_state(extra["model_extra_state"])
 
 
 def describe(results):

@@ -39,12 +39,16 @@ class Module:
                 for k, child in enumerate(value):
                     yield f"{name}.{k}", child
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix="", _seen=None):
+        """(name, parameter) pairs; a parameter shared by two modules (weight
+        tying) is listed once, under the first name it is found at."""
+        seen = set() if _seen is None else _seen
         for name, value in vars(self).items():
-            if isinstance(value, Tensor) and value.requires_grad:
+            if isinstance(value, Tensor) and value.requires_grad and id(value) not in seen:
+                seen.add(id(value))
                 yield prefix + name, value
         for name, child in self.named_children():
-            yield from child.named_parameters(prefix + name + ".")
+            yield from child.named_parameters(prefix + name + ".", seen)
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -79,6 +83,13 @@ class Module:
         for name, param in params.items():
             if name in state:
                 np.copyto(param.data, np.asarray(state[name]), casting="same_kind")
+
+    def get_extra_state(self):
+        """JSON-able state that is not a parameter (e.g. a running baseline); {} by default."""
+        return {}
+
+    def set_extra_state(self, state):
+        """Restore what `get_extra_state` returned."""
 
     def get_config(self):
         """Constructor arguments that rebuild this module (saved in checkpoints)."""
