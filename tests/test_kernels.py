@@ -110,6 +110,26 @@ def test_extreme_preactivations_stay_finite():
     np.testing.assert_allclose(results[0], expected, atol=1e-5)
 
 
+def test_float32_exp_matches_exact_exp():
+    """cpu._exp_float32 (arithmetic only, vectorizable) vs exp in float64, on a dense grid of its range."""
+    v = np.linspace(-87, 88, 1_000_001, dtype=np.float32)
+    got = v.copy()
+    cpu._exp_float32(got, np.empty(v.size, np.int32))
+    exact = np.exp(v.astype(np.float64))
+    assert np.max(np.abs(got - exact) / exact) < 4e-7          # NumPy's float32 exp: 2e-7
+
+
+def test_float32_sigmoid_and_tanh_saturate():
+    """Far outside exp's float32 range sigmoid is 0 or 1 and tanh is -1 or 1, never NaN or Inf."""
+    v = np.array([-1e30, -100, -88, 0, 88, 100, 1e30], np.float32)
+    bits = np.empty(v.size, np.int32)
+    sigmoid, tanh = v.copy(), v.copy()
+    cpu._sigmoid(sigmoid, bits, True)
+    cpu._tanh(tanh, bits, True)
+    np.testing.assert_allclose(sigmoid, [0, 0, 0, 0.5, 1, 1, 1], atol=1e-37, rtol=0)
+    np.testing.assert_allclose(tanh, [-1, -1, -1, 0, 1, 1, 1], atol=1e-7, rtol=0)
+
+
 def test_padded_steps_carry_state_and_output_zero():
     case = make_case("lstm", 5, 3, 2, 4, np.float64, seed=1)
     case["lengths"] = np.array([5, 2, 1])
