@@ -145,6 +145,18 @@ def _weight_grads(da, x, hs, W_ih):
     return dx, dW_ih, dW_hh, da2.sum(axis=0)
 
 
+def _empty_numpy(shape, dtype):
+    """An uninitialized array from NumPy's allocator, for the big (T, B, G*H) arrays.
+
+    NumPy asks Linux for huge pages (2 MB) for large arrays; Numba's allocator
+    (malloc) gets 4 kB pages, and glibc gives blocks over 32 MB back to the OS
+    on free, so such an array made inside @njit page-faults afresh on every
+    call. Measured, a (128, 64, 1024) float32 array filled once: 14 ms made in
+    @njit, 2.5 ms made here.
+    """
+    return np.empty(shape, dtype)
+
+
 def _prepare(x, *arrays, lengths):
     """C-contiguous arrays (BLAS and reshape need them), int64 lengths (B,), and whether exp may be the float32 one."""
     T, B = x.shape[:2]
@@ -187,12 +199,12 @@ def _lstm_cell_row(a, ha, b, c_prev, c, h, bits, fast_exp):
 
 
 @jit
-def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp):
+def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, gates):
     T, B, I = x.shape
     H = h0.shape[1]
-    # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] will be:
+    # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] (T, B, 4H) will be:
     # each step turns its pre-activations into activations in place
-    gates = np.dot(x.reshape(T * B, I), W_ih.T).reshape(T, B, 4 * H)
+    np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 4 * H))
     hs = np.empty((T + 1, B, H), x.dtype)
     cs = np.empty((T + 1, B, H), x.dtype)
     out = np.zeros((T, B, H), x.dtype)
@@ -209,7 +221,7 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp):
                 continue
             _lstm_cell_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], hs[t + 1, n], bits, fast_exp)
             out[t, n] = hs[t + 1, n]
-    return out, hs, cs, gates
+    return out, hs, cs
 
 
 @jit
@@ -240,9 +252,8 @@ def _lstm_cell_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_e
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fast_exp):
+def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fast_exp, da):
     T, B, H = d_out.shape
-    da = np.zeros((T, B, 4 * H), x.dtype)
     dh = d_hn.copy()
     dc = d_cn.copy()
     dh_rec = np.empty((B, H), x.dtype)                              # da_t W_hh
@@ -250,7 +261,8 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fas
     bits = np.empty(H, np.int32)                                    # scratch of _exp_float32
     for t in range(T - 1, -1, -1):
         for n in range(B):
-            if t >= lengths[n]:
+            if t >= lengths[n]:                                     # padded: no gradient
+                da[t, n] = 0
                 continue
             dh[n] += d_out[t, n]                                    # dh_t
             _lstm_cell_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], dh[n], dc[n], da[t, n],
@@ -266,7 +278,8 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fas
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved"""
     x, h0, c0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
-    out, hs, cs, gates = _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, lengths, fast_exp)
+    gates = _empty_numpy((x.shape[0], x.shape[1], W_ih.shape[0]), x.dtype)
+    out, hs, cs = _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, lengths, fast_exp, gates)
     return out, hs[-1], cs[-1], (x, W_ih, W_hh, lengths, hs, cs, gates)
 
 
@@ -274,7 +287,8 @@ def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn, d_cn = (np.ascontiguousarray(a) for a in (d_out, d_hn, d_cn))
     fast_exp = d_out.dtype == np.float32
-    dx, dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, *saved, fast_exp)
+    da = _empty_numpy(saved[-1].shape, d_out.dtype)                 # (T, B, 4H), like the gates
+    dx, dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, *saved, fast_exp, da)
     return dx, dh, dc, dW_ih, dW_hh, db, db.copy()
 
 
@@ -320,11 +334,11 @@ def _gru_cell_row(a, ha, b_ih, b_hh, h_prev, h, ha_n, bits, fast_exp):
 
 
 @jit
-def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp):
+def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, gates):
     T, B, I = x.shape
     H = h0.shape[1]
-    # x W_ih^T for all steps in one GEMM, turned into the gates [r z n] in place
-    gates = np.dot(x.reshape(T * B, I), W_ih.T).reshape(T, B, 3 * H)
+    # x W_ih^T for all steps in one GEMM, turned into the gates [r z n] (T, B, 3H) in place
+    np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 3 * H))
     hs = np.empty((T + 1, B, H), x.dtype)
     ha_n = np.empty((T, B, H), x.dtype)                             # W_hn h_{t-1} + b_hn
     out = np.zeros((T, B, H), x.dtype)
@@ -339,30 +353,47 @@ def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp):
                 continue
             _gru_cell_row(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n], bits, fast_exp)
             out[t, n] = hs[t + 1, n]
-    return out, hs, gates, ha_n
+    return out, hs, ha_n
 
 
 @jit
-def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n):
+def _gru_cell_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
+    """Pre-activation gradients of one sequence's step (see reference.gru_gates_backward).
+
+    gates [r z n] (3H,); ha_n, h_prev (H,); dh_t (H,) = dh + d_out_t on entry,
+    its direct part dh_t * z on exit; writes dxa = [dr_a dz_a dn_a], dha = [dr_a dz_a dn_a * r].
+    """
+    H = h_prev.size
+    one = h_prev.dtype.type(1)
+    r, z, n = gates[:H], gates[H:2 * H], gates[2 * H:]
+    dr_a, dz_a, dn_a = dxa[:H], dxa[H:2 * H], dxa[2 * H:]
+    for j in range(H):
+        dn_a[j] = dh_t[j] * (one - z[j]) * (one - n[j] * n[j])
+    for j in range(H):
+        dz_a[j] = dh_t[j] * (h_prev[j] - n[j]) * z[j] * (one - z[j])
+    for j in range(H):
+        dr_a[j] = dn_a[j] * ha_n[j] * r[j] * (one - r[j])
+    dha[:2 * H] = dxa[:2 * H]
+    dha_n = dha[2 * H:]
+    for j in range(H):
+        dha_n[j] = dn_a[j] * r[j]
+    for j in range(H):
+        dh_t[j] *= z[j]                                             # direct path z * h_{t-1}
+
+
+@jit
+def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n, dxa, dha):
     T, B, H = d_out.shape
-    one = x.dtype.type(1)
-    dxa = np.zeros((T, B, 3 * H), x.dtype)
-    dha = np.zeros((T, B, 3 * H), x.dtype)
     dh = d_hn.copy()
     dh_rec = np.empty((B, H), x.dtype)                              # dha_t W_hh
     for t in range(T - 1, -1, -1):
         for n in range(B):
-            if t >= lengths[n]:
+            if t >= lengths[n]:                                     # padded: no gradient
+                dxa[t, n] = 0
+                dha[t, n] = 0
                 continue
-            for j in range(H):
-                r, z, n_t = gates[t, n, j], gates[t, n, H + j], gates[t, n, 2 * H + j]
-                dh_t = dh[n, j] + d_out[t, n, j]
-                dn_a = dh_t * (one - z) * (one - n_t * n_t)
-                dz_a = dh_t * (hs[t, n, j] - n_t) * z * (one - z)
-                dr_a = dn_a * ha_n[t, n, j] * r * (one - r)
-                dxa[t, n, j], dxa[t, n, H + j], dxa[t, n, 2 * H + j] = dr_a, dz_a, dn_a
-                dha[t, n, j], dha[t, n, H + j], dha[t, n, 2 * H + j] = dr_a, dz_a, dn_a * r
-                dh[n, j] = dh_t * z                                 # direct path z * h_{t-1}
+            dh[n] += d_out[t, n]                                    # dh_t
+            _gru_cell_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n], dxa[t, n], dha[t, n])
         np.dot(dha[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:
@@ -375,14 +406,17 @@ def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n):
 def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
-    out, hs, gates, ha_n = _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp)
+    gates = _empty_numpy((x.shape[0], x.shape[1], W_ih.shape[0]), x.dtype)
+    out, hs, ha_n = _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, gates)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
 def gru_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
-    return _gru_backward(d_out, d_hn, *saved)
+    gates = saved[-2]
+    dxa, dha = _empty_numpy(gates.shape, d_out.dtype), _empty_numpy(gates.shape, d_out.dtype)
+    return _gru_backward(d_out, d_hn, *saved, dxa, dha)
 
 
 def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
@@ -415,10 +449,10 @@ def _rnn_cell_row(a, ha, b, h, relu, bits, fast_exp):
 
 
 @jit
-def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp):
+def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp, xa):
     T, B, I = x.shape
     H = h0.shape[1]
-    xa = np.dot(x.reshape(T * B, I), W_ih.T).reshape(T, B, H)      # all steps, one GEMM
+    np.dot(x.reshape(T * B, I), W_ih.T, xa.reshape(T * B, H))      # xa (T, B, H): all steps, one GEMM
     hs = np.empty((T + 1, B, H), x.dtype)
     out = np.zeros((T, B, H), x.dtype)
     ha = np.empty((B, H), x.dtype)                                  # h_{t-1} W_hh^T
@@ -436,23 +470,29 @@ def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp):
 
 
 @jit
-def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu):
+def _rnn_cell_row_backward(h, dh_t, da, relu):
+    """da (H,) = dh_t * (1 - h^2) for tanh, dh_t * [h > 0] for relu (see reference.rnn_act_backward)."""
+    one, zero = h.dtype.type(1), h.dtype.type(0)
+    if relu:
+        for j in range(h.size):
+            da[j] = dh_t[j] if h[j] > zero else zero
+    else:
+        for j in range(h.size):
+            da[j] = dh_t[j] * (one - h[j] * h[j])
+
+
+@jit
+def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu, da):
     T, B, H = d_out.shape
-    one, zero = x.dtype.type(1), x.dtype.type(0)
-    da = np.zeros((T, B, H), x.dtype)
     dh = d_hn.copy()
     dh_rec = np.empty((B, H), x.dtype)                              # da_t W_hh
     for t in range(T - 1, -1, -1):
         for n in range(B):
-            if t >= lengths[n]:
+            if t >= lengths[n]:                                     # padded: no gradient
+                da[t, n] = 0
                 continue
-            for j in range(H):
-                h_t = hs[t + 1, n, j]
-                dh_t = dh[n, j] + d_out[t, n, j]
-                if relu:
-                    da[t, n, j] = dh_t if h_t > zero else zero
-                else:
-                    da[t, n, j] = dh_t * (one - h_t * h_t)
+            dh[n] += d_out[t, n]                                    # dh_t
+            _rnn_cell_row_backward(hs[t + 1, n], dh[n], da[t, n], relu)
         np.dot(da[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:
@@ -465,7 +505,8 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
     relu = nonlinearity == "relu"
-    out, hs = _rnn_forward(x, h0, W_ih, W_hh, b_ih + b_hh, lengths, relu, fast_exp)
+    xa = _empty_numpy(x.shape[:2] + h0.shape[1:], x.dtype)
+    out, hs = _rnn_forward(x, h0, W_ih, W_hh, b_ih + b_hh, lengths, relu, fast_exp, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
@@ -473,7 +514,8 @@ def rnn_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
     x, W_ih, W_hh, lengths, hs, relu = saved
-    dx, dh, dW_ih, dW_hh, db = _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, bool(relu))
+    da = _empty_numpy(d_out.shape, d_out.dtype)
+    dx, dh, dW_ih, dW_hh, db = _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, bool(relu), da)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 
 
