@@ -281,7 +281,7 @@ def test_bad_lengths():
         layer(x, lengths=[5, 2, 1])
     with pytest.raises(ValueError, match="not sorted in decreasing order.*enforce_sorted=False"):
         layer(x, lengths=[2, 4, 1])
-    with pytest.raises(ValueError, match="lengths must be 3 integers"):
+    with pytest.raises(ValueError, match="lengths must be B=3 integers"):
         layer(x, lengths=[2.0, 1.0, 1.0])
 
 

@@ -39,7 +39,7 @@ from .gradcheck import GradcheckError
 from .nn.cells import GRUCell, LeakyRNNCell, LSTMCell, RNNCell, gru_step, leaky_step, lstm_step, rnn_step
 from .nn.recurrent import GRU, LSTM, RNN
 from .optim import clip_grad_norm_
-from .tensor import Tensor
+from .tensor import Tensor, check_sizes
 
 
 # --------------------------------------------------------------------------
@@ -110,9 +110,7 @@ def _check_truncation(T, k1, k2):
             raise ValueError("bptt.run: k2 given without k1; pass both (or neither, for full BPTT)")
         return T, T
     k2 = k1 if k2 is None else k2
-    for name, k in (("k1", k1), ("k2", k2)):
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"bptt.run: {name} must be a positive integer, got {k!r}")
+    check_sizes("bptt.run", k1=k1, k2=k2)
     if k2 < k1:
         raise ValueError(f"bptt.run: k2={k2} < k1={k1}: the losses of the last k1 steps must be "
                          f"backpropagated through at least k1 steps; use k2 >= k1")

@@ -158,7 +158,7 @@ def rnn_sequence(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, nonlinea
 
     The node's value is the packed array [out; h_n] of shape (T+1, B, H).
     """
-    _check_nonlinearity("rnn_sequence", nonlinearity)
+    check_nonlinearity("rnn_sequence", nonlinearity)
     b_ih, b_hh, lengths = _check("rnn_sequence", "rnn", x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths)
     packed = RNNSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths, nonlinearity=nonlinearity)
     return packed[:-1], packed[-1]
@@ -179,7 +179,7 @@ def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None):
 
 def rnn_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """One Elman RNN step as one graph node -> h_t (B, H)."""
-    _check_nonlinearity("rnn_cell", nonlinearity)
+    check_nonlinearity("rnn_cell", nonlinearity)
     b_ih, b_hh, _ = _check("rnn_cell", "rnn", x, (h,), W_ih, W_hh, b_ih, b_hh)
     return RNNCellStep.apply(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity=nonlinearity)
 
@@ -188,7 +188,7 @@ def rnn_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
 # Checks
 # --------------------------------------------------------------------------
 
-def _check_nonlinearity(op, nonlinearity):
+def check_nonlinearity(op, nonlinearity):
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"{op}: nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
 
@@ -223,16 +223,18 @@ def _check(op, cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths=None):
     zeros = Tensor(np.zeros(G * H, dtype=x.dtype))
     b_ih = zeros if b_ih is None else b_ih
     b_hh = zeros if b_hh is None else b_hh
-    return b_ih, b_hh, _check_lengths(op, lengths, *x.shape[:2])
+    return b_ih, b_hh, check_lengths(op, lengths, *x.shape[:2])
 
 
-def _check_lengths(op, lengths, T, B):
+def check_lengths(op, lengths, T, B):
+    """None, or `lengths` as int64 (B,) after checking 1 <= lengths[b] <= T."""
     if lengths is None:
         return None
     lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
     if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
-        raise ValueError(f"{op}: lengths must be B={B} integers, got shape {lengths.shape} "
-                         f"dtype {lengths.dtype}")
+        raise ValueError(f"{op}: lengths must be B={B} integers (one per sequence in the batch), "
+                         f"got shape {lengths.shape} dtype {lengths.dtype}")
     if lengths.min() < 1 or lengths.max() > T:
-        raise ValueError(f"{op}: lengths must be between 1 and T={T}, got {lengths.tolist()}")
+        raise ValueError(f"{op}: lengths must be between 1 and T={T} (the padded length), "
+                         f"got {lengths.tolist()}")
     return lengths.astype(np.int64)

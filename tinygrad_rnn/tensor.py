@@ -294,6 +294,13 @@ def arange(*args, dtype=None, requires_grad=False):
     return Tensor(np.arange(*args, dtype=dtype), requires_grad=requires_grad)
 
 
+def check_sizes(op, **sizes):
+    """ValueError naming `op` unless every size is a positive integer (hidden_size=0, n=-1...)."""
+    for name, value in sizes.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")
+
+
 def _shape(shape):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if any(not isinstance(n, (int, np.integer)) or n < 0 for n in shape):

@@ -23,8 +23,8 @@ from .. import nn
 from ..autograd import no_grad
 from ..bptt import run as bptt_run
 from ..data.text import CharCorpus, Vocabulary
-from ..tensor import Tensor
-from .training import Task, check_positive
+from ..tensor import Tensor, check_sizes
+from .training import Task
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -112,7 +112,7 @@ def build_task(corpus=None, max_chars=None, vocab=None, hidden_size=128, num_lay
     tbptt    None for full BPTT over each window of seq_len characters, or [k1, k2]
              for truncated BPTT inside it (`bptt.run`: an update every k1 steps)
     """
-    check_positive("char_rnn", seq_len=seq_len, batch_size=batch_size)
+    check_sizes("char_rnn", seq_len=seq_len, batch_size=batch_size)
     text_corpus = CharCorpus.from_file(corpus, max_chars) if corpus else CharCorpus.builtin(max_chars)
     if vocab is not None:
         text_corpus = CharCorpus(text_corpus.text, Vocabulary(vocab))

@@ -20,9 +20,9 @@ from .. import nn
 from ..autograd import no_grad
 from ..data.digits import as_rows, digit_images
 from ..data.sequences import REBER_SYMBOLS, reber_classification_batch
-from ..tensor import Tensor
+from ..tensor import Tensor, check_sizes
 from .char_rnn import CELLS
-from .training import Task, check_positive
+from .training import Task
 
 
 class SequenceClassifier(nn.Module):
@@ -62,7 +62,7 @@ class SequenceClassifier(nn.Module):
 
 def build_digits_task(hidden_size=32, batch_size=32, cell="lstm", noise=0.05, fused=True):
     """Classify sequential 8×8 digits (rows as time steps)."""
-    check_positive("digits classifier", hidden_size=hidden_size, batch_size=batch_size)
+    check_sizes("digits classifier", hidden_size=hidden_size, batch_size=batch_size)
     model = SequenceClassifier(8, hidden_size, 10, cell, fused)
     test_images, test_labels = digit_images(500, np.random.default_rng(12345), noise)
     test_x = Tensor(as_rows(test_images))
@@ -80,7 +80,7 @@ def build_digits_task(hidden_size=32, batch_size=32, cell="lstm", noise=0.05, fu
 
 def build_reber_task(hidden_size=16, batch_size=32, cell="lstm", fused=True):
     """Tell valid embedded Reber strings from ones whose second-to-last symbol was swapped."""
-    check_positive("reber classifier", hidden_size=hidden_size, batch_size=batch_size)
+    check_sizes("reber classifier", hidden_size=hidden_size, batch_size=batch_size)
     model = SequenceClassifier(len(REBER_SYMBOLS), hidden_size, 2, cell, fused)
     test_x, test_lengths, test_labels, _ = reber_classification_batch(500, np.random.default_rng(12345))
     test_x = Tensor(test_x)

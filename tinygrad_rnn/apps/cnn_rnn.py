@@ -27,8 +27,8 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..data.sequences import as_rng
-from ..tensor import Tensor
-from .training import Task, check_positive
+from ..tensor import Tensor, check_sizes
+from .training import Task
 
 MOTIFS = ((0, 1, 2), (2, 1, 0))   # A, B
 
@@ -55,7 +55,7 @@ def motif_order_sequence(length, alphabet_size, rng):
 
 def motif_order_batch(batch_size, length=24, alphabet_size=6, rng=None):
     """x (B, V, L) float32 one-hot (channels first) and labels (B,) int64."""
-    check_positive("motif_order_batch", batch_size=batch_size, length=length, alphabet_size=alphabet_size)
+    check_sizes("motif_order_batch", batch_size=batch_size, length=length, alphabet_size=alphabet_size)
     if length < 2 * len(MOTIFS[0]) + 1 or alphabet_size < 3:
         raise ValueError(f"motif_order_batch: needs length >= 7 and alphabet_size >= 3, "
                          f"got length={length}, alphabet_size={alphabet_size}")
@@ -91,8 +91,8 @@ class ConvRecurrentClassifier(nn.Module):
 def build_task(conv_channels=16, hidden_size=32, batch_size=32, length=24, alphabet_size=6, test_size=500,
                fused=True):
     """Classify motif order with ConvRecurrentClassifier."""
-    check_positive("cnn-rnn", conv_channels=conv_channels, hidden_size=hidden_size, batch_size=batch_size,
-                   test_size=test_size)
+    check_sizes("cnn-rnn", conv_channels=conv_channels, hidden_size=hidden_size, batch_size=batch_size,
+                test_size=test_size)
     model = ConvRecurrentClassifier(alphabet_size, conv_channels, hidden_size, fused=fused)
     test_x, test_labels = motif_order_batch(test_size, length, alphabet_size, np.random.default_rng(12345))
     options = dict(conv_channels=conv_channels, hidden_size=hidden_size, batch_size=batch_size, length=length,

@@ -12,14 +12,12 @@ learned something about the dynamics.
 The series is standardised with its training mean and standard deviation;
 the model is fitted on the first 75 % and scored on the rest.
 """
-import numpy as np
-
 from .. import nn
 from ..autograd import no_grad
 from ..data.sequences import forecast_windows, mackey_glass
-from ..tensor import Tensor
+from ..tensor import Tensor, check_sizes
 from .char_rnn import CELLS
-from .training import Task, check_positive
+from .training import Task
 
 
 class Forecaster(nn.Module):
@@ -45,8 +43,8 @@ def scored_mse(prediction, target, warmup):
 def build_task(hidden_size=32, batch_size=32, window=40, horizon=5, warmup=10, length=2000, cell="lstm",
                fused=True):
     """Forecast the Mackey–Glass series `horizon` samples ahead."""
-    check_positive("forecast", hidden_size=hidden_size, batch_size=batch_size, window=window,
-                   horizon=horizon, length=length)
+    check_sizes("forecast", hidden_size=hidden_size, batch_size=batch_size, window=window,
+                horizon=horizon, length=length)
     if not 0 <= warmup < window:
         raise ValueError(f"forecast: warmup must be in [0, window={window}), got {warmup}")
     series = mackey_glass(length)

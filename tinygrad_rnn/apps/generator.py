@@ -18,8 +18,8 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..data.digits import DIGIT_NAMES, digit_images
-from ..tensor import Tensor
-from .training import Task, check_positive
+from ..tensor import Tensor, check_sizes
+from .training import Task
 
 START, END, IGNORE = "^", ".", -100
 SPELLING_SYMBOLS = START + END + "".join(sorted(set("".join(DIGIT_NAMES))))
@@ -79,8 +79,8 @@ class DigitSpeller(nn.Module):
 
 def build_task(hidden_size=32, embedding_size=8, batch_size=32, noise=0.05, fused=True):
     """Spell the name of the digit in an 8×8 image."""
-    check_positive("digit speller", hidden_size=hidden_size, embedding_size=embedding_size,
-                   batch_size=batch_size)
+    check_sizes("digit speller", hidden_size=hidden_size, embedding_size=embedding_size,
+                batch_size=batch_size)
     model = DigitSpeller(hidden_size, embedding_size, fused)
     test_images, test_labels = digit_images(300, np.random.default_rng(12345), noise)
 

@@ -43,8 +43,8 @@ from .. import nn
 from ..autograd import no_grad
 from ..data.sequences import as_rng
 from ..optim import Adam
-from ..tensor import manual_seed
-from .training import Task, Trainer, check_positive
+from ..tensor import check_sizes, manual_seed
+from .training import Task, Trainer
 
 KINDS = ("soft", "hard")
 
@@ -55,8 +55,8 @@ def recall_batch(batch_size, num_pairs=6, num_keys=12, num_values=10, rng=None):
     `uniforms` are U(0, 1) draws the hard reader uses to sample its glimpse
     (drawn here, with the data, so a seeded run is reproducible).
     """
-    check_positive("recall_batch", batch_size=batch_size, num_pairs=num_pairs, num_keys=num_keys,
-                   num_values=num_values)
+    check_sizes("recall_batch", batch_size=batch_size, num_pairs=num_pairs, num_keys=num_keys,
+                num_values=num_values)
     if num_pairs > num_keys:
         raise ValueError(f"recall_batch: num_pairs={num_pairs} distinct keys need num_keys >= num_pairs, "
                          f"got num_keys={num_keys}")
@@ -152,7 +152,7 @@ BUILDERS = {"soft": build_soft_task, "hard": build_hard_task}
 
 
 def _build_task(kind, size, batch_size, num_pairs, num_keys, num_values, test_size, baseline=True):
-    check_positive(f"{kind}-attention", size=size, batch_size=batch_size, test_size=test_size)
+    check_sizes(f"{kind}-attention", size=size, batch_size=batch_size, test_size=test_size)
     model = RecallReader(kind, num_keys, num_values, size, baseline)
     test_batch = recall_batch(test_size, num_pairs, num_keys, num_values, np.random.default_rng(12345))
     options = dict(size=size, batch_size=batch_size, num_pairs=num_pairs, num_keys=num_keys,

@@ -51,9 +51,9 @@ from .. import nn
 from ..autograd import no_grad
 from ..data.digits import digit_images, render
 from ..data.sequences import as_rng
-from ..tensor import Tensor
+from ..tensor import Tensor, check_sizes
 from .char_rnn import CELLS
-from .training import Task, check_positive
+from .training import Task
 
 SIDE, PIXELS, CLASSES = 8, 64, 10
 ORDERS = {"pixels": 1, "rows": SIDE}          # reading order -> pixels per step
@@ -103,7 +103,7 @@ class PixelRNN(nn.Module):
     """
 
     def __init__(self, levels=4, hidden_size=64, cell="lstm", order="pixels", condition=None, fused=True):
-        check_positive("PixelRNN", hidden_size=hidden_size)
+        check_sizes("PixelRNN", hidden_size=hidden_size)
         if not isinstance(levels, (int, np.integer)) or levels < 2:
             raise ValueError(f"PixelRNN: levels must be an integer >= 2, got {levels!r}")
         if cell not in CELLS:
@@ -174,7 +174,7 @@ class PixelRNN(nn.Module):
                 (k a multiple of the step width; 32 = the top half)
         rng     a seed or np.random.Generator: the same seed draws the same images
         """
-        check_positive("PixelRNN.generate", n=n)
+        check_sizes("PixelRNN.generate", n=n)
         if not temperature > 0:
             raise ValueError(f"PixelRNN.generate: temperature must be > 0, got {temperature}; "
                              f"use a small value such as 0.1 for nearly greedy drawing")
@@ -334,7 +334,7 @@ def build_task(levels=4, order="pixels", cell="lstm", hidden_size=64, condition=
     Evaluation: NLL per pixel on 500 held-out digits, next to the per-position
     histogram baseline fitted on 2000 other digits.
     """
-    check_positive("pixel RNN", batch_size=batch_size)
+    check_sizes("pixel RNN", batch_size=batch_size)
     model = PixelRNN(levels, hidden_size, cell, order, condition, fused)
     test_images, test_labels = digit_images(500, np.random.default_rng(12345), noise)
     test_codes = quantize(test_images, levels)

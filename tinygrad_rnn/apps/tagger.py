@@ -14,9 +14,9 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..data.sequences import ACTIVITIES, ROUTINE_INPUT_SIZE, routine_batch
-from ..tensor import Tensor
+from ..tensor import Tensor, check_sizes
 from .char_rnn import CELLS
-from .training import Task, check_positive
+from .training import Task
 
 
 class SequenceTagger(nn.Module):
@@ -42,7 +42,7 @@ class SequenceTagger(nn.Module):
 
 def build_task(hidden_size=16, batch_size=16, days=28, rain_prob=0.3, cell="gru", fused=True):
     """Predict today's activity of the weekly routine from today's weather and yesterday's activity."""
-    check_positive("routine tagger", hidden_size=hidden_size, batch_size=batch_size, days=days)
+    check_sizes("routine tagger", hidden_size=hidden_size, batch_size=batch_size, days=days)
     model = SequenceTagger(ROUTINE_INPUT_SIZE, hidden_size, len(ACTIVITIES), cell, fused)
     test_x, test_tags = routine_batch(200, days, rain_prob, np.random.default_rng(12345))
     test_x = Tensor(test_x)

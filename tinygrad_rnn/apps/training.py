@@ -184,13 +184,6 @@ def describe(results):
                      for name, value in results.items())
 
 
-def check_positive(op, **sizes):
-    """ValueError naming `op` unless every size is a positive integer."""
-    for name, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")
-
-
 class _sigint_sets_flag:
     """Context manager: while inside, Ctrl-C sets a threading.Event instead of raising.
 

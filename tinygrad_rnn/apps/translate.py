@@ -25,7 +25,8 @@ from .. import nn
 from ..data.dates import (EOS_INDEX, PAD_INDEX, SOS_INDEX, SOURCE_VOCAB, TARGET_VOCAB, date_pairs,
                           encode_sources, make_batch)
 from ..viz import attention_heatmap
-from .training import Task, check_positive
+from ..tensor import check_sizes
+from .training import Task
 
 TARGET_LENGTH = len("2026-11-23")
 TEST_SEED = 12345
@@ -78,8 +79,8 @@ def sequence_loss(model, batch, teacher_forcing_ratio=1.0):
 def build_task(hidden_size=32, embedding_size=16, batch_size=64, cell="lstm", attention="additive",
                bidirectional=True, teacher_forcing_ratio=1.0, test_size=500, fused=True):
     """Date translation with nn.Seq2Seq; evaluate() decodes `test_size` held-out dates greedily."""
-    check_positive("translate", hidden_size=hidden_size, embedding_size=embedding_size, batch_size=batch_size,
-                   test_size=test_size)
+    check_sizes("translate", hidden_size=hidden_size, embedding_size=embedding_size, batch_size=batch_size,
+                test_size=test_size)
     model = build_model(hidden_size, embedding_size, cell, attention, bidirectional, fused)
     test_pairs = date_pairs(test_size, seed=TEST_SEED)
 

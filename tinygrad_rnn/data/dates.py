@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..tensor import check_sizes
 from .sequences import as_rng
 from .text import Vocabulary
 
@@ -88,8 +89,7 @@ def random_dates(n, rng=None):
 
 def date_pairs(n, seed=0):
     """n (human-written date, ISO date) pairs, each in a randomly chosen format; seeded."""
-    if not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"date_pairs: n must be a positive integer, got {n!r}")
+    check_sizes("date_pairs", n=n)
     rng = as_rng(seed)
     days = random_dates(n, rng)
     styles = rng.integers(0, len(FORMATS), size=n)
@@ -136,8 +136,7 @@ def make_batch(pairs, batch_first=False):
 
 def date_batches(pairs, batch_size, rng=None, shuffle=True, batch_first=False):
     """Iterate over `pairs` in DateBatches of `batch_size` (the last one may be smaller)."""
-    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"date_batches: batch_size must be a positive integer, got {batch_size!r}")
+    check_sizes("date_batches", batch_size=batch_size)
     order = as_rng(rng).permutation(len(pairs)) if shuffle else np.arange(len(pairs))
     for start in range(0, len(pairs), batch_size):
         yield make_batch([pairs[k] for k in order[start:start + batch_size]], batch_first)

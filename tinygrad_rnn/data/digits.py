@@ -17,6 +17,7 @@ its hidden state until the last row.
 """
 import numpy as np
 
+from ..tensor import check_sizes
 from .sequences import as_rng
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -89,8 +90,7 @@ def draw_digit(digit, rng=None, noise=0.05):
 
 def digit_images(n, rng=None, noise=0.05, digits=None):
     """images (n, 8, 8) float32 in [0, 1] and labels (n,) int64, labels uniform over `digits` (0–9)."""
-    if not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"digit_images: n must be a positive integer, got {n!r}")
+    check_sizes("digit_images", n=n)
     if noise < 0:
         raise ValueError(f"digit_images: noise must be >= 0, got {noise}")
     rng = as_rng(rng)

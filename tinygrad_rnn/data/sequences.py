@@ -34,6 +34,7 @@ integrated with Runge–Kutta 4 (the delayed term held from the stored history);
 `forecast_windows` cuts a series into (inputs, next values) pairs.
 """
 import numpy as np
+from ..tensor import check_sizes
 
 # ---- shared helpers -------------------------------------------------------------
 
@@ -43,12 +44,6 @@ def as_rng(seed_or_rng):
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
     return np.random.default_rng(seed_or_rng)
-
-
-def _check_positive(op, **sizes):
-    for name, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")
 
 
 def _check_probability(op, name, value):
@@ -70,7 +65,7 @@ def weekly_routine(days, rain_prob=0.3, rng=None):
     On a sunny day the next exercise of run -> bike -> swim is done; on a rainy
     day the activity is "sleep" and the cycle waits. The first exercise is a run.
     """
-    _check_positive("weekly_routine", days=days)
+    check_sizes("weekly_routine", days=days)
     _check_probability("weekly_routine", "rain_prob", rain_prob)
     rainy = as_rng(rng).random(days) < rain_prob
     activity = np.empty(days, dtype=np.int64)
@@ -90,7 +85,7 @@ def routine_batch(batch_size, days, rain_prob=0.3, rng=None):
     inputs[t, b] = [one_hot(weather_t), one_hot(activity_{t-1} or "start")],
     targets[t, b] = activity_t.
     """
-    _check_positive("routine_batch", batch_size=batch_size, days=days)
+    check_sizes("routine_batch", batch_size=batch_size, days=days)
     rng = as_rng(rng)
     inputs = np.zeros((days, batch_size, ROUTINE_INPUT_SIZE), dtype=np.float32)
     targets = np.empty((days, batch_size), dtype=np.int64)
@@ -165,7 +160,7 @@ def reber_classification_batch(batch_size, rng=None):
     Returns inputs (T, B, 7) one-hot float32 padded with zeros, lengths (B,)
     sorted in decreasing order, labels (B,) int64 (1 = valid), and the strings.
     """
-    _check_positive("reber_classification_batch", batch_size=batch_size)
+    check_sizes("reber_classification_batch", batch_size=batch_size)
     rng = as_rng(rng)
     labels = rng.integers(0, 2, size=batch_size)
     strings = [embedded_reber_string(rng) for _ in range(batch_size)]
@@ -184,7 +179,7 @@ def reber_classification_batch(batch_size, rng=None):
 
 def sine_series(length, period=20.0, phase=0.0, noise=0.0, rng=None):
     """x_k = sin(2 pi k / period + phase) + noise * N(0, 1),  k = 0 .. length-1;  float32."""
-    _check_positive("sine_series", length=length)
+    check_sizes("sine_series", length=length)
     if period <= 0:
         raise ValueError(f"sine_series: period must be positive, got {period}")
     k = np.arange(length)
@@ -200,7 +195,7 @@ def mackey_glass(length, tau=17, beta=0.2, gamma=0.1, n=10, dt=0.1, sample_every
     RK4 with step dt; x(t) = x0 for t <= 0 (the history before the start).
     The first 500 time units (the transient) are discarded.
     """
-    _check_positive("mackey_glass", length=length)
+    check_sizes("mackey_glass", length=length)
     if dt <= 0 or sample_every < dt or tau <= 0:
         raise ValueError(f"mackey_glass: need tau > 0 and 0 < dt <= sample_every, got tau={tau}, "
                          f"dt={dt}, sample_every={sample_every}")
@@ -234,7 +229,7 @@ def forecast_windows(series, window, horizon=1):
     last step's target is the forecast of the future).
     """
     series = np.asarray(series, dtype=np.float32)
-    _check_positive("forecast_windows", window=window, horizon=horizon)
+    check_sizes("forecast_windows", window=window, horizon=horizon)
     count = len(series) - window - horizon + 1
     if count <= 0:
         raise ValueError(f"forecast_windows: a series of length {len(series)} is too short for "

@@ -18,6 +18,7 @@ input from T + delay steps earlier. Guessing at random scores a
 cross-entropy of log(n_symbols) on the recalled steps.
 """
 import numpy as np
+from ..tensor import check_sizes
 
 
 def adding_problem(n, T, seed=None):
@@ -28,7 +29,7 @@ def adding_problem(n, T, seed=None):
            markers 1 at one step in [0, T/2) and one in [T/2, T), else 0
         y  (n, 1) float32: the sum of the two marked values
     """
-    _check_positive("adding_problem", n=n, T=T)
+    check_sizes("adding_problem", n=n, T=T)
     if T < 2:
         raise ValueError(f"adding_problem: T must be at least 2 (one marker in each half), got {T}")
     rng = np.random.default_rng(seed)
@@ -58,7 +59,7 @@ def copy_task(n, T, n_symbols=8, delay=10, seed=None):
     A model is scored on the last T steps (or on all, counting BLANK as a
     class). One-hot encode with ``np.eye(n_symbols + 2)[x]``.
     """
-    _check_positive("copy_task", n=n, T=T, n_symbols=n_symbols, delay=delay)
+    check_sizes("copy_task", n=n, T=T, n_symbols=n_symbols, delay=delay)
     rng = np.random.default_rng(seed)
     blank, go = n_symbols, n_symbols + 1
     data = rng.integers(0, n_symbols, size=(T, n))
@@ -68,9 +69,3 @@ def copy_task(n, T, n_symbols=8, delay=10, seed=None):
     x[T + delay - 1] = go
     y[T + delay:] = data
     return x, y
-
-
-def _check_positive(op, **sizes):
-    for name, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")

@@ -22,6 +22,7 @@ Where text comes from, with no download:
 from pathlib import Path
 
 import numpy as np
+from ..tensor import check_sizes
 
 
 def builtin_text():
@@ -136,7 +137,7 @@ class CharCorpus:
 
     def batch(self, seq_len, batch_size, rng):
         """B random windows: inputs, targets, both (T, B) int64, targets[t] = text[s + t + 1]."""
-        _check_positive("CharCorpus.batch", seq_len=seq_len, batch_size=batch_size)
+        check_sizes("CharCorpus.batch", seq_len=seq_len, batch_size=batch_size)
         if len(self.ids) < seq_len + 1:
             raise ValueError(f"CharCorpus.batch: seq_len={seq_len} needs at least {seq_len + 1} characters, "
                              f"the corpus has {len(self.ids)}; use a shorter seq_len or more text")
@@ -144,9 +145,3 @@ class CharCorpus:
         window = starts[None, :] + np.arange(seq_len + 1)[:, None]           # (T+1, B)
         chars = self.ids[window]
         return chars[:-1], chars[1:]
-
-
-def _check_positive(op, **sizes):
-    for name, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")

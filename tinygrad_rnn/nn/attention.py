@@ -35,8 +35,8 @@ to 1 over the valid positions, and no gradient reaches the padded keys.
 import numpy as np
 
 from .. import functions as F
-from ..tensor import Tensor
-from .module import Module, _check_sizes, uniform_parameter
+from ..tensor import Tensor, check_sizes
+from .module import Module, uniform_parameter
 
 MASKED_SCORE = -1e9   # the score a padded position gets: its softmax weight underflows to 0
 
@@ -123,8 +123,8 @@ class AdditiveAttention(_Attention):
     """
 
     def __init__(self, query_size, key_size, attention_size, batch_first=False):
-        _check_sizes("AdditiveAttention", query_size=query_size, key_size=key_size,
-                     attention_size=attention_size)
+        check_sizes("AdditiveAttention", query_size=query_size, key_size=key_size,
+                    attention_size=attention_size)
         super().__init__(batch_first)
         self.config = dict(query_size=query_size, key_size=key_size, attention_size=attention_size,
                            batch_first=batch_first)
@@ -166,7 +166,7 @@ class DotAttention(_Attention):
         self.scaled = scaled
         self.W = None
         if query_size is not None:
-            _check_sizes("DotAttention", query_size=query_size, key_size=key_size)
+            check_sizes("DotAttention", query_size=query_size, key_size=key_size)
             self.W = uniform_parameter((query_size, key_size), 1 / np.sqrt(key_size))
 
     def score(self, query, keys):

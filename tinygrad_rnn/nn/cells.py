@@ -13,11 +13,9 @@ from U(-1/sqrt(H), 1/sqrt(H)).
 import numpy as np
 
 from .. import functions as F
-from ..fused import gru_cell, lstm_cell, rnn_cell
-from ..tensor import Tensor, zeros
-from .module import Module, _check_sizes, uniform_parameter
-
-NONLINEARITIES = ("tanh", "relu")
+from ..fused import check_nonlinearity, gru_cell, lstm_cell, rnn_cell
+from ..tensor import Tensor, check_sizes, zeros
+from .module import Module, uniform_parameter
 
 
 def affine(x, W, b):
@@ -86,7 +84,7 @@ class _CellBase(Module):
     gates = 1
 
     def __init__(self, input_size, hidden_size, bias=True, fused=False):
-        _check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
+        check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         self.config = dict(input_size=input_size, hidden_size=hidden_size, bias=bias, fused=fused)
         self.input_size, self.hidden_size, self.fused = input_size, hidden_size, fused
         bound = 1 / np.sqrt(hidden_size)
@@ -126,8 +124,7 @@ class RNNCell(_CellBase):
     """h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).   x (B, I), h (B, H) -> h' (B, H)"""
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", fused=False):
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"RNNCell: nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        check_nonlinearity("RNNCell", nonlinearity)
         super().__init__(input_size, hidden_size, bias, fused)
         self.config["nonlinearity"] = self.nonlinearity = nonlinearity
 

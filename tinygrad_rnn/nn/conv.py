@@ -29,8 +29,8 @@ comes for free and is checked against finite differences in the tests.
 import numpy as np
 
 from .. import functions as F
-from ..tensor import Tensor, zeros
-from .module import Module, _check_sizes, uniform_parameter
+from ..tensor import Tensor, check_sizes, zeros
+from .module import Module, uniform_parameter
 
 
 class Conv1d(Module):
@@ -41,8 +41,8 @@ class Conv1d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
-        _check_sizes("Conv1d", in_channels=in_channels, out_channels=out_channels,
-                     kernel_size=kernel_size, stride=stride)
+        check_sizes("Conv1d", in_channels=in_channels, out_channels=out_channels,
+                    kernel_size=kernel_size, stride=stride)
         if not isinstance(padding, (int, np.integer)) or padding < 0:
             raise ValueError(f"Conv1d: padding must be a non-negative integer, got {padding!r}")
         self.config = dict(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,

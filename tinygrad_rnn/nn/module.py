@@ -10,7 +10,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..functions import Index
-from ..tensor import DEFAULT_DTYPE, Tensor, rng
+from ..tensor import DEFAULT_DTYPE, Tensor, check_sizes, rng
 
 
 def uniform_parameter(shape, bound, dtype=np.float32):
@@ -143,7 +143,7 @@ class Linear(Module):
     """
 
     def __init__(self, in_features, out_features, bias=True):
-        _check_sizes("Linear", in_features=in_features, out_features=out_features)
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.config = dict(in_features=in_features, out_features=out_features, bias=bias)
         bound = 1 / np.sqrt(in_features)
         self.weight = uniform_parameter((out_features, in_features), bound)
@@ -165,7 +165,7 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings, embedding_dim):
-        _check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.config = dict(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         data = rng().standard_normal((num_embeddings, embedding_dim))
         self.weight = Tensor(data.astype(np.float32), requires_grad=True)
@@ -208,9 +208,3 @@ class Sequential(Module):
         for layer in self.layers:
             x = layer(x)
         return x
-
-
-def _check_sizes(op, **sizes):
-    for name, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")

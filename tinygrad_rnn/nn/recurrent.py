@@ -26,10 +26,10 @@ import numpy as np
 
 from .. import functions as F
 from ..autograd import time_step
-from ..fused import gru_sequence, lstm_sequence, rnn_sequence
-from ..tensor import Tensor, zeros
-from .cells import NONLINEARITIES, gru_step, lstm_step, rnn_step
-from .module import Dropout, Module, _check_sizes, uniform_parameter
+from ..fused import check_lengths, check_nonlinearity, gru_sequence, lstm_sequence, rnn_sequence
+from ..tensor import Tensor, check_sizes, zeros
+from .cells import gru_step, lstm_step, rnn_step
+from .module import Dropout, Module, uniform_parameter
 
 MERGES = ("concat", "sum")
 
@@ -58,7 +58,7 @@ class _RecurrentLayer(Module):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, merge="concat", fused=True):
         name = type(self).__name__
-        _check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if merge not in MERGES:
             raise ValueError(f"{name}: merge must be one of {MERGES}, got {merge!r}")
         if not 0 <= dropout < 1:
@@ -176,20 +176,11 @@ class _RecurrentLayer(Module):
         return h0.shape[1] if isinstance(h0, Tensor) and h0.ndim == 3 else None
 
     def _check_lengths(self, lengths, T, B, enforce_sorted):
-        if lengths is None:
-            return None
-        name = type(self).__name__
-        lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
-        if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
-            raise ValueError(f"{name}: lengths must be {B} integers (one per sequence in the batch), "
-                             f"got shape {lengths.shape} dtype {lengths.dtype}")
-        if lengths.min() < 1 or lengths.max() > T:
-            raise ValueError(f"{name}: lengths must be between 1 and T={T} (the padded length), got "
-                             f"{lengths.tolist()}")
-        if enforce_sorted and np.any(np.diff(lengths) > 0):
-            raise ValueError(f"{name}: lengths {lengths.tolist()} are not sorted in decreasing order; sort "
-                             f"the batch by length or pass enforce_sorted=False")
-        return lengths.astype(np.int64)
+        lengths = check_lengths(type(self).__name__, lengths, T, B)
+        if lengths is not None and enforce_sorted and np.any(np.diff(lengths) > 0):
+            raise ValueError(f"{type(self).__name__}: lengths {lengths.tolist()} are not sorted in decreasing "
+                             f"order; sort the batch by length or pass enforce_sorted=False")
+        return lengths
 
     def _initial_states(self, state, B, dtype):
         """Split h0 (and c0) of shape (L*D, B, H) into one state tuple per layer and direction."""
@@ -216,8 +207,7 @@ class RNN(_RecurrentLayer):
     """Elman RNN layer:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),  act = tanh or relu."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", **options):
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"RNN: nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        check_nonlinearity("RNN", nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, **options)
         self.config["nonlinearity"] = self.nonlinearity = nonlinearity
 

@@ -48,10 +48,10 @@ import numpy as np
 
 from .. import functions as F
 from ..autograd import no_grad
-from ..tensor import Tensor, rng, zeros
+from ..tensor import Tensor, check_sizes, rng, zeros
 from .attention import AdditiveAttention, DotAttention, attention_mask
 from .cells import GRUCell, LSTMCell
-from .module import Embedding, Linear, Module, _check_sizes
+from .module import Embedding, Linear, Module
 from .recurrent import GRU, LSTM
 
 CELLS = {"lstm": (LSTM, LSTMCell), "gru": (GRU, GRUCell)}
@@ -101,8 +101,8 @@ class Seq2Seq(Module):
     def __init__(self, source_vocab_size, target_vocab_size, embedding_size, hidden_size, cell="lstm",
                  bidirectional=False, attention="additive", sos_index=1, eos_index=2,
                  batch_first=False, fused=True):
-        _check_sizes("Seq2Seq", source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
-                     embedding_size=embedding_size, hidden_size=hidden_size)
+        check_sizes("Seq2Seq", source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
+                    embedding_size=embedding_size, hidden_size=hidden_size)
         if cell not in CELLS:
             raise ValueError(f"Seq2Seq: cell must be one of {tuple(CELLS)}, got {cell!r}")
         for name, index in (("sos_index", sos_index), ("eos_index", eos_index)):
@@ -196,8 +196,7 @@ class Seq2Seq(Module):
         source = self._check_tokens(source, "source")
         if return_attention and self.attention is None:
             raise ValueError("Seq2Seq.decode: return_attention=True needs a model built with attention")
-        if not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
-            raise ValueError(f"Seq2Seq.decode: beam_width must be a positive integer, got {beam_width!r}")
+        check_sizes("Seq2Seq.decode", beam_width=beam_width)
         with no_grad():
             memory, mask, state = self.encode(source, source_lengths)
             if beam_width == 1:
