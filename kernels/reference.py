@@ -28,7 +28,8 @@ import numpy as np
 
 
 def sigmoid(a):
-    return 1.0 / (1.0 + np.exp(-a))
+    """1 / (1 + e^-a), computed as (1 + tanh(a/2)) / 2, which never overflows."""
+    return 0.5 * (1 + np.tanh(0.5 * a))
 
 
 def matmul(a, b):
@@ -187,16 +188,19 @@ def rnn_cell_backward(dh_t, saved):
 # Whole sequences: x (T, B, I) -> out (T, B, H)
 # --------------------------------------------------------------------------
 
-def _weight_grads(da, x, hs, W_ih):
-    """Gradients that are one product over all steps: dx, dW_ih, dW_hh, db.
+def _weight_grads(dxa, dha, x, hs, W_ih):
+    """Gradients that are one product over all steps: dx, dW_ih, dW_hh, db_ih, db_hh.
 
-    da (T, B, G*H) pre-activation gradients, hs (T+1, B, H) states h_0..h_T.
+    dxa, dha (T, B, G*H): gradients of the input part (x W_ih^T + b_ih) and of the
+    hidden part (h W_hh^T + b_hh) of the pre-activations — the same array for
+    RNN and LSTM, two arrays for the GRU (its reset gate scales the hidden part).
+    hs (T+1, B, H) states h_0..h_T.
     """
-    T, B, GH = da.shape
-    da2 = da.reshape(T * B, GH)
-    dW_ih = da2.T @ x.reshape(T * B, -1)                # sum_t da_t^T x_t
-    dW_hh = da2.T @ hs[:-1].reshape(T * B, -1)          # sum_t da_t^T h_{t-1}
-    return da @ W_ih, dW_ih, dW_hh, da2.sum(axis=0)
+    T, B, GH = dxa.shape
+    dxa2, dha2 = dxa.reshape(T * B, GH), dha.reshape(T * B, GH)
+    dW_ih = dxa2.T @ x.reshape(T * B, -1)               # sum_t dxa_t^T x_t
+    dW_hh = dha2.T @ hs[:-1].reshape(T * B, -1)         # sum_t dha_t^T h_{t-1}
+    return dxa @ W_ih, dW_ih, dW_hh, dxa2.sum(axis=0), dha2.sum(axis=0)
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
@@ -231,8 +235,8 @@ def lstm_seq_backward(d_out, d_hn, d_cn, saved):
         da[t] = np.where(m[t], da_t, 0)
         dh = np.where(m[t], da[t] @ W_hh, dh)
         dc = np.where(m[t], dc_prev, dc)
-    dx, dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih)
-    return dx, dh, dc, dW_ih, dW_hh, db, db.copy()
+    dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
+    return dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh
 
 
 def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
@@ -271,8 +275,7 @@ def gru_seq_backward(d_out, d_hn, saved):
         dxa[t] = np.where(m[t], dxa_t, 0)
         dha[t] = np.where(m[t], dha_t, 0)
         dh = np.where(m[t], dha[t] @ W_hh + dh_direct, dh)
-    dx, dW_ih, _, db_ih = _weight_grads(dxa, x, hs, W_ih)
-    _, _, dW_hh, db_hh = _weight_grads(dha, x, hs, W_ih)
+    dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(dxa, dha, x, hs, W_ih)
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
 
 
@@ -304,5 +307,5 @@ def rnn_seq_backward(d_out, d_hn, saved):
     for t in reversed(range(T)):
         da[t] = np.where(m[t], rnn_act_backward(dh + d_out[t], hs[t + 1], relu), 0)
         dh = np.where(m[t], da[t] @ W_hh, dh)
-    dx, dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih)
-    return dx, dh, dW_ih, dW_hh, db, db.copy()
+    dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
+    return dx, dh, dW_ih, dW_hh, db_ih, db_hh
