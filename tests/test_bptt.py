@@ -144,7 +144,22 @@ def test_lstm_tuple_state_and_a_loss_only_at_the_end():
     result = bptt.run(step, xs, initial, lambda h, t: nn.mse_loss(head(h), y) if t == T - 1 else None, 2, 4)
     assert np.all(np.isnan(result.losses[:-1])) and np.isfinite(result.losses[-1])
     assert isinstance(result.state, tuple) and len(result.state) == 2
-    assert cell.weight_ih.grad is not None and head.weight.grad is not None
+    got = {"weight_ih": cell.weight_ih.grad.copy(), "weight_hh": cell.weight_hh.grad.copy(),
+           "head": head.weight.grad.copy()}
+
+    # By hand: the loss is in the last chunk [6, 7) (k1 = 2), whose window starts k2 - k1 = 2 steps
+    # earlier, at step 4: the state entering step 4 is cut from the graph.
+    cell.zero_grad()
+    head.zero_grad()
+    h, c = initial
+    for t in range(T):
+        if t == 4:
+            h, c = h.detach(), c.detach()
+        h, c = lstm_step(xs[t], h, c, *cell.weights())
+    nn.mse_loss(head(h), y).backward()
+    np.testing.assert_allclose(got["weight_ih"], cell.weight_ih.grad, rtol=1e-12)
+    np.testing.assert_allclose(got["weight_hh"], cell.weight_hh.grad, rtol=1e-12)
+    np.testing.assert_allclose(got["head"], head.weight.grad, rtol=1e-12)
 
 
 def test_randomized_truncation_covers_every_step_and_is_seeded():
