@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from . import __version__, apps, io, nn
 from .backend import set_backend
+from .kernels import BACKENDS
 from .bptt import bptt_gradcheck
 from .data.text import Vocabulary
 from .gradcheck import GradcheckError, gradcheck
@@ -324,7 +325,7 @@ def build_parser():
                        help="read the image pixel by pixel or row by row (pixels)")
     train.add_argument("--condition", choices=["input", "state"], help="feed the digit label (pixels)")
     train.add_argument("--composite", action="store_true", help="use the unrolled composite layers, not fused")
-    train.add_argument("--backend", choices=["numpy", "numba", "cuda"], help="kernels for the fused layers")
+    train.add_argument("--backend", choices=BACKENDS, help="kernels for the fused layers")
     train.add_argument("--report-every", type=_positive_int, help="print the task's evaluation every N steps")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(run=command_train)

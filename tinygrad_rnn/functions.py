@@ -550,7 +550,7 @@ def split(x, sections, axis=0):
     """Split `x` along `axis` into pieces of the given sizes (a list) or into
     `sections` equal pieces (an int). Returns a list of Tensors."""
     length = x.shape[axis]
-    if isinstance(sections, int):
+    if isinstance(sections, (int, np.integer)):
         if sections <= 0 or length % sections:
             raise ValueError(f"split: axis {axis} of shape {x.shape} cannot be cut into "
                              f"{sections} equal pieces")

@@ -291,7 +291,11 @@ def rand(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
 
 
 def arange(*args, dtype=None, requires_grad=False):
-    return Tensor(np.arange(*args, dtype=dtype), requires_grad=requires_grad)
+    """np.arange as a Tensor; like tr.tensor, float ranges are float32 unless dtype is given."""
+    data = np.arange(*args, dtype=dtype)
+    if dtype is None and data.dtype.kind == "f":
+        data = data.astype(DEFAULT_DTYPE)
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def check_sizes(op, **sizes):

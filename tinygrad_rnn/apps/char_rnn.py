@@ -113,6 +113,8 @@ def build_task(corpus=None, max_chars=None, vocab=None, hidden_size=128, num_lay
              for truncated BPTT inside it (`bptt.run`: an update every k1 steps)
     """
     check_sizes("char_rnn", seq_len=seq_len, batch_size=batch_size)
+    if tbptt is not None and not 1 <= len(tbptt) <= 2:
+        raise ValueError(f"char_rnn: tbptt must be [k1] or [k1, k2], got {list(tbptt)}")
     text_corpus = CharCorpus.from_file(corpus, max_chars) if corpus else CharCorpus.builtin(max_chars)
     if vocab is not None:
         text_corpus = CharCorpus(text_corpus.text, Vocabulary(vocab))

@@ -83,10 +83,10 @@ class _CellBase(Module):
 
     gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True, fused=False):
+    def __init__(self, input_size, hidden_size, bias=True):
         check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
-        self.config = dict(input_size=input_size, hidden_size=hidden_size, bias=bias, fused=fused)
-        self.input_size, self.hidden_size, self.fused = input_size, hidden_size, fused
+        self.config = dict(input_size=input_size, hidden_size=hidden_size, bias=bias)
+        self.input_size, self.hidden_size = input_size, hidden_size
         bound = 1 / np.sqrt(hidden_size)
         G = self.gates
         self.weight_ih = uniform_parameter((G * hidden_size, input_size), bound)
@@ -120,7 +120,15 @@ class _CellBase(Module):
         return state
 
 
-class RNNCell(_CellBase):
+class _FusableCell(_CellBase):
+    """A cell with a fused kernel too: ``fused=True`` runs each step as one graph node."""
+
+    def __init__(self, input_size, hidden_size, bias=True, fused=False):
+        super().__init__(input_size, hidden_size, bias)
+        self.config["fused"] = self.fused = fused
+
+
+class RNNCell(_FusableCell):
     """h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).   x (B, I), h (B, H) -> h' (B, H)"""
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", fused=False):
@@ -147,7 +155,6 @@ class LeakyRNNCell(_CellBase):
         if not 0 < alpha <= 1:
             raise ValueError(f"LeakyRNNCell: alpha must be in (0, 1], got {alpha}")
         super().__init__(input_size, hidden_size, bias)
-        del self.config["fused"]
         self.config.update(alpha=alpha, learn_alpha=learn_alpha)
         self.alpha = Tensor(np.array(alpha, dtype=np.float32), requires_grad=True) if learn_alpha else alpha
 
@@ -156,7 +163,7 @@ class LeakyRNNCell(_CellBase):
         return leaky_step(x, self._state(h, x), *self.weights(), self.alpha)
 
 
-class LSTMCell(_CellBase):
+class LSTMCell(_FusableCell):
     """(h', c') = LSTM step (see `lstm_step`).   x (B, I), h, c (B, H) -> h', c' (B, H)"""
 
     gates = 4
@@ -170,7 +177,7 @@ class LSTMCell(_CellBase):
         return lstm_step(x, h, c, *self.weights())
 
 
-class GRUCell(_CellBase):
+class GRUCell(_FusableCell):
     """h' = GRU step (see `gru_step`).   x (B, I), h (B, H) -> h' (B, H)"""
 
     gates = 3

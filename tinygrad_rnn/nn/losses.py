@@ -30,8 +30,10 @@ def cross_entropy(logits, target, ignore_index=-100, reduction="mean"):
     target equals `ignore_index` (padding) add nothing and are not counted.
     """
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if not isinstance(logits, Tensor) or logits.ndim < 1:
-        raise TypeError("cross_entropy expected logits as a Tensor of shape (..., V)")
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"cross_entropy expected logits as a Tensor of shape (..., V), got {type(logits).__name__}")
+    if logits.ndim < 1:
+        raise ValueError(f"cross_entropy expected logits of shape (..., V), got shape {logits.shape}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy expected integer class targets, got dtype {target.dtype}")
     if target.shape != logits.shape[:-1]:
@@ -39,9 +41,10 @@ def cross_entropy(logits, target, ignore_index=-100, reduction="mean"):
                          f"got {target.shape}")
     V = logits.shape[-1]
     keep = target != ignore_index
-    if np.any((target[keep] < 0) | (target[keep] >= V)):
+    kept = target[keep]
+    if np.any((kept < 0) | (kept >= V)):
         raise IndexError(f"cross_entropy: targets must be in [0, {V}) or ignore_index={ignore_index}, "
-                         f"got values in [{target.min()}, {target.max()}]")
+                         f"got values in [{kept.min()}, {kept.max()}]")
     log_probs = logits.reshape(-1, V).log_softmax(axis=-1)               # (N, V)
     flat_target, flat_keep = target.reshape(-1), keep.reshape(-1)
     picked = log_probs[np.arange(flat_target.size), np.where(flat_keep, flat_target, 0)]   # (N,)

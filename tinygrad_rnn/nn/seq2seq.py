@@ -109,6 +109,9 @@ class Seq2Seq(Module):
             if not 0 <= index < target_vocab_size:
                 raise ValueError(f"Seq2Seq: {name}={index} is outside the target vocabulary "
                                  f"[0, {target_vocab_size})")
+        if sos_index == eos_index:
+            raise ValueError(f"Seq2Seq: sos_index and eos_index are both {sos_index}; the start and "
+                             f"end tokens must differ")
         self.config = dict(source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
                            embedding_size=embedding_size, hidden_size=hidden_size, cell=cell,
                            bidirectional=bidirectional, attention=attention, sos_index=sos_index,
