@@ -319,7 +319,7 @@ def test_small_api_edges():
     assert tr.arange(3).dtype.kind == "i"
     assert [p.shape for p in tr.split(tr.ones(4, 2), np.int64(2))] == [(2, 2), (2, 2)]
     with pytest.raises(ValueError, match="start and end tokens must differ"):
-        nn.Seq2Seq(5, 5, sos_index=1, eos_index=1)
+        nn.Seq2Seq(5, 5, 4, 4, sos_index=1, eos_index=1)
     with pytest.raises(IndexError, match=r"got values in \[1, 7\]"):    # ignored -100 not reported
         nn.cross_entropy(tr.randn(3, 4), np.array([1, -100, 7]))
     with pytest.raises(ValueError, match=r"logits of shape \(\.\.\., V\), got shape \(\)"):
