@@ -26,7 +26,6 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
-from ..data.sequences import as_rng
 from ..tensor import Tensor, check_sizes
 from .training import Task
 
@@ -59,7 +58,7 @@ def motif_order_batch(batch_size, length=24, alphabet_size=6, rng=None):
     if length < 2 * len(MOTIFS[0]) + 1 or alphabet_size < 3:
         raise ValueError(f"motif_order_batch: needs length >= 7 and alphabet_size >= 3, "
                          f"got length={length}, alphabet_size={alphabet_size}")
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     sequences, labels = zip(*(motif_order_sequence(length, alphabet_size, rng) for _ in range(batch_size)))
     one_hot = np.eye(alphabet_size, dtype=np.float32)[np.array(sequences)]   # (B, L, V)
     return one_hot.transpose(0, 2, 1), np.array(labels, dtype=np.int64)

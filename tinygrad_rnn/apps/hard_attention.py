@@ -41,7 +41,6 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
-from ..data.sequences import as_rng
 from ..optim import Adam
 from ..tensor import check_sizes, manual_seed
 from .training import Task, Trainer
@@ -60,7 +59,7 @@ def recall_batch(batch_size, num_pairs=6, num_keys=12, num_values=10, rng=None):
     if num_pairs > num_keys:
         raise ValueError(f"recall_batch: num_pairs={num_pairs} distinct keys need num_keys >= num_pairs, "
                          f"got num_keys={num_keys}")
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     keys = np.argsort(rng.random((batch_size, num_keys)), axis=1)[:, :num_pairs]   # (B, S) distinct
     values = rng.integers(0, num_values, size=(batch_size, num_pairs))
     asked = rng.integers(0, num_pairs, size=batch_size)

@@ -50,7 +50,6 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..data.digits import digit_images, render
-from ..data.sequences import as_rng
 from ..tensor import Tensor, check_sizes
 from .char_rnn import CELLS
 from .training import Task
@@ -180,7 +179,7 @@ class PixelRNN(nn.Module):
                              f"use a small value such as 0.1 for nearly greedy drawing")
         labels = self.check_labels(label, n)
         prefix = self.check_codes(np.zeros((n, 0), np.int64) if prefix is None else prefix, "prefix", n=n)
-        rng = as_rng(rng)
+        rng = np.random.default_rng(rng)
         codes = np.zeros((n, PIXELS), dtype=np.int64)
         codes[:, :prefix.shape[1]] = prefix
         units = codes.reshape(n, self.steps, self.width)                      # a view of codes
@@ -275,7 +274,7 @@ def draw_digits(model, n, temperature=1.0, label=None, complete=False, rng=None)
     """
     if label is not None and label not in range(CLASSES):
         raise ValueError(f"draw_digits: labels must be digits 0-9, got {label!r}")
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     what = "digits" if label is None else f"{label}s"
     if not complete:
         drawn = model.generate(n, temperature, label, rng=rng)

@@ -28,7 +28,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ..tensor import check_sizes
-from .sequences import as_rng
 from .text import Vocabulary
 
 PAD, SOS, EOS = "<pad>", "<sos>", "<eos>"
@@ -82,7 +81,7 @@ class DateBatch(NamedTuple):
 
 def random_dates(n, rng=None):
     """n dates drawn uniformly between FIRST_DAY and LAST_DAY."""
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     offsets = rng.integers(0, (LAST_DAY - FIRST_DAY).days + 1, size=n)
     return [FIRST_DAY + timedelta(days=int(k)) for k in offsets]
 
@@ -90,7 +89,7 @@ def random_dates(n, rng=None):
 def date_pairs(n, seed=0):
     """n (human-written date, ISO date) pairs, each in a randomly chosen format; seeded."""
     check_sizes("date_pairs", n=n)
-    rng = as_rng(seed)
+    rng = np.random.default_rng(seed)
     days = random_dates(n, rng)
     styles = rng.integers(0, len(FORMATS), size=n)
     return [(FORMATS[s](d), d.isoformat()) for d, s in zip(days, styles)]
@@ -137,6 +136,6 @@ def make_batch(pairs, batch_first=False):
 def date_batches(pairs, batch_size, rng=None, shuffle=True, batch_first=False):
     """Iterate over `pairs` in DateBatches of `batch_size` (the last one may be smaller)."""
     check_sizes("date_batches", batch_size=batch_size)
-    order = as_rng(rng).permutation(len(pairs)) if shuffle else np.arange(len(pairs))
+    order = np.random.default_rng(rng).permutation(len(pairs)) if shuffle else np.arange(len(pairs))
     for start in range(0, len(pairs), batch_size):
         yield make_batch([pairs[k] for k in order[start:start + batch_size]], batch_first)

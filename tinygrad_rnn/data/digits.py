@@ -18,7 +18,6 @@ its hidden state until the last row.
 import numpy as np
 
 from ..tensor import check_sizes
-from .sequences import as_rng
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -81,7 +80,7 @@ def draw_digit(digit, rng=None, noise=0.05):
     """One random 8×8 rendering of `digit`: float32 in [0, 1]."""
     if not 0 <= digit <= 9:
         raise ValueError(f"draw_digit: digit must be 0..9, got {digit}")
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     ink = _random_shift(_vary_strokes(TEMPLATES[digit], rng), rng)
     image = _blur(ink * rng.uniform(0.7, 1.0))
     image = image + noise * rng.standard_normal(image.shape)
@@ -93,7 +92,7 @@ def digit_images(n, rng=None, noise=0.05, digits=None):
     check_sizes("digit_images", n=n)
     if noise < 0:
         raise ValueError(f"digit_images: noise must be >= 0, got {noise}")
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     labels = rng.choice(np.arange(10) if digits is None else np.asarray(digits), size=n).astype(np.int64)
     images = np.stack([draw_digit(int(label), rng, noise) for label in labels])
     return images, labels

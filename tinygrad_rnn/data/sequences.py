@@ -39,13 +39,6 @@ from ..tensor import check_sizes
 # ---- shared helpers -------------------------------------------------------------
 
 
-def as_rng(seed_or_rng):
-    """A numpy Generator from a seed (int or None) or an existing Generator."""
-    if isinstance(seed_or_rng, np.random.Generator):
-        return seed_or_rng
-    return np.random.default_rng(seed_or_rng)
-
-
 def _check_probability(op, name, value):
     if not 0 <= value <= 1:
         raise ValueError(f"{op}: {name} must be a probability in [0, 1], got {value}")
@@ -67,7 +60,7 @@ def weekly_routine(days, rain_prob=0.3, rng=None):
     """
     check_sizes("weekly_routine", days=days)
     _check_probability("weekly_routine", "rain_prob", rain_prob)
-    rainy = as_rng(rng).random(days) < rain_prob
+    rainy = np.random.default_rng(rng).random(days) < rain_prob
     activity = np.empty(days, dtype=np.int64)
     next_exercise = 0
     for day in range(days):
@@ -86,7 +79,7 @@ def routine_batch(batch_size, days, rain_prob=0.3, rng=None):
     targets[t, b] = activity_t.
     """
     check_sizes("routine_batch", batch_size=batch_size, days=days)
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     inputs = np.zeros((days, batch_size, ROUTINE_INPUT_SIZE), dtype=np.float32)
     targets = np.empty((days, batch_size), dtype=np.int64)
     for b in range(batch_size):
@@ -114,7 +107,7 @@ _REBER_END = 5
 
 def reber_string(rng=None):
     """A string of the Reber grammar, e.g. 'BTSSXXTVVE': B, a walk of the automaton, E."""
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     state, symbols = 0, ["B"]
     while state != _REBER_END:
         symbol, state = REBER_GRAPH[state][rng.integers(2)]
@@ -124,7 +117,7 @@ def reber_string(rng=None):
 
 def embedded_reber_string(rng=None):
     """'B' + c + reber_string() + c + 'E' with c drawn from {T, P}."""
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     c = "TP"[rng.integers(2)]
     return "B" + c + reber_string(rng) + c + "E"
 
@@ -161,7 +154,7 @@ def reber_classification_batch(batch_size, rng=None):
     sorted in decreasing order, labels (B,) int64 (1 = valid), and the strings.
     """
     check_sizes("reber_classification_batch", batch_size=batch_size)
-    rng = as_rng(rng)
+    rng = np.random.default_rng(rng)
     labels = rng.integers(0, 2, size=batch_size)
     strings = [embedded_reber_string(rng) for _ in range(batch_size)]
     strings = [s if label else corrupt_embedded_reber(s) for s, label in zip(strings, labels)]
@@ -185,7 +178,7 @@ def sine_series(length, period=20.0, phase=0.0, noise=0.0, rng=None):
     k = np.arange(length)
     series = np.sin(2 * np.pi * k / period + phase)
     if noise:
-        series = series + noise * as_rng(rng).standard_normal(length)
+        series = series + noise * np.random.default_rng(rng).standard_normal(length)
     return series.astype(np.float32)
 
 
