@@ -220,8 +220,9 @@ def main(argv=None):
     parser.add_argument("--configs", default="C1,C2,C3,C4")
     parser.add_argument("--peers", default=",".join(PEERS))
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--blas-threads", type=int, default=1,
-                        help="OPENBLAS_NUM_THREADS for our peers (torch uses its own pool, = cores)")
+    parser.add_argument("--blas-threads", type=int, default=os.cpu_count(),
+                        help="OPENBLAS_NUM_THREADS for our peers; default: the number of cores, "
+                             "the same number of threads torch gets")
     parser.add_argument("--jit-only", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

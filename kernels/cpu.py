@@ -135,24 +135,34 @@ def matmul(a, b):
 
 
 @jit
-def _weight_grads(da, x, hs, W_ih):
-    """dx, dW_ih, dW_hh, db as single products over all steps (see reference)."""
+def _weight_grads(da, x, hs, W_ih, dx):
+    """dx (written in place), dW_ih, dW_hh, db as single products over all steps (see reference)."""
     T, B, GH = da.shape
     da2 = da.reshape(T * B, GH)
     dW_ih = np.dot(da2.T, x.reshape(T * B, x.shape[2]))           # sum_t da_t^T x_t
     dW_hh = np.dot(da2.T, hs[:T].reshape(T * B, hs.shape[2]))     # sum_t da_t^T h_{t-1}
-    dx = np.dot(da2, W_ih).reshape(T, B, W_ih.shape[1])
-    return dx, dW_ih, dW_hh, da2.sum(axis=0)
+    np.dot(da2, W_ih, dx.reshape(T * B, W_ih.shape[1]))
+    return dW_ih, dW_hh, _column_sums(da2)
 
 
-def _empty_numpy(shape, dtype):
-    """An uninitialized array from NumPy's allocator, for the big (T, B, G*H) arrays.
+@jit
+def _column_sums(a):
+    """a.sum(axis=0) of a 2-D array, adding whole rows (vectorizes; Numba's axis sum took 2x as long)."""
+    sums = np.zeros(a.shape[1], a.dtype)
+    for row in a:
+        sums += row
+    return sums
 
-    NumPy asks Linux for huge pages (2 MB) for large arrays; Numba's allocator
-    (malloc) gets 4 kB pages, and glibc gives blocks over 32 MB back to the OS
-    on free, so such an array made inside @njit page-faults afresh on every
-    call. Measured, a (128, 64, 1024) float32 array filled once: 14 ms made in
-    @njit, 2.5 ms made here.
+
+def _empty(*shape, dtype):
+    """An uninitialized array from NumPy's allocator: every array with a T axis is made here.
+
+    Made inside @njit (Numba's allocator: plain malloc), a big array page-faults
+    afresh on most calls: glibc hands big freed blocks back to the OS, and each
+    4 kB page is faulted in and zeroed again on first touch. NumPy asks Linux
+    for huge pages (2 MB) for arrays of 4 MB and more. Measured: a (128, 64,
+    1024) float32 array filled once costs 14 ms made in @njit, 2.5 ms made here,
+    and LSTM C1 forward+backward made 2,100 page faults per call (3 ms of 14).
     """
     return np.empty(shape, dtype)
 
@@ -199,15 +209,13 @@ def _lstm_cell_row(a, ha, b, c_prev, c, h, bits, fast_exp):
 
 
 @jit
-def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, gates):
+def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, out, hs, cs, gates):
+    """Fills out (T, B, H), hs and cs (T + 1, B, H) and gates (T, B, 4H)."""
     T, B, I = x.shape
     H = h0.shape[1]
-    # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] (T, B, 4H) will be:
+    # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 4 * H))
-    hs = np.empty((T + 1, B, H), x.dtype)
-    cs = np.empty((T + 1, B, H), x.dtype)
-    out = np.zeros((T, B, H), x.dtype)
     ha = np.empty((B, 4 * H), x.dtype)                              # h_{t-1} W_hh^T
     bits = np.empty(4 * H, np.int32)                                # scratch of _exp_float32
     hs[0] = h0
@@ -218,10 +226,10 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, gates):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
                 cs[t + 1, n] = cs[t, n]
+                out[t, n] = 0
                 continue
             _lstm_cell_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], hs[t + 1, n], bits, fast_exp)
             out[t, n] = hs[t + 1, n]
-    return out, hs, cs
 
 
 @jit
@@ -252,7 +260,8 @@ def _lstm_cell_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_e
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fast_exp, da):
+def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fast_exp, da, dx):
+    """Fills da (T, B, 4H) and dx (T, B, I)."""
     T, B, H = d_out.shape
     dh = d_hn.copy()
     dc = d_cn.copy()
@@ -271,15 +280,17 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fas
         for n in range(B):
             if t < lengths[n]:
                 dh[n] = dh_rec[n]
-    dx, dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih)
-    return dx, dh, dc, dW_ih, dW_hh, db
+    dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih, dx)
+    return dh, dc, dW_ih, dW_hh, db
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved"""
     x, h0, c0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
-    gates = _empty_numpy((x.shape[0], x.shape[1], W_ih.shape[0]), x.dtype)
-    out, hs, cs = _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, lengths, fast_exp, gates)
+    (T, B, _), H = x.shape, h0.shape[1]
+    out, hs, cs = _empty(T, B, H, dtype=x.dtype), _empty(T + 1, B, H, dtype=x.dtype), _empty(T + 1, B, H, dtype=x.dtype)
+    gates = _empty(T, B, 4 * H, dtype=x.dtype)
+    _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, lengths, fast_exp, out, hs, cs, gates)
     return out, hs[-1], cs[-1], (x, W_ih, W_hh, lengths, hs, cs, gates)
 
 
@@ -287,8 +298,9 @@ def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn, d_cn = (np.ascontiguousarray(a) for a in (d_out, d_hn, d_cn))
     fast_exp = d_out.dtype == np.float32
-    da = _empty_numpy(saved[-1].shape, d_out.dtype)                 # (T, B, 4H), like the gates
-    dx, dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, *saved, fast_exp, da)
+    x, gates = saved[0], saved[-1]
+    da, dx = _empty(*gates.shape, dtype=x.dtype), _empty(*x.shape, dtype=x.dtype)
+    dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, *saved, fast_exp, da, dx)
     return dx, dh, dc, dW_ih, dW_hh, db, db.copy()
 
 
@@ -334,26 +346,24 @@ def _gru_cell_row(a, ha, b_ih, b_hh, h_prev, h, ha_n, bits, fast_exp):
 
 
 @jit
-def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, gates):
+def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, out, hs, gates, ha_n):
+    """Fills out (T, B, H), hs (T + 1, B, H), gates (T, B, 3H) and ha_n = W_hn h_{t-1} + b_hn (T, B, H)."""
     T, B, I = x.shape
     H = h0.shape[1]
-    # x W_ih^T for all steps in one GEMM, turned into the gates [r z n] (T, B, 3H) in place
+    # x W_ih^T for all steps in one GEMM, turned into the gates [r z n] in place
     np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 3 * H))
-    hs = np.empty((T + 1, B, H), x.dtype)
-    ha_n = np.empty((T, B, H), x.dtype)                             # W_hn h_{t-1} + b_hn
-    out = np.zeros((T, B, H), x.dtype)
     ha = np.empty((B, 3 * H), x.dtype)                              # h_{t-1} W_hh^T
     bits = np.empty(2 * H, np.int32)                                # scratch of _exp_float32
     hs[0] = h0
     for t in range(T):
         np.dot(hs[t], W_hh.T, ha)
         for n in range(B):
-            if t >= lengths[n]:
+            if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
+                out[t, n] = 0
                 continue
             _gru_cell_row(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n], bits, fast_exp)
             out[t, n] = hs[t + 1, n]
-    return out, hs, ha_n
 
 
 @jit
@@ -382,7 +392,8 @@ def _gru_cell_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
 
 
 @jit
-def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n, dxa, dha):
+def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n, dxa, dha, dx):
+    """Fills dxa, dha (T, B, 3H) and dx (T, B, I)."""
     T, B, H = d_out.shape
     dh = d_hn.copy()
     dh_rec = np.empty((B, H), x.dtype)                              # dha_t W_hh
@@ -398,25 +409,29 @@ def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n, dxa, dha
         for n in range(B):
             if t < lengths[n]:
                 dh[n] += dh_rec[n]
-    dx, dW_ih, _, db_ih = _weight_grads(dxa, x, hs, W_ih)
-    dW_hh = np.dot(dha.reshape(T * B, 3 * H).T, hs[:T].reshape(T * B, H))
-    return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
+    dW_ih, _, db_ih = _weight_grads(dxa, x, hs, W_ih, dx)
+    dha2 = dha.reshape(T * B, 3 * H)
+    dW_hh = np.dot(dha2.T, hs[:T].reshape(T * B, H))
+    return dh, dW_ih, dW_hh, db_ih, _column_sums(dha2)
 
 
 def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
-    gates = _empty_numpy((x.shape[0], x.shape[1], W_ih.shape[0]), x.dtype)
-    out, hs, ha_n = _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, gates)
+    (T, B, _), H = x.shape, h0.shape[1]
+    out, hs, ha_n = _empty(T, B, H, dtype=x.dtype), _empty(T + 1, B, H, dtype=x.dtype), _empty(T, B, H, dtype=x.dtype)
+    gates = _empty(T, B, 3 * H, dtype=x.dtype)
+    _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
 def gru_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
-    gates = saved[-2]
-    dxa, dha = _empty_numpy(gates.shape, d_out.dtype), _empty_numpy(gates.shape, d_out.dtype)
-    return _gru_backward(d_out, d_hn, *saved, dxa, dha)
+    x, gates = saved[0], saved[-2]
+    dxa, dha, dx = _empty(*gates.shape, dtype=x.dtype), _empty(*gates.shape, dtype=x.dtype), _empty(*x.shape, dtype=x.dtype)
+    dh, dW_ih, dW_hh, db_ih, db_hh = _gru_backward(d_out, d_hn, *saved, dxa, dha, dx)
+    return dx, dh, dW_ih, dW_hh, db_ih, db_hh
 
 
 def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
@@ -449,24 +464,23 @@ def _rnn_cell_row(a, ha, b, h, relu, bits, fast_exp):
 
 
 @jit
-def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp, xa):
+def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp, out, hs, xa):
+    """Fills out, xa (T, B, H) and hs (T + 1, B, H)."""
     T, B, I = x.shape
     H = h0.shape[1]
-    np.dot(x.reshape(T * B, I), W_ih.T, xa.reshape(T * B, H))      # xa (T, B, H): all steps, one GEMM
-    hs = np.empty((T + 1, B, H), x.dtype)
-    out = np.zeros((T, B, H), x.dtype)
+    np.dot(x.reshape(T * B, I), W_ih.T, xa.reshape(T * B, H))      # x W_ih^T, all steps, one GEMM
     ha = np.empty((B, H), x.dtype)                                  # h_{t-1} W_hh^T
     bits = np.empty(H, np.int32)                                    # scratch of _exp_float32
     hs[0] = h0
     for t in range(T):
         np.dot(hs[t], W_hh.T, ha)
         for n in range(B):
-            if t >= lengths[n]:
+            if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
+                out[t, n] = 0
                 continue
             _rnn_cell_row(xa[t, n], ha[n], b, hs[t + 1, n], relu, bits, fast_exp)
             out[t, n] = hs[t + 1, n]
-    return out, hs
 
 
 @jit
@@ -482,7 +496,8 @@ def _rnn_cell_row_backward(h, dh_t, da, relu):
 
 
 @jit
-def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu, da):
+def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu, da, dx):
+    """Fills da (T, B, H) and dx (T, B, I)."""
     T, B, H = d_out.shape
     dh = d_hn.copy()
     dh_rec = np.empty((B, H), x.dtype)                              # da_t W_hh
@@ -497,16 +512,17 @@ def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu, da):
         for n in range(B):
             if t < lengths[n]:
                 dh[n] = dh_rec[n]
-    dx, dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih)
-    return dx, dh, dW_ih, dW_hh, db
+    dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih, dx)
+    return dh, dW_ih, dW_hh, db
 
 
 def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
     relu = nonlinearity == "relu"
-    xa = _empty_numpy(x.shape[:2] + h0.shape[1:], x.dtype)
-    out, hs = _rnn_forward(x, h0, W_ih, W_hh, b_ih + b_hh, lengths, relu, fast_exp, xa)
+    (T, B, _), H = x.shape, h0.shape[1]
+    out, hs, xa = _empty(T, B, H, dtype=x.dtype), _empty(T + 1, B, H, dtype=x.dtype), _empty(T, B, H, dtype=x.dtype)
+    _rnn_forward(x, h0, W_ih, W_hh, b_ih + b_hh, lengths, relu, fast_exp, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
@@ -514,8 +530,8 @@ def rnn_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
     x, W_ih, W_hh, lengths, hs, relu = saved
-    da = _empty_numpy(d_out.shape, d_out.dtype)
-    dx, dh, dW_ih, dW_hh, db = _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, bool(relu), da)
+    da, dx = _empty(*d_out.shape, dtype=x.dtype), _empty(*x.shape, dtype=x.dtype)
+    dh, dW_ih, dW_hh, db = _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, bool(relu), da, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 
 
