@@ -2,9 +2,10 @@
 
 Same names, same signatures, same results (to float rounding); ``saved`` of a
 sequence kernel has the same layout as the reference's. What makes them fast,
-each idea measured on a 2-core x86 machine (AVX-512), float32, e.g. LSTM
-B64 T128 I128 H256 forward+backward, 2 BLAS threads: 190 ms -> 80 ms, of
-which the matrix products are now ~70 ms:
+each idea measured on a 2-core x86 machine (AVX-512), float32. LSTM B64 T128
+I128 H256 forward+backward, 2 BLAS threads: 141 ms before the row passes,
+the float32 exp and the NumPy-made arrays below, 75-90 ms after, of which
+the matrix products alone take 62 ms (benchmarks/README.md has the table):
 
 - the input projection of all T steps is one GEMM before the time loop;
 - the whole time loop runs inside one compiled function, so there is no
@@ -16,7 +17,7 @@ which the matrix products are now ~70 ms:
   LLVM turns into SIMD code (16 float32 per instruction). Each pass works in
   place or writes an array distinct from those it reads: when LLVM cannot
   prove two arrays apart it checks at run time, and if they are the same
-  memory it runs the scalar loop (4x slower, measured);
+  memory it runs the scalar loop (4-5x slower, measured);
 - every activation is a sigmoid: tanh(v) = 2 sigmoid(2v) - 1, so there is
   one exp per activation and nothing else transcendental;
 - in float32, exp is ``_exp_float32``, written with arithmetic only: this
@@ -25,11 +26,12 @@ which the matrix products are now ~70 ms:
   arithmetic version vectorizes (0.3 ns; max relative error 3e-7, NumPy's
   own float32 exp: 2e-7). float64 keeps ``np.exp`` (exact to 1e-16); the
   wrappers pick with ``fast_exp = (x.dtype == float32)``. Together with the
-  row passes, LSTM C2 forward's gate math went from ~56 ms to ~8 ms;
+  row passes, the time of that LSTM's forward outside its matrix products
+  went from 58 ms to 10 ms (1 BLAS thread);
 - every array with a T axis is allocated by NumPy in the Python wrapper, and
   what forward saves for backward is one block (``_empty_arrays``): made
   inside @njit, big arrays page-faulted afresh on most calls (LSTM C1:
-  2,100 faults, 11-17 ms per forward+backward; now none, 7.5 ms);
+  2,100 faults, 11-17 ms per forward+backward; now none, 7.3 ms);
 - backward finds the pre-activation gradients ``da`` of all steps, then the
   weight gradients are one GEMM over all steps (dW_hh = sum_t da_t^T h_{t-1});
 - fast-math flags, ``error_model="numpy"`` (no division checks) and
@@ -176,7 +178,7 @@ def _empty_arrays(dtype, *shapes):
     so one block for the arrays that live and die together (what forward saves
     for backward; backward's scratch) faults up to 512 times less. Measured,
     LSTM C1 forward+backward: 2,100 page faults and 11-17 ms per call before,
-    none and 7.5 ms after. ``out`` and ``dx``, which go back to the caller, are
+    none and 7.3 ms after. ``out`` and ``dx``, which go back to the caller, are
     arrays of their own, so that keeping them does not keep a block alive.
     Each array starts on a 64-byte boundary (a cache line, one AVX-512 vector).
     """
