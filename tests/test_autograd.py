@@ -251,3 +251,33 @@ def test_without_detect_anomaly_nan_passes_silently():
     x = leaf([-1.0])
     with np.errstate(invalid="ignore"):
         assert np.isnan(x.log().data).all()
+
+
+class SplitInTwo(tr.Function):
+    """A two-output op for the tests: (a[:k], 2 a[k:])."""
+
+    @staticmethod
+    def forward(ctx, a, k):
+        ctx.k = k
+        return a[:k], 2 * a[k:]
+
+    @staticmethod
+    def backward(ctx, grads):
+        g_head, g_tail = grads
+        return np.concatenate([g_head, 2 * g_tail])
+
+
+def test_function_with_several_outputs_gets_one_gradient_per_output():
+    x = leaf([1.0, 2.0, 3.0])
+    head, tail = SplitInTwo.apply(x, k=1)
+    assert head.shape == (1,) and tail.shape == (2,)
+    (head * 3.0 + tail.sum()).backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 2.0, 2.0])
+
+
+def test_unused_output_of_a_several_output_op_gets_zero_gradient():
+    x = leaf([1.0, 2.0, 3.0])
+    _, tail = SplitInTwo.apply(x, k=1)
+    tail.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 2.0, 2.0])
+    assert tr.gradcheck(lambda a: SplitInTwo.apply(a, k=2)[1] * 5.0, [np.array([0.5, -1.0, 2.0])]).passed

@@ -18,6 +18,7 @@ topological order and *adds* the gradient a shared weight receives from each
 step, which is exactly dL/dW = sum_t dL_t/dW.
 """
 import itertools
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -47,7 +48,7 @@ class Context:
     ctx.shapes...): those go to the instance's __dict__.
     """
 
-    __slots__ = ("fn", "parents", "saved", "step", "creation_number", "freed", "__dict__")
+    __slots__ = ("fn", "parents", "saved", "step", "creation_number", "freed", "outputs", "__dict__")
 
     def __init__(self, fn, parents):
         self.fn = fn                  # the Function subclass that made the output
@@ -56,6 +57,7 @@ class Context:
         self.step = _State.time_step  # time step that created the node, or None
         self.creation_number = next(_creation_counter)  # orders the graph for backward
         self.freed = False
+        self.outputs = None           # for an op with several outputs: (weakref, shape, dtype) each
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -64,6 +66,7 @@ class Context:
         """Drop saved arrays and parents (after backward without retain_graph)."""
         self.saved = ()
         self.parents = ()
+        self.outputs = None
         self.freed = True
 
     def describe(self):
@@ -71,7 +74,13 @@ class Context:
 
 
 class Function:
-    """Base class of every differentiable op; subclasses define forward/backward."""
+    """Base class of every differentiable op; subclasses define forward/backward.
+
+    Most ops have one output. An op may return a tuple of arrays instead (a
+    whole LSTM sequence gives out, h_n and c_n): `apply` then returns a tuple
+    of Tensors, and `backward` receives a tuple with one gradient per output
+    (zeros for an output that nothing used).
+    """
 
     @staticmethod
     def forward(ctx, *arrays, **params):
@@ -99,7 +108,12 @@ class Function:
             raise ValueError(f"{cls.__name__}: cannot apply to input shapes {shapes}: {err}") from None
         if _State.anomaly:
             _check_forward(ctx, inputs, out)
-        return Tensor._wrap(out, needs_grad, ctx if needs_grad else None)
+        if not isinstance(out, tuple):
+            return Tensor._wrap(out, needs_grad, ctx if needs_grad else None)
+        results = tuple(Tensor._wrap(o, needs_grad, ctx if needs_grad else None) for o in out)
+        if needs_grad:  # weak references: the outputs own the node, not the other way round
+            ctx.outputs = tuple((weakref.ref(r), r.shape, r.dtype) for r in results)
+        return results
 
 
 def _check_forward(ctx, inputs, out):
@@ -108,7 +122,8 @@ def _check_forward(ctx, inputs, out):
     for k, t in enumerate(inputs):
         _check_finite(t.data, f"input {k} of {ctx.describe()} (shape {t.shape}) already contains "
                               f"{{bad}}: it comes from data or a leaf tensor, not from an op")
-    _check_finite(out, f"{ctx.describe()} produced {{bad}} in its forward output")
+    for o in out if isinstance(out, tuple) else (out,):
+        _check_finite(o, f"{ctx.describe()} produced {{bad}} in its forward output")
 
 
 def _check_finite(array, message):
@@ -200,11 +215,13 @@ def backward(root, grad, retain_graph=False):
             continue
         ctx = tensor._ctx
         if ctx is None or tensor._retains_grad:
-            tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+            _accumulate_grad(tensor, g)
         if ctx is None:
             continue
         if ctx.freed:
             raise RuntimeError(_freed_message(ctx))
+        if ctx.outputs is not None:
+            g = _output_grads(ctx, tensor, g, grads)
         parent_grads = ctx.fn.backward(ctx, g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
@@ -216,6 +233,31 @@ def backward(root, grad, retain_graph=False):
             grads[parent] = pg if parent not in grads else grads[parent] + pg
         if not retain_graph:
             ctx.release()
+
+
+def _accumulate_grad(tensor, g):
+    tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+
+
+def _output_grads(ctx, tensor, g, grads):
+    """The gradients of every output of a several-output node, as one tuple.
+
+    All users of all outputs were created after the node, so by the time the
+    first output is reached in reverse creation order every output's gradient
+    is complete: take them all now (the node runs its backward once), with
+    zeros for outputs that nothing used.
+    """
+    result = []
+    for ref, shape, dtype in ctx.outputs:
+        out = ref()
+        if out is tensor:
+            result.append(g)
+            continue
+        g_out = None if out is None else grads.pop(out, None)
+        if g_out is not None and out._retains_grad:
+            _accumulate_grad(out, g_out)
+        result.append(np.zeros(shape, dtype) if g_out is None else g_out)
+    return tuple(result)
 
 
 def _freed_message(ctx):

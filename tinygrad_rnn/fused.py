@@ -16,11 +16,9 @@ Shapes: x (T, B, I) for sequences, (B, I) for cells; h, c (B, H); weights in
 PyTorch layout W_ih (G*H, I), W_hh (G*H, H), b_ih, b_hh (G*H,) with G = 4
 (LSTM), 3 (GRU), 1 (RNN). A bias may be None (a layer with bias=False).
 
-Several outputs, one node: a ``Function`` returns one array, so an op with
-several results returns them *packed* along the first axis, e.g. LSTM's
-[out; h_n; c_n] of shape (T+2, B, H). The wrapper slices the packed Tensor
-with ordinary indexing; each slice's backward puts its gradient back in the
-right rows, autograd adds them up, and the op's backward unpacks the rows.
+Several outputs, one node: LSTMSequence's forward returns the tuple
+(out, h_n, c_n) and its backward receives one gradient for each (zeros for an
+output nothing used), exactly as the kernels' forward and backward do.
 """
 import numpy as np
 
@@ -37,64 +35,67 @@ NONLINEARITIES = ("tanh", "relu")
 # --------------------------------------------------------------------------
 
 class LSTMSequence(Function):
-    """[out; h_n; c_n] (T+2, B, H) = LSTM over all T steps of x."""
+    """(out (T, B, H), h_n, c_n) = LSTM over all T steps of x."""
 
     @staticmethod
     def forward(ctx, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
         ctx.kernels = current_kernels()
         out, h_n, c_n, saved = ctx.kernels.lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths)
         ctx.save_for_backward(*saved)
-        return np.concatenate([out, h_n[None], c_n[None]])
+        return out, h_n, c_n
 
     @staticmethod
-    def backward(ctx, g):
-        T = g.shape[0] - 2
-        return ctx.kernels.lstm_seq_backward(g[:T], g[T], g[T + 1], ctx.saved)
+    def backward(ctx, grads):
+        d_out, d_hn, d_cn = grads
+        return ctx.kernels.lstm_seq_backward(d_out, d_hn, d_cn, ctx.saved)
 
 
 class GRUSequence(Function):
-    """[out; h_n] (T+1, B, H) = GRU over all T steps of x."""
+    """(out (T, B, H), h_n) = GRU over all T steps of x."""
 
     @staticmethod
     def forward(ctx, x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
         ctx.kernels = current_kernels()
         out, h_n, saved = ctx.kernels.gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths)
         ctx.save_for_backward(*saved)
-        return np.concatenate([out, h_n[None]])
+        return out, h_n
 
     @staticmethod
-    def backward(ctx, g):
-        return ctx.kernels.gru_seq_backward(g[:-1], g[-1], ctx.saved)
+    def backward(ctx, grads):
+        d_out, d_hn = grads
+        return ctx.kernels.gru_seq_backward(d_out, d_hn, ctx.saved)
 
 
 class RNNSequence(Function):
-    """[out; h_n] (T+1, B, H) = Elman RNN (tanh or relu) over all T steps of x."""
+    """(out (T, B, H), h_n) = Elman RNN (tanh or relu) over all T steps of x."""
 
     @staticmethod
     def forward(ctx, x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
         ctx.kernels = current_kernels()
         out, h_n, saved = ctx.kernels.rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, nonlinearity)
         ctx.save_for_backward(*saved)
-        return np.concatenate([out, h_n[None]])
+        return out, h_n
 
     @staticmethod
-    def backward(ctx, g):
-        return ctx.kernels.rnn_seq_backward(g[:-1], g[-1], ctx.saved)
+    def backward(ctx, grads):
+        d_out, d_hn = grads
+        return ctx.kernels.rnn_seq_backward(d_out, d_hn, ctx.saved)
 
 
 class LSTMCellStep(Function):
-    """[h_t; c_t] (2, B, H) = one LSTM step."""
+    """(h_t, c_t) (B, H) each = one LSTM step."""
 
     @staticmethod
     def forward(ctx, x, h, c, W_ih, W_hh, b_ih, b_hh):
         ctx.kernels = current_kernels()
         h_t, c_t, saved = ctx.kernels.lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh)
         ctx.save_for_backward(*saved)
-        return np.stack([h_t, c_t])
+        return h_t, c_t
 
     @staticmethod
-    def backward(ctx, g):
-        return ctx.kernels.lstm_cell_backward(g[0], g[1], ctx.saved)
+    def backward(ctx, grads):
+        dh_t, dc_t = grads
+        return ctx.kernels.lstm_cell_backward(dh_t, dc_t, ctx.saved)
 
 
 class GRUCellStep(Function):
@@ -128,47 +129,32 @@ class RNNCellStep(Function):
 
 
 # --------------------------------------------------------------------------
-# Public wrappers: check shapes, fill in missing biases, unpack outputs
+# Public wrappers: check shapes, fill in missing biases
 # --------------------------------------------------------------------------
 
 def lstm_sequence(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None):
-    """LSTM over a whole sequence as one graph node -> (out (T, B, H), h_n, c_n).
-
-    The node's value is the packed array [out; h_n; c_n] of shape (T+2, B, H);
-    the three results are slices of it (see the module docstring).
-    """
+    """LSTM over a whole sequence as one graph node -> (out (T, B, H), h_n, c_n)."""
     b_ih, b_hh, lengths = _check("lstm_sequence", "lstm", x, (h0, c0), W_ih, W_hh, b_ih, b_hh, lengths)
-    packed = LSTMSequence.apply(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
-    T = x.shape[0]
-    return packed[:T], packed[T], packed[T + 1]
+    return LSTMSequence.apply(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
 
 
 def gru_sequence(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None):
-    """GRU over a whole sequence as one graph node -> (out (T, B, H), h_n).
-
-    The node's value is the packed array [out; h_n] of shape (T+1, B, H).
-    """
+    """GRU over a whole sequence as one graph node -> (out (T, B, H), h_n)."""
     b_ih, b_hh, lengths = _check("gru_sequence", "gru", x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths)
-    packed = GRUSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
-    return packed[:-1], packed[-1]
+    return GRUSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
 
 
 def rnn_sequence(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
-    """Elman RNN over a whole sequence as one graph node -> (out (T, B, H), h_n).
-
-    The node's value is the packed array [out; h_n] of shape (T+1, B, H).
-    """
+    """Elman RNN over a whole sequence as one graph node -> (out (T, B, H), h_n)."""
     check_nonlinearity("rnn_sequence", nonlinearity)
     b_ih, b_hh, lengths = _check("rnn_sequence", "rnn", x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths)
-    packed = RNNSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths, nonlinearity=nonlinearity)
-    return packed[:-1], packed[-1]
+    return RNNSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths, nonlinearity=nonlinearity)
 
 
 def lstm_cell(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None):
-    """One LSTM step as one graph node -> (h_t, c_t), slices of the packed (2, B, H)."""
+    """One LSTM step as one graph node -> (h_t, c_t)."""
     b_ih, b_hh, _ = _check("lstm_cell", "lstm", x, (h, c), W_ih, W_hh, b_ih, b_hh)
-    packed = LSTMCellStep.apply(x, h, c, W_ih, W_hh, b_ih, b_hh)
-    return packed[0], packed[1]
+    return LSTMCellStep.apply(x, h, c, W_ih, W_hh, b_ih, b_hh)
 
 
 def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None):
