@@ -62,6 +62,11 @@ class Context:
     def save_for_backward(self, *arrays):
         self.saved = arrays
 
+    @property
+    def needs_input_grad(self):
+        """One bool per input: does its gradient matter? (backward may skip the others)"""
+        return tuple(p.requires_grad for p in self.parents)
+
     def release(self):
         """Drop saved arrays and parents (after backward without retain_graph)."""
         self.saved = ()

@@ -170,7 +170,8 @@ class MatMul(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         if a.ndim == 2 and b.ndim == 2:  # the common case, without the bookkeeping below
-            return g @ b.T, a.T @ g
+            needs_a, needs_b = ctx.needs_input_grad   # x_t @ W: no product for the data x_t
+            return (g @ b.T if needs_a else None), (a.T @ g if needs_b else None)
         # View vectors as matrices: a (K,) -> (1, K), b (K,) -> (K, 1).
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
