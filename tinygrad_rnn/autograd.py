@@ -65,7 +65,7 @@ class Context:
     @property
     def needs_input_grad(self):
         """One bool per input: does its gradient matter? (backward may skip the others)"""
-        return tuple(p.requires_grad for p in self.parents)
+        return tuple([p.requires_grad for p in self.parents])
 
     def release(self):
         """Drop saved arrays and parents (after backward without retain_graph)."""
