@@ -43,12 +43,15 @@ the matrix products alone take 62 ms (benchmarks/README.md has the table):
 - no ``parallel=True``: at these sizes its thread start-up costs more than
   the loop itself.
 
-A cell step is a sequence of length 1: the ``*_cell_*`` kernels call the
+A cell step is a sequence of length 1: the ``*_cell_*`` kernels (``one_step.py``) call the
 sequence kernels with T = 1.
 """
+import sys
+
 import numpy as np
 from numba import njit
 
+from .one_step import one_step_cells
 from .reference import full_lengths
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
@@ -328,18 +331,6 @@ def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     return dx, dh, dc, dW_ih, dW_hh, db, db.copy()
 
 
-def lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
-    """-> h_t, c_t, saved"""
-    _, h_t, c_t, saved = lstm_seq_forward(x[None], h, c, W_ih, W_hh, b_ih, b_hh)
-    return h_t, c_t, saved
-
-
-def lstm_cell_backward(dh_t, dc_t, saved):
-    """-> dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh"""
-    dx, *grads = lstm_seq_backward(np.zeros_like(dh_t)[None], dh_t, dc_t, saved)
-    return (dx[0], *grads)
-
-
 # --------------------------------------------------------------------------
 # GRU
 # --------------------------------------------------------------------------
@@ -460,18 +451,6 @@ def gru_seq_backward(d_out, d_hn, saved):
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
 
 
-def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
-    """-> h_t, saved"""
-    _, h_t, saved = gru_seq_forward(x[None], h, W_ih, W_hh, b_ih, b_hh)
-    return h_t, saved
-
-
-def gru_cell_backward(dh_t, saved):
-    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
-    dx, *grads = gru_seq_backward(np.zeros_like(dh_t)[None], dh_t, saved)
-    return (dx[0], *grads)
-
-
 # --------------------------------------------------------------------------
 # Elman RNN (tanh or relu)
 # --------------------------------------------------------------------------
@@ -561,13 +540,6 @@ def rnn_seq_backward(d_out, d_hn, saved):
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 
 
-def rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
-    """-> h_t, saved"""
-    _, h_t, saved = rnn_seq_forward(x[None], h, W_ih, W_hh, b_ih, b_hh, nonlinearity=nonlinearity)
-    return h_t, saved
-
-
-def rnn_cell_backward(dh_t, saved):
-    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
-    dx, *grads = rnn_seq_backward(np.zeros_like(dh_t)[None], dh_t, saved)
-    return (dx[0], *grads)
+# A cell step is a sequence of length 1 (see one_step.py).
+(lstm_cell_forward, lstm_cell_backward, gru_cell_forward, gru_cell_backward,
+ rnn_cell_forward, rnn_cell_backward) = one_step_cells(sys.modules[__name__])

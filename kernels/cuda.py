@@ -80,10 +80,12 @@ so a tile is 16 Python threads, not 256.
 """
 import functools
 import math
+import sys
 
 import numpy as np
 from numba import config, cuda, from_dtype
 
+from .one_step import one_step_cells
 from .reference import full_lengths
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -790,37 +792,6 @@ def rnn_seq_backward(d_out, d_hn, saved):
     return dx, dh.copy_to_host(), dW_ih, dW_hh, db_ih, db_hh
 
 
-def lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
-    """-> h_t, c_t, saved   (a sequence of length 1)"""
-    _, h_t, c_t, saved = lstm_seq_forward(x[None], h, c, W_ih, W_hh, b_ih, b_hh)
-    return h_t, c_t, saved
-
-
-def lstm_cell_backward(dh_t, dc_t, saved):
-    """-> dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh"""
-    dx, *grads = lstm_seq_backward(np.zeros_like(dh_t)[None], dh_t, dc_t, saved)
-    return (dx[0], *grads)
-
-
-def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
-    """-> h_t, saved"""
-    _, h_t, saved = gru_seq_forward(x[None], h, W_ih, W_hh, b_ih, b_hh)
-    return h_t, saved
-
-
-def gru_cell_backward(dh_t, saved):
-    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
-    dx, *grads = gru_seq_backward(np.zeros_like(dh_t)[None], dh_t, saved)
-    return (dx[0], *grads)
-
-
-def rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
-    """-> h_t, saved"""
-    _, h_t, saved = rnn_seq_forward(x[None], h, W_ih, W_hh, b_ih, b_hh, nonlinearity=nonlinearity)
-    return h_t, saved
-
-
-def rnn_cell_backward(dh_t, saved):
-    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
-    dx, *grads = rnn_seq_backward(np.zeros_like(dh_t)[None], dh_t, saved)
-    return (dx[0], *grads)
+# A cell step is a sequence of length 1 (see one_step.py).
+(lstm_cell_forward, lstm_cell_backward, gru_cell_forward, gru_cell_backward,
+ rnn_cell_forward, rnn_cell_backward) = one_step_cells(sys.modules[__name__])
