@@ -129,9 +129,12 @@ def worker(peer, cells, configs, repeats):
 # The driver: one process per peer, then the table
 # --------------------------------------------------------------------------
 
+MACHINE_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT")
+
+
 def clean_env(**extra):
-    """The environment for a benchmark process: no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE overrides."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    """The environment a user has: no OPENBLAS_CORETYPE / L2_SIZE / THREAD_TIMEOUT overrides."""
+    env = {k: v for k, v in os.environ.items() if k not in MACHINE_OVERRIDES}
     env.update(extra)
     return env
 
