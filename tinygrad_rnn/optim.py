@@ -134,7 +134,7 @@ class Optimizer:
 
 
 def _parameter_list(op, params):
-    """Check and list parameters: a Tensor or an iterable of Tensors that require grad."""
+    """Check and list parameters: a Tensor or an iterable of Tensors, at least one requiring grad."""
     params = [params] if isinstance(params, Tensor) else list(params)
     if not params:
         raise ValueError(f"{op}: got an empty parameter list; pass model.parameters() of a model "
@@ -143,9 +143,9 @@ def _parameter_list(op, params):
         if not isinstance(p, Tensor):
             raise TypeError(f"{op}: parameter {k} is a {type(p).__name__}, expected a Tensor "
                             f"(pass model.parameters(), not the model)")
-        if not p.requires_grad:
-            raise ValueError(f"{op}: parameter {k} of shape {p.shape} does not require grad, so it can "
-                             f"never be trained; create it with requires_grad=True")
+    if not any(p.requires_grad for p in params):   # frozen ones are kept (and skipped), as in PyTorch
+        raise ValueError(f"{op}: no parameter requires grad (parameter 0 of shape {params[0].shape} does not "
+                         f"require grad, nor do the others), so nothing can be trained")
     if len({id(p) for p in params}) != len(params):
         raise ValueError(f"{op}: the same parameter appears more than once in the list")
     return params
