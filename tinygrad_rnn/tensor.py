@@ -119,6 +119,13 @@ class Tensor:
     - Python floats and lists become float32 (the library default); NumPy
       arrays keep their dtype, so float64 arrays stay float64 (gradcheck).
     - Integer tensors are allowed (indices, labels) but cannot require grad.
+    - float16 and complex dtypes are refused (the kernels compute in float32/float64).
+
+    NumPy's and PyTorch's names both work: ``.shape``/``.size()``,
+    ``.ndim``/``.dim()``, ``axis=``/``dim=``, ``keepdims=``/``keepdim=``.
+    ``t.size`` is NumPy's element count (an int) that can also be called as
+    PyTorch's ``t.size()`` (the shape) or ``t.size(d)`` (see `ElementCount`).
+    ``==`` and the other comparisons are elementwise and give boolean tensors.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "__weakref__")
@@ -471,21 +478,27 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def zeros(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def zeros(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
+    """A tensor of zeros of the given shape (`device` may only be "cpu")."""
+    check_device("zeros", device)
     return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def ones(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def ones(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
+    """A tensor of ones of the given shape (`device` may only be "cpu")."""
+    check_device("ones", device)
     return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def randn(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
     """Standard normal samples from the library generator (see `manual_seed`)."""
+    check_device("randn", device)
     return Tensor(_rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
 
 
-def rand(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def rand(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
     """Uniform samples in [0, 1) from the library generator."""
+    check_device("rand", device)
     return Tensor(_rng.random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
 
 
