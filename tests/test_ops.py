@@ -430,6 +430,9 @@ def test_to_refuses_unsupported_dtypes():
     with pytest.raises(TypeError, match=r"requires grad, and int32 cannot carry a gradient.*detach"):
         x.to(np.int32)
     assert x.detach().to(np.int32).dtype == np.int32
+    assert x.to("cpu") is x and x.to(device="cpu") is x
+    with pytest.raises(ValueError, match=r"device='cuda:0' is not supported.*tr.set_backend\('cuda'\)"):
+        x.to("cuda:0")
     with pytest.raises(TypeError, match="Tensor: dtype float16 is not supported"):
         tr.tensor([1.0], dtype=np.float16)
     with pytest.raises(TypeError, match="Tensor: dtype complex128 is not supported"):

@@ -352,4 +352,6 @@ def test_module_to_refuses_unsupported_dtypes_and_devices():
         model.to(np.float16)
     with pytest.raises(ValueError, match="only device is 'cpu'"):
         model.to(device="cuda:0")
-    assert model.to(device="cpu") is model
+    assert model.to(device="cpu") is model and model.to("cpu") is model
+    with pytest.raises(ValueError, match="only device is 'cpu'"):
+        model.to("cuda")

@@ -220,6 +220,7 @@ class Tensor:
         that requires grad can only go to another floating dtype: an integer
         copy would silently cut the gradient.
         """
+        dtype, device = split_device("Tensor.to", dtype, device)
         check_device("Tensor.to", device)
         if dtype is None:
             return self
@@ -234,9 +235,11 @@ class Tensor:
         return F.Cast.apply(self, dtype=dtype)
 
     def double(self):
+        """This tensor as float64 (differentiable), same shape."""
         return self.to(np.float64)
 
     def float(self):
+        """This tensor as float32 (differentiable), same shape."""
         return self.to(np.float32)
 
     def detach(self):
@@ -516,6 +519,15 @@ def check_device(op, device):
         raise ValueError(f"{op}: device={device!r} is not supported: tensors are NumPy arrays in "
                          f"host memory, so the only device is 'cpu'; to run the kernels on a GPU "
                          f"select the backend instead, tr.set_backend('cuda')")
+
+
+def split_device(op, dtype, device):
+    """PyTorch's `.to("cpu")` passes the device first: return (dtype, device) sorted out."""
+    if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps", "meta"):
+        if device is not None:
+            raise TypeError(f"{op}: got two devices, {dtype!r} and device={device!r}")
+        return None, dtype
+    return dtype, device
 
 
 def check_sizes(op, **sizes):

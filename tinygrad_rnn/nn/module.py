@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..functions import Index
-from ..tensor import DEFAULT_DTYPE, Tensor, check_device, check_dtype, check_sizes, rng
+from ..tensor import DEFAULT_DTYPE, Tensor, check_device, check_dtype, check_sizes, rng, split_device
 
 
 def uniform_parameter(shape, bound, dtype=np.float32):
@@ -175,8 +175,10 @@ class Module:
     def to(self, dtype=None, device=None):
         """Convert every parameter to `dtype` in place (e.g. np.float64 for gradcheck).
 
-        `device` may be "cpu" (the only one). Only float32 and float64 are supported.
+        `device` may be "cpu" (the only one; `.to("cpu")` works too). Only float32
+        and float64 are supported.
         """
+        dtype, device = split_device(f"{type(self).__name__}.to", dtype, device)
         if dtype is None:
             check_device(f"{type(self).__name__}.to", device)
             return self
