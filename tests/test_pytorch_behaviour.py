@@ -300,6 +300,18 @@ def test_frozen_parameters_are_still_parameters(fused):
     assert not np.array_equal(model.weight_ih_l0.data, trained_before)
 
 
+def test_frozen_parameter_with_a_stale_gradient_is_not_updated():
+    """Frozen after a backward: its old .grad must neither move it nor count in the clip norm."""
+    w = tr.tensor([1.0, 2.0], requires_grad=True)
+    v = tr.tensor([3.0], requires_grad=True)
+    ((w * w).sum() + (v * v).sum()).backward()        # grads (2, 4) and (6,)
+    w.requires_grad_(False)
+    assert optim.clip_grad_norm_([w, v], 100.0) == pytest.approx(6.0)
+    optim.SGD([w, v], lr=0.5).step()
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+    np.testing.assert_allclose(v.data, [0.0])
+
+
 def test_frozen_model_loads_a_full_torch_state_dict():
     torch = pytest.importorskip("torch")
     theirs = torch.nn.GRU(3, 4, num_layers=2)

@@ -78,9 +78,9 @@ class Optimizer:
             p.grad = None
 
     def step(self):
-        """Update every parameter that has a gradient, in place."""
+        """Update every parameter that has a gradient, in place (frozen ones are skipped)."""
         for p, state in zip(self.params, self.state):
-            if p.grad is None:
+            if p.grad is None or not p.requires_grad:
                 continue
             state["step"] = state.get("step", 0) + 1
             g = p.grad.astype(p.data.dtype, copy=False)
@@ -307,7 +307,7 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
     if norm_type <= 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
-    grads = [p.grad for p in _tensor_list("clip_grad_norm_", params) if p.grad is not None]
+    grads = [p.grad for p in _tensor_list("clip_grad_norm_", params) if p.grad is not None and p.requires_grad]
     if not grads:
         return 0.0
     norm_type = float(norm_type)
