@@ -307,7 +307,8 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
     if norm_type <= 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
-    grads = [p.grad for p in _tensor_list("clip_grad_norm_", params) if p.grad is not None and p.requires_grad]
+    grads = [p.grad for p in _tensor_list("clip_grad_norm_", params)
+             if p.grad is not None and p.requires_grad]
     if not grads:
         return 0.0
     norm_type = float(norm_type)

@@ -399,7 +399,8 @@ class Tensor:
         return F.Sum.apply(self, axis=axis_of("sum", axis, dim), keepdims=_keepdims("sum", keepdims, keepdim))
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return F.Mean.apply(self, axis=axis_of("mean", axis, dim), keepdims=_keepdims("mean", keepdims, keepdim))
+        return F.Mean.apply(self, axis=axis_of("mean", axis, dim),
+                            keepdims=_keepdims("mean", keepdims, keepdim))
 
     def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """The largest values along `axis` (all axes if None).

@@ -81,7 +81,8 @@ class _RecurrentLayer(Module):
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else merged
             for suffix in self._suffixes():
-                setattr(self, f"weight_ih_l{layer}{suffix}", uniform_parameter((G * H, layer_input), bound, dtype))
+                setattr(self, f"weight_ih_l{layer}{suffix}",
+                        uniform_parameter((G * H, layer_input), bound, dtype))
                 setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((G * H, H), bound, dtype))
                 if bias:
                     setattr(self, f"bias_ih_l{layer}{suffix}", uniform_parameter((G * H,), bound, dtype))
