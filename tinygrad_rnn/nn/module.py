@@ -212,7 +212,8 @@ class Linear(Module):
     """y = x W^T + b.   x (..., in_features) -> y (..., out_features)
 
     weight (out_features, in_features), bias (out_features,), both drawn from
-    U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
+    U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch. `dtype` is
+    np.float32 (default) or np.float64; `device` may only be "cpu".
     """
 
     def __init__(self, in_features, out_features, bias=True, dtype=None, device=None):

@@ -19,6 +19,12 @@ single sequence needs no lengths).
 stacked layers, in training only) is read at every forward, so
 ``layer.dropout = 0.2`` after construction takes effect, as in PyTorch.
 
+The flags ``bias``, ``batch_first``, ``bidirectional`` and ``fused`` must be
+bools (``batch_first="False"`` would otherwise count as true). ``dtype=``
+(np.float32 or np.float64) and ``device="cpu"`` are accepted as in PyTorch.
+A sequence must have at least one step (PyTorch's rule); ``hidden_size=0``
+is allowed (outputs of width 0, through the composite path).
+
 With ``fused=False`` the layer loops over time in Python, calling the cell's
 step function: the graph then holds every step, exactly the unrolled network
 of the textbooks. With ``fused=True`` (the default) each layer and direction
