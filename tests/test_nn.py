@@ -246,8 +246,10 @@ def test_inter_layer_dropout_only_in_training():
 
 def test_wrong_rank_and_feature_size():
     layer = nn.LSTM(32, 8, fused=False)
-    with pytest.raises(ValueError, match=r"expected input of shape \(T, B, 32\), got \(5, 32\).*batch axis"):
-        layer(tr.zeros(5, 32))
+    with pytest.raises(ValueError, match=r"expected input of shape \(T, B, 32\) \(or \(T, 32\).*got \(32,\)"):
+        layer(tr.zeros(32))
+    with pytest.raises(ValueError, match=r"unbatched sequence of shape \(T, 32\), got \(5, 16\)"):
+        layer(tr.zeros(5, 16))
     with pytest.raises(ValueError, match=r"\(T, B, 32\), got \(5, 3, 16\).*input_size=32"):
         layer(tr.zeros(5, 3, 16))
 
@@ -288,8 +290,8 @@ def test_bad_lengths():
 def test_dtype_mismatch_and_bad_options():
     with pytest.raises(TypeError, match=r"input dtype float64 differs .* \.to\(dtype\)"):
         nn.RNN(2, 3, fused=False)(tr.Tensor(np.zeros((1, 1, 2))))
-    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
-        nn.LSTM(2, 0)
+    with pytest.raises(ValueError, match="hidden_size must be a non-negative integer"):
+        nn.LSTM(2, -1)
     with pytest.raises(ValueError, match="merge must be one of"):
         nn.GRU(2, 3, bidirectional=True, merge="mean")
     with pytest.raises(ValueError, match="nonlinearity must be one of"):

@@ -380,3 +380,189 @@ def test_matches_pytorch(name):
     ref.backward(torch.tensor(g))
     for mine, reference in zip(ours, theirs):
         np.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# PyTorch's names and Tensor semantics (issue 13 item 2, issue 14)
+# --------------------------------------------------------------------------
+
+def test_size_is_numpys_count_and_pytorchs_shape():
+    x = tr.zeros(3, 4)
+    assert x.size == 12 and x.size + 1 == 13          # NumPy: an int
+    assert x.size() == (3, 4) and x.size(1) == 4 and x.size(-2) == 3   # PyTorch: a call
+    assert x.numel() == 12 and x.dim() == 2
+    with pytest.raises(IndexError, match=r"dim 2 is out of range for a tensor of shape \(3, 4\)"):
+        x.size(2)
+
+
+def test_flatten_view_and_reshape_with_minus_one():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    x = tr.Tensor(a)
+    assert x.flatten().shape == (24,)
+    assert x.flatten(1).shape == (2, 12)
+    assert x.flatten(0, 1).shape == (6, 4)
+    assert x.view(-1, 4).shape == (6, 4)
+    np.testing.assert_array_equal(x.reshape(4, -1).data, a.reshape(4, 6))
+    assert tr.gradcheck(lambda t: t.flatten(1) * t.view(2, -1), [a]).passed
+
+
+def test_clone_copies_and_is_differentiable():
+    a = np.array([1.0, -2.0, 3.0])
+    x = tr.Tensor(a)
+    y = x.clone()
+    assert y.data is not x.data and not np.shares_memory(y.data, x.data)
+    assert tr.gradcheck(lambda t: t.clone() * t, [a]).passed
+
+
+def test_to_between_floats_is_differentiable():
+    x = tr.randn(3, requires_grad=True)
+    y = x.to(np.float64)
+    assert y.dtype == np.float64
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, 2 * x.data, rtol=1e-6)   # d(sum y^2)/dx = 2x
+
+
+def test_to_refuses_unsupported_dtypes():
+    x = tr.randn(3, requires_grad=True)
+    with pytest.raises(TypeError, match="Tensor.to: dtype float16 is not supported.*np.float32"):
+        x.to(np.float16)
+    with pytest.raises(TypeError, match=r"requires grad, and int32 cannot carry a gradient.*detach"):
+        x.to(np.int32)
+    assert x.detach().to(np.int32).dtype == np.int32
+    assert x.to("cpu") is x and x.to(device="cpu") is x
+    with pytest.raises(ValueError, match=r"device='cuda:0' is not supported.*tr.set_backend\('cuda'\)"):
+        x.to("cuda:0")
+    with pytest.raises(TypeError, match="Tensor: dtype float16 is not supported"):
+        tr.tensor([1.0], dtype=np.float16)
+    with pytest.raises(TypeError, match="Tensor: dtype complex128 is not supported"):
+        tr.Tensor(np.zeros(2, dtype=complex))
+
+
+def test_python_numbers_from_one_element_tensors():
+    x = tr.tensor([[2.5]])
+    assert float(x) == 2.5 and int(x) == 2 and x.item() == 2.5
+    for convert in (float, int, lambda t: t.item()):
+        with pytest.raises(TypeError, match=r"only a one-element tensor.*shape \(2,\)"):
+            convert(tr.tensor([1.0, 2.0]))
+
+
+def test_bool_of_one_element_is_its_value():
+    assert not bool(tr.Tensor([5.0]) < 1)
+    assert bool(tr.Tensor([5.0]) > 1)
+    assert not tr.tensor(0.0)
+    with pytest.raises(TypeError, match=r"truth value of a tensor of shape \(2,\) is ambiguous.*any"):
+        bool(tr.tensor([1.0, 2.0]))
+    assert bool((tr.tensor([1.0, 2.0]) > 0).all())
+
+
+def test_comparisons_are_elementwise_boolean_tensors():
+    a = tr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = tr.tensor([3.0, 2.0, 1.0])
+    expected = {"<": [1, 0, 0], "<=": [1, 1, 0], ">": [0, 0, 1], ">=": [0, 1, 1],
+                "==": [0, 1, 0], "!=": [1, 0, 1]}
+    results = {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}
+    for op, result in results.items():
+        assert result.dtype == bool and not result.requires_grad, op
+        np.testing.assert_array_equal(result.data, np.array(expected[op], dtype=bool), err_msg=op)
+    np.testing.assert_array_equal((a == 2.0).data, [False, True, False])
+    assert (a == None) is False and (a != None) is True   # noqa: E711 (PyTorch's answer)
+
+
+def test_tensors_hash_by_identity():
+    a, b = tr.zeros(2), tr.zeros(2)                 # equal values, different tensors
+    table = {a: "a", b: "b"}
+    assert table[a] == "a" and table[b] == "b" and len({a, b}) == 2
+    x = tr.tensor([1.0, 2.0], requires_grad=True)
+    (x * x + x * x).sum().backward()                # x is reached twice: one dict key
+    np.testing.assert_array_equal(x.grad, [4.0, 8.0])
+
+
+def test_item_assignment_points_to_where_and_cat():
+    with pytest.raises(TypeError, match=r"does not support item assignment.*tr\.where.*tr\.cat"):
+        tr.zeros(3)[0] = 1.0
+
+
+def test_ragged_list_is_a_clear_error():
+    with pytest.raises(ValueError, match="nested lists have different lengths"):
+        tr.tensor([[1.0, 2.0], [3.0]])
+
+
+def test_linear_on_a_0d_tensor_names_the_expected_shape():
+    with pytest.raises(ValueError, match=r"Linear expected input of shape \(\.\.\., in_features\) = "
+                                         r"\(\.\.\., 3\), got a 0-d tensor"):
+        tr.nn.Linear(3, 2)(tr.tensor(1.0))
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "logsumexp"])
+def test_dim_and_keepdim_mean_axis_and_keepdims(name):
+    a = np.random.default_rng(0).standard_normal((2, 3, 4))
+    x = tr.Tensor(a)
+    with_axis = getattr(x, name)(axis=1, keepdims=True)
+    with_dim = getattr(x, name)(dim=1, keepdim=True)
+    with_dim = with_dim[0] if name == "max" else with_dim
+    np.testing.assert_array_equal(with_axis.data, with_dim.data)
+    assert with_dim.shape == (2, 1, 4)
+    with pytest.raises(TypeError, match=f"{name}: got both axis=1 and dim=1"):
+        getattr(x, name)(axis=1, dim=1)
+
+
+def test_softmax_and_log_softmax_take_dim():
+    a = np.random.default_rng(1).standard_normal((3, 5))
+    x = tr.Tensor(a)
+    np.testing.assert_array_equal(x.softmax(dim=0).data, x.softmax(axis=0).data)
+    np.testing.assert_array_equal(tr.log_softmax(x, dim=0).data, x.log_softmax(0).data)
+    np.testing.assert_allclose(tr.softmax(x, dim=0).data.sum(axis=0), 1.0, rtol=1e-12)
+    with pytest.raises(TypeError, match="softmax: got both"):
+        tr.softmax(x, 0, dim=0)
+
+
+def test_module_level_functions_equal_the_methods():
+    a = np.array([[0.5, -1.0], [2.0, 0.25]])
+    x = tr.Tensor(a)
+    for name in ("exp", "tanh", "sigmoid", "relu", "softmax", "log_softmax"):
+        np.testing.assert_array_equal(getattr(tr, name)(x).data, getattr(x, name)().data, err_msg=name)
+    np.testing.assert_allclose(tr.log(tr.Tensor(np.abs(a))).data, np.log(np.abs(a)), rtol=1e-12)
+    np.testing.assert_allclose(tr.sigmoid(x).data, 1 / (1 + np.exp(-a)), rtol=1e-12)
+
+
+def test_cat_stack_split_take_dim():
+    a, b = tr.zeros(2, 3), tr.ones(2, 1)
+    assert tr.cat([a, b], dim=1).shape == (2, 4)
+    assert tr.concat([a, b], axis=1).shape == (2, 4)
+    assert tr.stack([a, a], dim=2).shape == (2, 3, 2)
+    with pytest.raises(TypeError, match="concat: got both"):
+        tr.cat([a, b], axis=1, dim=1)
+    x = tr.Tensor(np.arange(14.0).reshape(2, 7))
+    assert [p.shape for p in tr.split(x, 3, dim=1)] == [(2, 3), (2, 3), (2, 1)]   # PyTorch: piece size
+    assert [p.shape for p in tr.split(x, [2, 5], dim=1)] == [(2, 2), (2, 5)]
+    assert [p.shape for p in tr.split(tr.zeros(2, 6), 3, axis=1)] == [(2, 2)] * 3   # NumPy: piece count
+
+
+def test_max_with_dim_returns_values_and_indices():
+    a = np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    values, indices = tr.Tensor(a).max(dim=1)
+    np.testing.assert_array_equal(values.data, [5.0, 7.0])
+    np.testing.assert_array_equal(indices.data, [1, 0])
+    result = tr.Tensor(a).max(dim=0, keepdim=True)
+    assert result.values.shape == (1, 3) and result.indices.shape == (1, 3)
+    assert tr.Tensor(a).max(axis=1).shape == (2,)      # NumPy style: the values only
+
+
+def test_torch_style_ops_agree_with_torch():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(2).standard_normal((3, 7))
+    x, t = tr.Tensor(a), torch.tensor(a)
+    for ours, theirs in [(tr.split(x, 3, dim=1), torch.split(t, 3, dim=1)),
+                         (tr.split(x, [4, 3], dim=1), torch.split(t, [4, 3], dim=1))]:
+        assert len(ours) == len(theirs)
+        for o, th in zip(ours, theirs):
+            np.testing.assert_array_equal(o.data, th.numpy())
+    values, indices = x.max(dim=1)
+    t_values, t_indices = t.max(dim=1)
+    np.testing.assert_array_equal(values.data, t_values.numpy())
+    np.testing.assert_array_equal(indices.data, t_indices.numpy())
+    np.testing.assert_allclose(tr.log_softmax(x, dim=0).data, torch.log_softmax(t, dim=0).numpy(),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(x.flatten().data, t.flatten().numpy())
+    assert x.size() == tuple(t.size()) and x.size(1) == t.size(1) and x.numel() == t.numel()

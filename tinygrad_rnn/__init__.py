@@ -13,7 +13,8 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from .tensor import (DEFAULT_DTYPE, Tensor, arange, manual_seed, ones, rand, randn, rng,
                      tensor, zeros)
 from .autograd import AnomalyError, Function, detect_anomaly, is_grad_enabled, no_grad, time_step
-from .functions import concat, split, stack, where
+from .functions import (cat, concat, exp, log, log_softmax, relu, sigmoid, softmax, split, stack,
+                        tanh, where)
 from .gradcheck import GradcheckError, gradcheck
 from .backend import backend, get_backend, set_backend
 from . import nn
@@ -28,7 +29,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "DEFAULT_DTYPE", "Tensor", "arange", "manual_seed", "ones", "rand", "randn", "rng", "tensor",
     "zeros", "AnomalyError", "Function", "detect_anomaly", "is_grad_enabled", "no_grad",
-    "time_step", "concat", "split", "stack", "where", "GradcheckError", "gradcheck", "nn",
+    "time_step", "cat", "concat", "split", "stack", "where", "exp", "log", "log_softmax", "relu",
+    "sigmoid", "softmax", "tanh", "GradcheckError", "gradcheck", "nn",
     "backend", "get_backend", "set_backend",
     "bptt", "data", "io", "optim", "check", "viz",
 ]

@@ -14,7 +14,7 @@ axes: ``unbroadcast`` does that sum.
 import numpy as np
 
 from .autograd import Function
-from .tensor import Tensor
+from .tensor import Tensor, axis_of
 
 
 def unbroadcast(grad, shape):
@@ -412,6 +412,31 @@ class LogSoftmax(Function):
 # Shape and indexing (gradients are routed back, never changed)
 # --------------------------------------------------------------------------
 
+class Clone(Function):
+    """c = a, in new memory;   dc/da = 1"""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class Cast(Function):
+    """c = a converted to another floating dtype;   the gradient is converted back"""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype)
+
+
 class Reshape(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -532,26 +557,46 @@ def _tensor_list(op, tensors):
     return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
 
 
-def concat(tensors, axis=0):
-    """Join tensors along an existing axis."""
+def concat(tensors, axis=None, *, dim=None):
+    """Join tensors along an existing axis (`axis` or PyTorch's `dim`, default 0).
+
+    (B, H1) and (B, H2) joined on axis 1 -> (B, H1 + H2)
+    """
     tensors = _tensor_list("concat", tensors)
-    return Concat.apply(*tensors, axis=axis)
+    return Concat.apply(*tensors, axis=axis_of("concat", axis, dim, default=0))
 
 
-def stack(tensors, axis=0):
-    """Join tensors along a new axis (e.g. a list of h_t into (T, B, H))."""
+cat = concat   # PyTorch's name
+
+
+def stack(tensors, axis=None, *, dim=None):
+    """Join tensors of one shape along a new axis (`axis` or `dim`, default 0):
+    T tensors h_t (B, H) -> (T, B, H)."""
     tensors = _tensor_list("stack", tensors)
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
-    return Stack.apply(*tensors, axis=axis)
+    return Stack.apply(*tensors, axis=axis_of("stack", axis, dim, default=0))
 
 
-def split(x, sections, axis=0):
-    """Split `x` along `axis` into pieces of the given sizes (a list) or into
-    `sections` equal pieces (an int). Returns a list of Tensors."""
+def split(x, sections, axis=None, *, dim=None):
+    """Split `x` along an axis; returns a list of Tensors.
+
+    `sections` a list: the sizes of the pieces (they must add up to the axis length).
+    `sections` an int: its meaning follows the keyword, as in each library:
+      - with `axis` (or positionally, NumPy's np.split): the number of equal pieces;
+      - with `dim` (PyTorch's torch.split): the size of each piece, the last
+        one smaller if the length is not a multiple.
+    x (B, 12): split(x, 3, axis=1) -> three (B, 4);  split(x, 3, dim=1) -> four (B, 3).
+    """
+    pytorch = dim is not None
+    axis = axis_of("split", axis, dim, default=0)
     length = x.shape[axis]
-    if isinstance(sections, (int, np.integer)):
+    if isinstance(sections, (int, np.integer)) and pytorch:
+        if sections <= 0:
+            raise ValueError(f"split: the piece size must be a positive integer, got {sections}")
+        sizes = [min(sections, length - start) for start in range(0, length, sections)] or [0]
+    elif isinstance(sections, (int, np.integer)):
         if sections <= 0 or length % sections:
             raise ValueError(f"split: axis {axis} of shape {x.shape} cannot be cut into "
                              f"{sections} equal pieces")
@@ -579,3 +624,42 @@ def where(condition, a, b):
     else:
         a, b = Tensor(a), Tensor(b)
     return Where.apply(a, b, condition=condition)
+
+
+# --------------------------------------------------------------------------
+# Module-level forms of the Tensor methods (PyTorch's torch.tanh(x), ...)
+# --------------------------------------------------------------------------
+
+def exp(x):
+    """e^x elementwise, same shape as x."""
+    return Exp.apply(x)
+
+
+def log(x):
+    """Natural logarithm elementwise, same shape as x."""
+    return Log.apply(x)
+
+
+def tanh(x):
+    """tanh elementwise, same shape as x."""
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x) elementwise, same shape as x."""
+    return Sigmoid.apply(x)
+
+
+def relu(x):
+    """max(x, 0) elementwise, same shape as x."""
+    return ReLU.apply(x)
+
+
+def softmax(x, axis=None, *, dim=None):
+    """Softmax along `axis` or `dim` (default -1, the last); same shape as x."""
+    return x.softmax(axis, dim=dim)
+
+
+def log_softmax(x, axis=None, *, dim=None):
+    """log(softmax(x)) along `axis` or `dim` (default -1), computed stably; same shape as x."""
+    return x.log_softmax(axis, dim=dim)

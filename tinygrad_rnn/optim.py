@@ -78,9 +78,9 @@ class Optimizer:
             p.grad = None
 
     def step(self):
-        """Update every parameter that has a gradient, in place."""
+        """Update every parameter that has a gradient, in place (frozen ones are skipped)."""
         for p, state in zip(self.params, self.state):
-            if p.grad is None:
+            if p.grad is None or not p.requires_grad:
                 continue
             state["step"] = state.get("step", 0) + 1
             g = p.grad.astype(p.data.dtype, copy=False)
@@ -134,7 +134,7 @@ class Optimizer:
 
 
 def _parameter_list(op, params):
-    """Check and list parameters: a Tensor or an iterable of Tensors that require grad."""
+    """Check and list parameters: a Tensor or an iterable of Tensors, at least one requiring grad."""
     params = [params] if isinstance(params, Tensor) else list(params)
     if not params:
         raise ValueError(f"{op}: got an empty parameter list; pass model.parameters() of a model "
@@ -143,9 +143,9 @@ def _parameter_list(op, params):
         if not isinstance(p, Tensor):
             raise TypeError(f"{op}: parameter {k} is a {type(p).__name__}, expected a Tensor "
                             f"(pass model.parameters(), not the model)")
-        if not p.requires_grad:
-            raise ValueError(f"{op}: parameter {k} of shape {p.shape} does not require grad, so it can "
-                             f"never be trained; create it with requires_grad=True")
+    if not any(p.requires_grad for p in params):   # frozen ones are kept (and skipped), as in PyTorch
+        raise ValueError(f"{op}: no parameter requires grad (parameter 0 of shape {params[0].shape} does not "
+                         f"require grad, nor do the others), so nothing can be trained")
     if len({id(p) for p in params}) != len(params):
         raise ValueError(f"{op}: the same parameter appears more than once in the list")
     return params
@@ -307,7 +307,8 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
     if norm_type <= 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
-    grads = [p.grad for p in _tensor_list("clip_grad_norm_", params) if p.grad is not None]
+    grads = [p.grad for p in _tensor_list("clip_grad_norm_", params)
+             if p.grad is not None and p.requires_grad]
     if not grads:
         return 0.0
     norm_type = float(norm_type)

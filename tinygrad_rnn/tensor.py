@@ -26,18 +26,89 @@ def rng():
     return _rng
 
 
+def check_dtype(op, dtype):
+    """The dtype as a `numpy.dtype`, or a TypeError naming `op` if the library cannot compute in it.
+
+    Floating point means float32 or float64 (the kernels are compiled for
+    those two); integers and bools are allowed for indices, labels and masks.
+    """
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: {dtype!r} is not a dtype; use np.float32 or np.float64") from None
+    if dtype.kind in "iub" or dtype in (np.float32, np.float64):
+        return dtype
+    raise TypeError(f"{op}: dtype {dtype} is not supported; use np.float32 (the default) or "
+                    f"np.float64 (for gradient checks), or an integer dtype for indices")
+
+
 def _to_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
-        return np.array(data, dtype=dtype)
-    if isinstance(data, np.ndarray):
-        return data
-    array = np.asarray(data)
+    try:
+        array = np.array(data, dtype=dtype) if dtype is not None else np.asarray(data)
+    except ValueError as err:
+        if "inhomogeneous" not in str(err) and "sequence" not in str(err):
+            raise
+        raise ValueError(f"tensor: the nested lists have different lengths (a ragged list such as "
+                         f"[[1, 2], [3]]), so they do not form an array; pad every row to one length "
+                         f"(for sequences, pad and pass lengths= to the layer)") from None
     if array.dtype == object or array.dtype.kind in "USV":
         raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} "
                         f"{data!r:.60}; expected numbers, nested lists of numbers or an ndarray")
-    return array.astype(DEFAULT_DTYPE) if array.dtype.kind == "f" else array
+    check_dtype("Tensor", array.dtype)
+    if dtype is None and not isinstance(data, np.ndarray) and array.dtype.kind == "f":
+        return array.astype(DEFAULT_DTYPE)
+    return array
+
+
+class ElementCount(int):
+    """What ``t.size`` gives: the number of elements (an int, as NumPy's ``a.size``),
+    callable for PyTorch users: ``t.size()`` is the shape tuple, ``t.size(d)`` the
+    length of axis d.
+
+        x = tr.zeros(3, 4)
+        x.size          -> 12         (NumPy)
+        x.size()        -> (3, 4)     (PyTorch)
+        x.size(1)       -> 4          (PyTorch; negative d counts from the end)
+    """
+
+    def __new__(cls, shape):
+        count = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        count.shape = shape
+        return count
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self.shape
+        if not -len(self.shape) <= dim < len(self.shape):
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {self.shape}")
+        return self.shape[dim]
+
+
+def axis_of(op, axis, dim, default=None):
+    """One axis from NumPy's `axis=` or PyTorch's `dim=` keyword; passing both is an error."""
+    if axis is not None and dim is not None:
+        raise TypeError(f"{op}: got both axis={axis} and dim={dim}; pass one of them "
+                        f"(axis as in NumPy, dim as in PyTorch: they mean the same)")
+    if axis is not None:
+        return axis
+    return default if dim is None else dim
+
+
+def _keepdims(op, keepdims, keepdim):
+    """NumPy's `keepdims=` or PyTorch's `keepdim=` (the same flag)."""
+    if keepdim is not None and keepdims:
+        raise TypeError(f"{op}: got both keepdims and keepdim; pass one of them")
+    return bool(keepdims or keepdim)
+
+
+def _one_element(op, tensor):
+    """The single value of a one-element tensor, or a clear error for a larger one."""
+    if tensor.data.size != 1:
+        raise TypeError(f"{op}: only a one-element tensor has a single value, this one has shape "
+                        f"{tensor.shape}; reduce it first (e.g. .sum(), .any(), .all()) or index one element")
+    return tensor.data.reshape(()).item()
 
 
 class Tensor:
@@ -48,6 +119,13 @@ class Tensor:
     - Python floats and lists become float32 (the library default); NumPy
       arrays keep their dtype, so float64 arrays stay float64 (gradcheck).
     - Integer tensors are allowed (indices, labels) but cannot require grad.
+    - float16 and complex dtypes are refused (the kernels compute in float32/float64).
+
+    NumPy's and PyTorch's names both work: ``.shape``/``.size()``,
+    ``.ndim``/``.dim()``, ``axis=``/``dim=``, ``keepdims=``/``keepdim=``.
+    ``t.size`` is NumPy's element count (an int) that can also be called as
+    PyTorch's ``t.size()`` (the shape) or ``t.size(d)`` (see `ElementCount`).
+    ``==`` and the other comparisons are elementwise and give boolean tensors.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "__weakref__")
@@ -73,11 +151,45 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    size = property(lambda self: ElementCount(self.data.shape))   # an int, and callable: see ElementCount
     T = property(lambda self: self.transpose())
 
     def __len__(self):
         return len(self.data)
+
+    def numel(self):
+        """The number of elements (PyTorch's name for NumPy's `.size`)."""
+        return self.data.size
+
+    def dim(self):
+        """The number of axes (PyTorch's name for `.ndim`)."""
+        return self.data.ndim
+
+    # ---- conversion to Python values -------------------------------------
+    def __bool__(self):
+        """The truth of a one-element tensor (`if loss < 1:`); a larger tensor is an error, as in NumPy."""
+        if self.data.size != 1:
+            raise TypeError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                            f"use .any() or .all()")
+        return bool(self.data.reshape(()))
+
+    def __float__(self):
+        return float(_one_element("float()", self))
+
+    def __int__(self):
+        return int(_one_element("int()", self))
+
+    def tolist(self):
+        """The values as (nested) Python lists of numbers."""
+        return self.data.tolist()
+
+    def any(self):
+        """A boolean 0-d tensor: is any element true (non-zero)?"""
+        return Tensor(np.any(self.data))
+
+    def all(self):
+        """A boolean 0-d tensor: are all elements true (non-zero)?"""
+        return Tensor(np.all(self.data))
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
@@ -91,10 +203,44 @@ class Tensor:
         return f"tensor({body}{extras})"
 
     def item(self):
-        return self.data.item()
+        """The value of a one-element tensor as a Python number."""
+        return _one_element("item", self)
 
     def numpy(self):
         return self.data
+
+    def clone(self):
+        """A copy with its own memory; differentiable (the gradient passes through unchanged)."""
+        return F.Clone.apply(self)
+
+    def to(self, dtype=None, device=None):
+        """This tensor converted to `dtype` (differentiable between float32 and float64).
+
+        `device` may be "cpu" (the only one: arrays are NumPy arrays). A tensor
+        that requires grad can only go to another floating dtype: an integer
+        copy would silently cut the gradient.
+        """
+        dtype, device = split_device("Tensor.to", dtype, device)
+        check_device("Tensor.to", device)
+        if dtype is None:
+            return self
+        dtype = check_dtype("Tensor.to", dtype)
+        if dtype == self.data.dtype:
+            return self
+        if dtype.kind != "f" and self.requires_grad:
+            raise TypeError(f"Tensor.to: this tensor of shape {self.shape} requires grad, and {dtype} "
+                            f"cannot carry a gradient; convert a .detach()ed copy instead")
+        if self.data.dtype.kind != "f" or dtype.kind != "f":
+            return Tensor(self.data.astype(dtype))
+        return F.Cast.apply(self, dtype=dtype)
+
+    def double(self):
+        """This tensor as float64 (differentiable), same shape."""
+        return self.to(np.float64)
+
+    def float(self):
+        """This tensor as float32 (differentiable), same shape."""
+        return self.to(np.float32)
 
     def detach(self):
         """The same values, cut from the graph (truncated BPTT carries state this way)."""
@@ -187,11 +333,28 @@ class Tensor:
     def __rmatmul__(self, other):
         return F.MatMul.apply(self._operand(other, "MatMul"), self)
 
-    # Comparisons give boolean masks; they are not differentiable. There is
-    # deliberately no __eq__: backward uses Tensors as dict keys (identity hash).
+    # Comparisons give boolean tensors (masks, for tr.where); they are not
+    # differentiable. `==` is elementwise as in NumPy and PyTorch, while the hash
+    # stays the object's identity: autograd keeps Tensors as dict keys, and a
+    # dict finds a key by hash and identity without ever calling `==`.
+    __hash__ = object.__hash__
+
     def _compare(self, other, numpy_op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(numpy_op(self.data, other))
+        if isinstance(other, Tensor):
+            other = other.data
+        elif not isinstance(other, (bool, int, float, np.number, np.ndarray, list, tuple)):
+            return NotImplemented   # e.g. `t == None`: Python then compares identities
+        try:
+            return Tensor(numpy_op(self.data, other))
+        except ValueError:
+            raise ValueError(f"{numpy_op.__name__}: cannot compare shapes {self.shape} and "
+                             f"{np.shape(other)}, they do not broadcast") from None
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
 
     def __lt__(self, other):
         return self._compare(other, np.less)
@@ -231,28 +394,55 @@ class Tensor:
         return F.Clip.apply(self, low=low, high=high)
 
     # ---- reductions --------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return F.Sum.apply(self, axis=axis, keepdims=keepdims)
+    # Each takes NumPy's `axis=`/`keepdims=` or PyTorch's `dim=`/`keepdim=`.
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.Sum.apply(self, axis=axis_of("sum", axis, dim), keepdims=_keepdims("sum", keepdims, keepdim))
 
-    def mean(self, axis=None, keepdims=False):
-        return F.Mean.apply(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.Mean.apply(self, axis=axis_of("mean", axis, dim),
+                            keepdims=_keepdims("mean", keepdims, keepdim))
 
-    def max(self, axis=None, keepdims=False):
-        return F.Max.apply(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The largest values along `axis` (all axes if None).
 
-    def softmax(self, axis=-1):
-        return F.Softmax.apply(self, axis=axis)
+        With PyTorch's `dim=` keyword the result is PyTorch's pair
+        ``(values, indices)`` (indices: int64, not differentiable); with
+        `axis=` (or positionally) it is the values only, as in NumPy.
+        """
+        keep = _keepdims("max", keepdims, keepdim)
+        values = F.Max.apply(self, axis=axis_of("max", axis, dim), keepdims=keep)
+        if dim is None:
+            return values
+        indices = np.argmax(self.data, axis=dim)
+        return MaxResult(values, Tensor(np.expand_dims(indices, dim) if keep else indices))
 
-    def log_softmax(self, axis=-1):
-        return F.LogSoftmax.apply(self, axis=axis)
+    def softmax(self, axis=None, *, dim=None):
+        return F.Softmax.apply(self, axis=axis_of("softmax", axis, dim, default=-1))
 
-    def logsumexp(self, axis=None, keepdims=False):
-        return F.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+    def log_softmax(self, axis=None, *, dim=None):
+        return F.LogSoftmax.apply(self, axis=axis_of("log_softmax", axis, dim, default=-1))
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return F.LogSumExp.apply(self, axis=axis_of("logsumexp", axis, dim),
+                                 keepdims=_keepdims("logsumexp", keepdims, keepdim))
 
     # ---- shape -------------------------------------------------------------
     def reshape(self, *shape):
+        """The same values in a new shape; one axis may be -1 (inferred), as in NumPy."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return F.Reshape.apply(self, shape=tuple(shape))
+
+    view = reshape   # PyTorch's name; here it always gives a new tensor (nothing is changed in place)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge axes start_dim..end_dim into one.   (2, 3, 4).flatten() -> (24,); flatten(1) -> (2, 12)"""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                             f"for a tensor of shape {self.shape}")
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
 
     def transpose(self, *axes):
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
@@ -263,30 +453,56 @@ class Tensor:
     def __getitem__(self, index):
         return F.Index.apply(self, index=index)
 
+    def __setitem__(self, index, value):
+        raise TypeError("Tensor does not support item assignment (x[i] = y): changing a value in "
+                        "place could alter what autograd saved for backward. Build a new tensor "
+                        "instead: tr.where(mask, y, x) or tr.cat/tr.stack of pieces; for a constant "
+                        "input that is not in a graph yet, write into its NumPy array x.data[i] = y")
+
+
+class MaxResult(tuple):
+    """(values, indices), what `Tensor.max(dim=d)` returns, as PyTorch's max does."""
+
+    __slots__ = ()
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
 
 # --------------------------------------------------------------------------
 # Creation helpers
 # --------------------------------------------------------------------------
 
-def tensor(data, requires_grad=False, dtype=None):
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """A new Tensor from numbers, (nested) lists or an array; `device` may only be "cpu"."""
+    check_device("tensor", device)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def zeros(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def zeros(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
+    """A tensor of zeros of the given shape (`device` may only be "cpu")."""
+    check_device("zeros", device)
     return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def ones(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def ones(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
+    """A tensor of ones of the given shape (`device` may only be "cpu")."""
+    check_device("ones", device)
     return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def randn(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
     """Standard normal samples from the library generator (see `manual_seed`)."""
+    check_device("randn", device)
     return Tensor(_rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
 
 
-def rand(*shape, requires_grad=False, dtype=DEFAULT_DTYPE):
+def rand(*shape, requires_grad=False, dtype=DEFAULT_DTYPE, device=None):
     """Uniform samples in [0, 1) from the library generator."""
+    check_device("rand", device)
     return Tensor(_rng.random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
 
 
@@ -296,6 +512,23 @@ def arange(*args, dtype=None, requires_grad=False):
     if dtype is None and data.dtype.kind == "f":
         data = data.astype(DEFAULT_DTYPE)
     return Tensor(data, requires_grad=requires_grad)
+
+
+def check_device(op, device):
+    """Accept device=None or "cpu" (parameters and activations are NumPy arrays, in host memory)."""
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"{op}: device={device!r} is not supported: tensors are NumPy arrays in "
+                         f"host memory, so the only device is 'cpu'; to run the kernels on a GPU "
+                         f"select the backend instead, tr.set_backend('cuda')")
+
+
+def split_device(op, dtype, device):
+    """PyTorch's `.to("cpu")` passes the device first: return (dtype, device) sorted out."""
+    if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps", "meta"):
+        if device is not None:
+            raise TypeError(f"{op}: got two devices, {dtype!r} and device={device!r}")
+        return None, dtype
+    return dtype, device
 
 
 def check_sizes(op, **sizes):

@@ -14,8 +14,9 @@ import numpy as np
 
 from .. import functions as F
 from ..fused import check_nonlinearity, gru_cell, lstm_cell, rnn_cell
-from ..tensor import Tensor, check_sizes, zeros
-from .module import Module, uniform_parameter
+from ..tensor import Tensor, zeros
+from .module import (Module, check_flags, check_recurrent_sizes, init_bound, parameter_dtype,
+                     uniform_parameter)
 
 
 def affine(x, W, b):
@@ -79,36 +80,68 @@ def gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
 
 
 class _CellBase(Module):
-    """Parameters and input checks shared by every cell."""
+    """Parameters and input checks shared by every cell.
+
+    A cell also takes one unbatched sample, as PyTorch's cells do:
+    x (I,), h (H,) -> h' (H,).
+    """
 
     gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True):
-        check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
+    def __init__(self, input_size, hidden_size, bias=True, dtype=None, device=None):
+        name = type(self).__name__
+        check_recurrent_sizes(name, input_size, hidden_size)
+        check_flags(name, bias=bias)
+        dtype = parameter_dtype(name, dtype, device)
         self.config = dict(input_size=input_size, hidden_size=hidden_size, bias=bias)
         self.input_size, self.hidden_size = input_size, hidden_size
-        bound = 1 / np.sqrt(hidden_size)
+        bound = init_bound(hidden_size)
         G = self.gates
-        self.weight_ih = uniform_parameter((G * hidden_size, input_size), bound)
-        self.weight_hh = uniform_parameter((G * hidden_size, hidden_size), bound)
-        self.bias_ih = uniform_parameter((G * hidden_size,), bound) if bias else None
-        self.bias_hh = uniform_parameter((G * hidden_size,), bound) if bias else None
+        self.weight_ih = uniform_parameter((G * hidden_size, input_size), bound, dtype)
+        self.weight_hh = uniform_parameter((G * hidden_size, hidden_size), bound, dtype)
+        self.bias_ih = uniform_parameter((G * hidden_size,), bound, dtype) if bias else None
+        self.bias_hh = uniform_parameter((G * hidden_size,), bound, dtype) if bias else None
 
     def weights(self):
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
 
     def _check_input(self, x):
+        """Check x; True when it is one unbatched sample of shape (I,)."""
         name = type(self).__name__
         if not isinstance(x, Tensor):
             raise TypeError(f"{name} expected a Tensor input of shape (B, {self.input_size}), "
                             f"got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"{name} expected input of shape (B, {self.input_size}), got {x.shape}"
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{name} expected input of shape (B, {self.input_size}) or "
+                             f"({self.input_size},), got {x.shape}"
                              + ("; a cell takes one time step: loop over x[t] or use the layer"
                                 if x.ndim == 3 else ""))
         if x.dtype != self.weight_ih.dtype:
             raise TypeError(f"{name}: input dtype {x.dtype} differs from parameter dtype "
                             f"{self.weight_ih.dtype}; convert the input or call .to(dtype) on the cell")
+        return x.ndim == 1
+
+    def _unbatched(self, x, state):
+        """Run one sample x (I,) as a batch of one: states (H,) -> (1, H), results back to (H,)."""
+        name, H = type(self).__name__, self.hidden_size
+
+        def batch_of_one(s, what):
+            if s is None:
+                return None
+            if not isinstance(s, Tensor) or s.ndim != 1:
+                got = s.shape if isinstance(s, Tensor) else type(s).__name__
+                raise ValueError(f"{name}: for unbatched input of shape {x.shape} the state {what} must "
+                                 f"be unbatched too, of shape ({H},), got {got}")
+            return s.reshape(1, s.shape[0])
+
+        if isinstance(state, (tuple, list)):
+            state = tuple(batch_of_one(s, what) for s, what in zip(state, ("h", "c")))
+        else:
+            state = batch_of_one(state, "h")
+        out = self.forward(x.reshape(1, x.shape[0]), state)
+        if isinstance(out, tuple):
+            return tuple(o.reshape(o.shape[1]) for o in out)
+        return out.reshape(out.shape[1])
 
     def _state(self, state, x, what="h"):
         B, H = x.shape[0], self.hidden_size
@@ -123,23 +156,30 @@ class _CellBase(Module):
 class _FusableCell(_CellBase):
     """A cell with a fused kernel too: ``fused=True`` runs each step as one graph node."""
 
-    def __init__(self, input_size, hidden_size, bias=True, fused=False):
-        super().__init__(input_size, hidden_size, bias)
+    def __init__(self, input_size, hidden_size, bias=True, fused=False, dtype=None, device=None):
+        super().__init__(input_size, hidden_size, bias, dtype, device)
+        check_flags(type(self).__name__, fused=fused)
         self.config["fused"] = self.fused = fused
+
+    def _use_kernel(self):
+        """Fused, unless H = 0: a cell with no state has nothing to fuse (and no kernel launch to make)."""
+        return self.fused and self.hidden_size > 0
 
 
 class RNNCell(_FusableCell):
     """h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).   x (B, I), h (B, H) -> h' (B, H)"""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", fused=False):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", fused=False,
+                 dtype=None, device=None):
         check_nonlinearity("RNNCell", nonlinearity)
-        super().__init__(input_size, hidden_size, bias, fused)
+        super().__init__(input_size, hidden_size, bias, fused, dtype, device)
         self.config["nonlinearity"] = self.nonlinearity = nonlinearity
 
     def forward(self, x, h=None):
-        self._check_input(x)
+        if self._check_input(x):
+            return self._unbatched(x, h)
         h = self._state(h, x)
-        if self.fused:
+        if self._use_kernel():
             return rnn_cell(x, h, *self.weights(), nonlinearity=self.nonlinearity)
         return rnn_step(x, h, *self.weights(), self.nonlinearity)
 
@@ -151,15 +191,18 @@ class LeakyRNNCell(_CellBase):
     parameter named ``alpha``, trained like any weight).
     """
 
-    def __init__(self, input_size, hidden_size, alpha=0.5, learn_alpha=False, bias=True):
+    def __init__(self, input_size, hidden_size, alpha=0.5, learn_alpha=False, bias=True,
+                 dtype=None, device=None):
         if not 0 < alpha <= 1:
             raise ValueError(f"LeakyRNNCell: alpha must be in (0, 1], got {alpha}")
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, dtype, device)
         self.config.update(alpha=alpha, learn_alpha=learn_alpha)
-        self.alpha = Tensor(np.array(alpha, dtype=np.float32), requires_grad=True) if learn_alpha else alpha
+        self.alpha = (Tensor(np.array(alpha, dtype=self.weight_ih.dtype), requires_grad=True)
+                      if learn_alpha else alpha)
 
     def forward(self, x, h=None):
-        self._check_input(x)
+        if self._check_input(x):
+            return self._unbatched(x, h)
         return leaky_step(x, self._state(h, x), *self.weights(), self.alpha)
 
 
@@ -169,10 +212,11 @@ class LSTMCell(_FusableCell):
     gates = 4
 
     def forward(self, x, state=None):
-        self._check_input(x)
+        if self._check_input(x):
+            return self._unbatched(x, (None, None) if state is None else state)
         h, c = (None, None) if state is None else state
         h, c = self._state(h, x, "h"), self._state(c, x, "c")
-        if self.fused:
+        if self._use_kernel():
             return lstm_cell(x, h, c, *self.weights())
         return lstm_step(x, h, c, *self.weights())
 
@@ -183,8 +227,9 @@ class GRUCell(_FusableCell):
     gates = 3
 
     def forward(self, x, h=None):
-        self._check_input(x)
+        if self._check_input(x):
+            return self._unbatched(x, h)
         h = self._state(h, x)
-        if self.fused:
+        if self._use_kernel():
             return gru_cell(x, h, *self.weights())
         return gru_step(x, h, *self.weights())

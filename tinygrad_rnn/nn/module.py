@@ -4,13 +4,19 @@ A Module finds its parameters by looking at its own attributes: a Tensor with
 ``requires_grad=True`` is a parameter, a Module is a sub-module (its
 parameters are named ``child.weight``), and a list of Modules is numbered
 (``layers.0.weight``). Nothing is registered by hand.
+
+A parameter stays a parameter when it is frozen later
+(``p.requires_grad_(False)``): as in PyTorch it is still listed by
+``named_parameters()`` and saved in ``state_dict()``; the optimizers skip it
+because it gets no gradient. The module remembers the names of the attributes
+that held a trainable Tensor when they were assigned.
 """
 from collections import OrderedDict
 
 import numpy as np
 
 from ..functions import Index
-from ..tensor import DEFAULT_DTYPE, Tensor, check_sizes, rng
+from ..tensor import DEFAULT_DTYPE, Tensor, check_device, check_dtype, check_sizes, rng, split_device
 
 
 def uniform_parameter(shape, bound, dtype=np.float32):
@@ -19,10 +25,66 @@ def uniform_parameter(shape, bound, dtype=np.float32):
     return Tensor(data, requires_grad=True)
 
 
+def parameter_dtype(op, dtype=None, device=None):
+    """The floating dtype for a module's parameters from PyTorch's `dtype=` and `device=` keywords.
+
+    dtype: None (float32), np.float32 or np.float64. device: None or "cpu".
+    """
+    check_device(op, device)
+    if dtype is None:
+        return np.dtype(DEFAULT_DTYPE)
+    dtype = check_dtype(op, dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: parameters need a floating dtype, got dtype={dtype}; "
+                        f"use np.float32 or np.float64")
+    return dtype
+
+
+def check_flags(op, **flags):
+    """TypeError naming `op` unless every flag is a bool (as PyTorch: `bias="False"` would be true)."""
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{op}: {name} should be of type bool, got {type(value).__name__} {value!r}")
+
+
+def check_recurrent_sizes(op, input_size, hidden_size, **sizes):
+    """input_size and other sizes must be positive; hidden_size may be 0 (a layer with no state:
+    outputs of shape (..., 0), as PyTorch's cells give)."""
+    check_sizes(op, input_size=input_size, **sizes)
+    if not isinstance(hidden_size, (int, np.integer)) or isinstance(hidden_size, bool) or hidden_size < 0:
+        raise ValueError(f"{op}: hidden_size must be a non-negative integer, got {hidden_size!r}")
+
+
+def init_bound(hidden_size):
+    """PyTorch's init range 1/sqrt(H) for U(-bound, bound) (0 when H = 0: there is nothing to draw)."""
+    return 1 / np.sqrt(hidden_size) if hidden_size > 0 else 0.0
+
+
+def dropout(x, p, training=True):
+    """Zero each element of x with probability p and scale the rest by 1/(1-p) (in training).
+
+    Scaling keeps the expected value: E[output] = x. p = 1 drops everything
+    (the output is zero), as in PyTorch. Outside training x is returned as is.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * np.zeros((), dtype=x.dtype)
+    keep = rng().random(x.shape) >= p
+    return x * (keep / (1 - p)).astype(x.dtype)
+
+
 class Module:
     """Base class of every layer. Subclasses set attributes in __init__ and define forward."""
 
     training = True
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Tensor) and value.requires_grad:
+            self.__dict__.setdefault("_parameter_names", set()).add(name)
+        super().__setattr__(name, value)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -43,8 +105,10 @@ class Module:
         """(name, parameter) pairs; a parameter shared by two modules (weight
         tying) is listed once, under the first name it is found at."""
         seen = set() if _seen is None else _seen
+        registered = self.__dict__.get("_parameter_names", ())
         for name, value in vars(self).items():
-            if isinstance(value, Tensor) and value.requires_grad and id(value) not in seen:
+            if (isinstance(value, Tensor) and (value.requires_grad or name in registered)
+                    and id(value) not in seen):
                 seen.add(id(value))
                 yield prefix + name, value
         for name, child in self.named_children():
@@ -108,8 +172,17 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, dtype):
-        """Convert every parameter to `dtype` in place (e.g. np.float64 for gradcheck)."""
+    def to(self, dtype=None, device=None):
+        """Convert every parameter to `dtype` in place (e.g. np.float64 for gradcheck).
+
+        `device` may be "cpu" (the only one; `.to("cpu")` works too). Only float32
+        and float64 are supported.
+        """
+        dtype, device = split_device(f"{type(self).__name__}.to", dtype, device)
+        if dtype is None:
+            check_device(f"{type(self).__name__}.to", device)
+            return self
+        dtype = parameter_dtype(f"{type(self).__name__}.to", dtype, device)
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None
@@ -139,17 +212,25 @@ class Linear(Module):
     """y = x W^T + b.   x (..., in_features) -> y (..., out_features)
 
     weight (out_features, in_features), bias (out_features,), both drawn from
-    U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
+    U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch. `dtype` is
+    np.float32 (default) or np.float64; `device` may only be "cpu".
     """
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, dtype=None, device=None):
         check_sizes("Linear", in_features=in_features, out_features=out_features)
+        check_flags("Linear", bias=bias)
+        dtype = parameter_dtype("Linear", dtype, device)
         self.config = dict(in_features=in_features, out_features=out_features, bias=bias)
         bound = 1 / np.sqrt(in_features)
-        self.weight = uniform_parameter((out_features, in_features), bound)
-        self.bias = uniform_parameter((out_features,), bound) if bias else None
+        self.weight = uniform_parameter((out_features, in_features), bound, dtype)
+        self.bias = uniform_parameter((out_features,), bound, dtype) if bias else None
 
     def forward(self, x):
+        if not isinstance(x, Tensor) or x.ndim == 0:
+            got = f"a 0-d tensor" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"Linear expected input of shape (..., in_features) = (..., "
+                             f"{self.weight.shape[1]}), got {got}; for a single sample use shape "
+                             f"({self.weight.shape[1]},)")
         if x.shape[-1] != self.weight.shape[1]:
             raise ValueError(f"Linear expected input with {self.weight.shape[1]} features in the "
                              f"last axis, got shape {x.shape}")
@@ -164,11 +245,12 @@ class Embedding(Module):
     the same index twice adds both gradients into that row.
     """
 
-    def __init__(self, num_embeddings, embedding_dim):
+    def __init__(self, num_embeddings, embedding_dim, dtype=None, device=None):
         check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        dtype = parameter_dtype("Embedding", dtype, device)
         self.config = dict(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         data = rng().standard_normal((num_embeddings, embedding_dim))
-        self.weight = Tensor(data.astype(np.float32), requires_grad=True)
+        self.weight = Tensor(data.astype(dtype), requires_grad=True)
 
     def forward(self, idx):
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
@@ -183,19 +265,19 @@ class Embedding(Module):
 
 
 class Dropout(Module):
-    """During training, zero each element with probability p and scale the rest by 1/(1-p)."""
+    """During training, zero each element with probability p and scale the rest by 1/(1-p).
+
+    x (...) -> same shape. p in [0, 1]; p = 1 zeroes everything (see `dropout`).
+    """
 
     def __init__(self, p=0.5):
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout probability must be in [0, 1], got {p}")
         self.config = dict(p=p)
         self.p = p
 
     def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        keep = rng().random(x.shape) >= self.p
-        return x * (keep / (1 - self.p)).astype(x.dtype)
+        return dropout(x, self.p, self.training)
 
 
 class Sequential(Module):

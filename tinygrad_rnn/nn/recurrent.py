@@ -11,6 +11,20 @@ L layers, D = 2 if bidirectional else 1):
     output  (T, B, D*H)        (T, B, H) with merge="sum"; batch-first if x was
     h_n     (L*D, B, H)        final state of every layer and direction
 
+One unbatched sequence works too, as in PyTorch: x (T, I), h0 and c0
+(L*D, H) -> output (T, D*H), h_n (L*D, H) (batch_first does not apply; a
+single sequence needs no lengths).
+
+``dropout`` (the probability p in [0, 1] of zeroing an activation between
+stacked layers, in training only) is read at every forward, so
+``layer.dropout = 0.2`` after construction takes effect, as in PyTorch.
+
+The flags ``bias``, ``batch_first``, ``bidirectional`` and ``fused`` must be
+bools (``batch_first="False"`` would otherwise count as true). ``dtype=``
+(np.float32 or np.float64) and ``device="cpu"`` are accepted as in PyTorch.
+A sequence must have at least one step (PyTorch's rule); ``hidden_size=0``
+is allowed (outputs of width 0, through the composite path).
+
 With ``fused=False`` the layer loops over time in Python, calling the cell's
 step function: the graph then holds every step, exactly the unrolled network
 of the textbooks. With ``fused=True`` (the default) each layer and direction
@@ -27,9 +41,10 @@ import numpy as np
 from .. import functions as F
 from ..autograd import time_step
 from ..fused import check_lengths, check_nonlinearity, gru_sequence, lstm_sequence, rnn_sequence
-from ..tensor import Tensor, check_sizes, zeros
+from ..tensor import Tensor, zeros
 from .cells import gru_step, lstm_step, rnn_step
-from .module import Dropout, Module, uniform_parameter
+from .module import (Module, check_flags, check_recurrent_sizes, dropout, init_bound, parameter_dtype,
+                     uniform_parameter)
 
 MERGES = ("concat", "sum")
 
@@ -56,31 +71,43 @@ class _RecurrentLayer(Module):
     has_cell_state = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, merge="concat", fused=True):
-        name = type(self).__name__
-        check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
-        if merge not in MERGES:
-            raise ValueError(f"{name}: merge must be one of {MERGES}, got {merge!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+                 dropout=0.0, bidirectional=False, merge="concat", fused=True, dtype=None, device=None):
+        dtype = self._check_options(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                                    bidirectional, merge, fused, dtype, device)
         self.config = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
                            bias=bias, batch_first=batch_first, dropout=dropout,
                            bidirectional=bidirectional, merge=merge, fused=fused)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first, self.bidirectional, self.merge, self.fused = batch_first, bidirectional, merge, fused
+        self.dropout = dropout
         self.num_directions = 2 if bidirectional else 1
-        self.inter_layer_dropout = Dropout(dropout)
         G, H = self.gates, hidden_size
-        bound = 1 / np.sqrt(H)
+        bound = init_bound(H)
         merged = H * self.num_directions if merge == "concat" else H
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else merged
             for suffix in self._suffixes():
-                setattr(self, f"weight_ih_l{layer}{suffix}", uniform_parameter((G * H, layer_input), bound))
-                setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((G * H, H), bound))
+                setattr(self, f"weight_ih_l{layer}{suffix}",
+                        uniform_parameter((G * H, layer_input), bound, dtype))
+                setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((G * H, H), bound, dtype))
                 if bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", uniform_parameter((G * H,), bound))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", uniform_parameter((G * H,), bound))
+                    setattr(self, f"bias_ih_l{layer}{suffix}", uniform_parameter((G * H,), bound, dtype))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", uniform_parameter((G * H,), bound, dtype))
+
+    def _check_options(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                       bidirectional, merge, fused, dtype, device):
+        """Check the constructor's arguments as PyTorch does; return the parameters' dtype."""
+        name = type(self).__name__
+        check_recurrent_sizes(name, input_size, hidden_size, num_layers=num_layers)
+        check_flags(name, bias=bias, batch_first=batch_first, bidirectional=bidirectional, fused=fused)
+        if merge not in MERGES:
+            raise ValueError(f"{name}: merge must be one of {MERGES}, got {merge!r}")
+        _check_dropout(name, dropout)
+        return parameter_dtype(name, dtype, device)
+
+    def get_config(self):
+        """The constructor arguments, with the dropout rate as it is now (it may be changed)."""
+        return dict(self.config, dropout=self.dropout)
 
     def _suffixes(self):
         return ("", "_reverse") if self.bidirectional else ("",)
@@ -93,6 +120,9 @@ class _RecurrentLayer(Module):
 
     # ---- the forward pass ----------------------------------------------------
     def forward(self, x, h0=None, lengths=None, enforce_sorted=True):
+        if isinstance(x, Tensor) and x.ndim == 2:
+            return self._unbatched(x, h0, lengths)
+        _check_dropout(type(self).__name__, self.dropout)
         x = self._time_major(x, h0, lengths)
         T, B = x.shape[0], x.shape[1]
         lengths = self._check_lengths(lengths, T, B, enforce_sorted)
@@ -112,18 +142,46 @@ class _RecurrentLayer(Module):
             else:
                 layer_input = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
             if layer < self.num_layers - 1:
-                layer_input = self.inter_layer_dropout(layer_input)
+                layer_input = dropout(layer_input, self.dropout, self.training)
         output = layer_input.transpose(1, 0, 2) if self.batch_first else layer_input
         h_n = F.stack([final[0] for final in finals], axis=0)
         if self.has_cell_state:
             return output, (h_n, F.stack([final[1] for final in finals], axis=0))
         return output, h_n
 
+    def _unbatched(self, x, state, lengths):
+        """One sequence x (T, I): run it as a batch of one, x (T, 1, I), h0 (L*D, 1, H), and drop
+        that axis again: output (T, D*H), h_n (L*D, H)."""
+        name = type(self).__name__
+        if x.shape[1] != self.input_size:
+            raise ValueError(f"{name} expected one unbatched sequence of shape (T, {self.input_size}), "
+                             f"got {x.shape}; the last axis must be input_size={self.input_size}")
+        if lengths is not None:
+            raise ValueError(f"{name}: lengths= is for a padded batch; unbatched input {x.shape} is one "
+                             f"sequence of length {x.shape[0]}, so pass no lengths (or add a batch axis)")
+        parts = list(state) if self.has_cell_state and state is not None else [state]
+        for label, part in zip(("h0", "c0"), parts):
+            if part is not None and (not isinstance(part, Tensor) or part.ndim != 2):
+                got = f"{part.ndim}-D shape {part.shape}" if isinstance(part, Tensor) else type(part).__name__
+                raise ValueError(f"{name}: for unbatched 2-D input {x.shape}, {label} should also be 2-D, "
+                                 f"(num_layers*num_directions, H), but got {got}")
+        parts = [None if p is None else p.reshape(p.shape[0], 1, p.shape[1]) for p in parts]
+        state = tuple(parts) if self.has_cell_state and state is not None else parts[0]
+        T, I = x.shape
+        output, final = self.forward(x.reshape((1, T, I) if self.batch_first else (T, 1, I)), state)
+        output = output.reshape(T, output.shape[2])   # the batch axis of size 1 dropped, either layout
+        if self.has_cell_state:
+            return output, tuple(s.reshape(s.shape[0], s.shape[2]) for s in final)
+        return output, final.reshape(final.shape[0], final.shape[2])
+
     def _run_direction(self, x, state, weights, reverse, lengths):
-        """One layer, one direction over the whole sequence: (out (T, B, H), final state)."""
+        """One layer, one direction over the whole sequence: (out (T, B, H), final state).
+
+        A layer with hidden_size 0 has nothing to fuse: it takes the composite path.
+        """
         if reverse:
             x = reverse_sequences(x, lengths)
-        if self.fused:
+        if self.fused and self.hidden_size > 0:
             out, state = self.fused_sequence(x, state, weights, lengths)
         else:
             out, state = self._unrolled_sequence(x, state, weights, lengths)
@@ -154,9 +212,12 @@ class _RecurrentLayer(Module):
             raise TypeError(f"{name} expected a Tensor input of shape {layout}, got {type(x).__name__}")
         if x.ndim != 3 or x.shape[2] != I:
             expected = f"(B, T, {I})" if self.batch_first else f"(T, B, {I})"
-            hint = ("; for a single sequence add a batch axis of size 1" if x.ndim == 2 else
-                    f"; the last axis must be input_size={I}" if x.ndim == 3 else "")
-            raise ValueError(f"{name} expected input of shape {expected}, got {x.shape}{hint}")
+            hint = f"; the last axis must be input_size={I}" if x.ndim == 3 else ""
+            other = "" if x.ndim == 3 else f" (or (T, {I}) for one unbatched sequence)"
+            raise ValueError(f"{name} expected input of shape {expected}{other}, got {x.shape}{hint}")
+        if x.shape[1 if self.batch_first else 0] == 0:
+            raise ValueError(f"{name}: Expected sequence length to be larger than 0 in RNN, got input of "
+                             f"shape {x.shape} (T = 0 time steps)")
         if x.dtype != self.weight_ih_l0.dtype:
             raise TypeError(f"{name}: input dtype {x.dtype} differs from parameter dtype "
                             f"{self.weight_ih_l0.dtype}; convert the input or call .to(dtype) on the layer")
@@ -201,6 +262,13 @@ class _RecurrentLayer(Module):
                 if part.dtype != dtype:
                     raise TypeError(f"{name}: {label} dtype {part.dtype} differs from the input's {dtype}")
         return [tuple(part[k] for part in parts) for k in range(count)]
+
+
+def _check_dropout(op, p):
+    """PyTorch's rule: dropout is a number in [0, 1] (1 drops every activation between layers)."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"{op}: dropout should be a number in range [0, 1] (the probability of zeroing "
+                         f"an activation between layers), got {p!r}")
 
 
 class RNN(_RecurrentLayer):
