@@ -429,6 +429,10 @@ def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
             report.add_finding(layout)
             report.lines.append(f"  {layout}")
             return True
+        if "matmul" in str(err) or "shape" in str(err):
+            shapes = ", ".join(f"{k} {v.shape}" for k, v in _to_student(arrays, task.layout).items())
+            raise StudentError(f"{err}; the inputs were {shapes}: check which product uses a transposed "
+                               f"matrix") from err
         raise err
     expected = task.expected_outputs(ref)
     steps = [f"t={t}" for t in range(arrays["x"].shape[1])] if task.sequence else None
@@ -585,7 +589,7 @@ def _backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong):
         if text:
             return text
     if task.sequence:
-        text = _local_or_carried(task, arrays, dh)
+        text = _local_or_carried(task, arrays, dh) or _one_step_sequence(task, arrays, dh)
         if text:
             return text
     if task.cell == "lstm" and not task.sequence:
@@ -642,6 +646,9 @@ def _not_summed(task, ref, got, expected, wrong):
             for last in range(first, T):
                 if (first, last) != (0, T - 1) and _close(got[name], per_step[first:last + 1].sum(0)):
                     span = f"step t={first}" if first == last else f"steps t={first}..{last}"
+                    if (first, last) == (1, T - 1):
+                        return (f"backward: {name} misses the contribution of step t=0 (does your loop stop "
+                                f"before t = 0?); {name} is the sum over every step t=0..{T - 1}")
                     return (f"backward: {name} is not summed over time: it holds the contribution of {span} only; "
                             f"{name} is the sum over every step t=0..{T - 1}")
     return None
@@ -680,6 +687,29 @@ def _local_or_carried(task, arrays, dh):
                 f"right at t={T - 1} and wrong at t={','.join(map(str, late))}; every step's local derivative is "
                 f"right. Add the {carried} of step t+1 to the upstream gradient of step t")
     return None
+
+
+def _one_step_sequence(task, arrays, dh):
+    """A local error in a sequence, located on a sequence of one step (no carried gradient to blur it)."""
+    short = dict(arrays, x=arrays["x"][:, :1])
+    ref = _engine(task.cell, short, task.gate_order, dh[:, :1])
+    got = task.run_backward(task.run_forward(short)[1], dh[:, :1], None)
+    expected = task.expected_grads(ref)
+    wrong = [n for n in task.gradients if not _close(got[n], expected[n])]
+    if not wrong:
+        return None
+    if task.cell == "rnn":
+        return ("backward: the local derivative of one step is wrong (a one-step sequence already gets "
+                f"{', '.join(wrong)} wrong): check da = dh * (1 - h_t^2)")
+    gates = {k for k, g, e in _gate_blocks(task, got["db"], expected["db"]) if not _close(g, e)}
+    if task.cell == "lstm" and {"i", "g"} <= gates <= {"i", "f", "g"}:      # f's gradient is 0 at t=0 (c0 = 0)
+        return ("backward: the gradient reaching c through h = o * tanh(c) is missing or wrong (on a one-step "
+                "sequence the gates that take dc, i and g, are wrong and gate o is right): "
+                "dc = dc_next + dh * o * (1 - tanh(c)^2)")
+    if gates:
+        names = ", ".join(f"gate {GATE_NAMES[k]}" for k in task.gate_order if k in gates)
+        return f"backward: the local derivative of {names} is wrong (seen on a one-step sequence)"
+    return f"backward: {', '.join(wrong)} wrong on a one-step sequence (a local error in each step)"
 
 
 def _lstm_cell_path(task, arrays, dh, dc_last):

@@ -142,6 +142,45 @@ def lstm_backward_drops_dc(dh, caches):
     return dx, dprev_h, dWx, dWh, db
 
 
+def lstm_backward_with_dc_bug(dh, caches):
+    N, T, H = dh.shape
+    D = caches[0][0].shape[1]
+    dx, dWx, dWh, db = np.zeros((N, T, D)), np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros(4 * H)
+    dprev_h, dprev_c = np.zeros((N, H)), np.zeros((N, H))
+    for t in reversed(range(T)):
+        dx[:, t], dprev_h, dprev_c, dWx_t, dWh_t, db_t = dc_missing_path_through_h(dh[:, t] + dprev_h, dprev_c,
+                                                                                   caches[t])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return dx, dprev_h, dWx, dWh, db
+
+
+def lstm_backward_with_forget_bug(dh, caches):
+    N, T, H = dh.shape
+    D = caches[0][0].shape[1]
+    dx, dWx, dWh, db = np.zeros((N, T, D)), np.zeros((D, 4 * H)), np.zeros((H, 4 * H)), np.zeros(4 * H)
+    dprev_h, dprev_c = np.zeros((N, H)), np.zeros((N, H))
+    for t in reversed(range(T)):
+        dx[:, t], dprev_h, dprev_c, dWx_t, dWh_t, db_t = forget_missing_c_prev(dh[:, t] + dprev_h, dprev_c,
+                                                                               caches[t])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return dx, dprev_h, dWx, dWh, db
+
+
+def rnn_backward_skips_t0(dh, caches):
+    N, T, H = dh.shape
+    D = caches[0][0].shape[1]
+    dx, dWx, dWh, db = np.zeros((N, T, D)), np.zeros((D, H)), np.zeros((H, H)), np.zeros(H)
+    dprev_h = np.zeros((N, H))
+    for t in reversed(range(1, T)):                                         # bug: stops before t = 0
+        dx[:, t], dprev_h, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t] + dprev_h, caches[t])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return dx, dprev_h, dWx, dWh, db
+
+
+def lstm_Wh_transposed_forward(x, prev_h, prev_c, Wx, Wh, b):
+    return lstm_step_forward(x, prev_h, prev_c, Wx, Wh.T.T.T, b)            # bug: Wh.T (shapes do not fit)
+
+
 def gru_reset_before_product(x, prev_h, Wx, Wh, bx, bh):
     xr, xz, xn = np.split(x @ Wx + bx, 3, axis=1)
     hr, hz, _ = np.split(prev_h @ Wh + bh, 3, axis=1)
@@ -219,6 +258,13 @@ BUGS = {
                                     r"layout: .*order i,f,g,o.*gate_order='ifgo'"),
     "h_next without tanh(c)": ("lstm_step_forward", lstm_forward_o_tanh, r"h_next is wrong while c_next is right.*gate o"),
     "lstm_backward drops dc from t+1": ("lstm_backward", lstm_backward_drops_dc, r"carried from step t\+1"),
+    "lstm_backward with dc missing the path through h": ("lstm_backward", lstm_backward_with_dc_bug,
+                                                         r"through h = o \* tanh\(c\)"),
+    "lstm_backward with the forget-gate bug": ("lstm_backward", lstm_backward_with_forget_bug,
+                                               r"local derivative of gate f \(forget gate\)"),
+    "rnn_backward stops before t=0": ("rnn_backward", rnn_backward_skips_t0, r"misses the contribution of step t=0"),
+    "LSTM Wh transposed in forward": ("lstm_step_forward", lstm_Wh_transposed_forward,
+                                      r"raised ValueError.*Wh \(\d, \d+\).*transposed"),
     "GRU reset gate before the product": ("gru_step_forward", gru_reset_before_product,
                                           r"gate r \(reset gate\) applied before the matrix product"),
     "GRU update gate swapped": ("gru_step_forward", gru_update_swapped, r"update gate swapped"),
