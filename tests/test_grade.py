@@ -96,7 +96,7 @@ def test_text_and_json_formats(tmp_path, capsys):
     assert cli.main(["grade", str(path)]) == 0
     text = capsys.readouterr().out
     assert text.startswith(f"student.py: {results['score']}/{results['max_score']} points")
-    assert "lstm_step_backward: 2/2" in text
+    assert "lstm_step_backward: 2/2 passed" in text
 
 
 def test_user_mistakes_get_one_line_not_a_traceback(tmp_path, capsys):

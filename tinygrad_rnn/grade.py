@@ -192,10 +192,13 @@ def _collect(name, events, stopped):
 
 
 def to_text(result):
+    """The summary, then one line per passed function and the report's head for each other one."""
     lines = [result["output"], ""]
     for test in result["tests"]:
-        lines.append(f"{test['name']}: {test['score']}/{test['max_score']}")
-        lines += ["    " + line for line in test["output"].splitlines()[:12]]
+        passed = test["score"] == test["max_score"]
+        lines.append(f"{test['name']}: {test['score']}/{test['max_score']}" + (" passed" if passed else ""))
+        if not passed:
+            lines += ["    " + line for line in test["output"].splitlines()[:12]]
     return "\n".join(lines)
 
 
