@@ -93,7 +93,7 @@ class CheckReport:
     title: str
     lines: list = field(default_factory=list)
     failures: list = field(default_factory=list)   # (trial, quantity, part) of each wrong piece
-    findings: list = field(default_factory=list)   # causes, first found first
+    findings: list = field(default_factory=list)   # the cause (a check stops at the first trial with one)
 
     @property
     def passed(self):
@@ -113,9 +113,7 @@ class CheckReport:
     def __str__(self):
         if self.passed:
             return f"{self.title}: PASSED\n" + "\n".join(self.lines)
-        head = [f"{self.title}: FAILED", f"finding: {self.finding}"]
-        head += [f"also: {f}" for f in self.findings[1:]]
-        return "\n".join(head + ["details:"] + self.lines)
+        return "\n".join([f"{self.title}: FAILED", f"finding: {self.finding}", "details:"] + self.lines)
 
 
 class StudentError(Exception):
@@ -401,20 +399,19 @@ def _run_check(task, trials, seed, atol, rtol, verbose):
         N, T, D, H = arrays["x"].shape + (arrays["h0"].shape[1],)
         report.lines.append(f"trial {trial}: N={N} D={D} H={H}" + (f" T={T}" if task.sequence else ""))
         try:
-            stop = _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol)
+            _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol)
         except StudentError as err:
             report.add_finding(str(err))
             report.lines.append(f"  {err}")
-            stop = True
-        if stop:
-            break
+        if report.findings:
+            break                     # the cause is found: more trials would only repeat it
     if verbose:
         print(report)
     return report
 
 
 def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
-    """Forward, then backward; returns True when the finding makes further trials pointless."""
+    """Forward, then backward, on one random problem; adds the finding (if any) to the report."""
     dc_last = dc_last if task.cell == "lstm" and not task.sequence else None
     ref = _engine(task.cell, arrays, task.gate_order, dh, dc_last)
     try:
@@ -424,7 +421,7 @@ def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
         if layout:
             report.add_finding(layout)
             report.lines.append(f"  {layout}")
-            return True
+            return
         if "matmul" in str(err) or "shape" in str(err):
             shapes = ", ".join(f"{k} {v.shape}" for k, v in _to_student(arrays, task.layout).items())
             raise StudentError(f"{err}; the inputs were {shapes}: check which product uses a transposed "
@@ -436,11 +433,10 @@ def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
              if _compare(report, trial, name, outputs[name], expected[name], parts=steps, axis=1,
                          atol=atol, rtol=rtol)]
     if wrong:
-        layout = _find_layout(task, arrays)
-        report.add_finding(layout or _forward_finding(task, arrays, outputs, expected, wrong))
-        return bool(layout)
+        report.add_finding(_find_layout(task, arrays) or _forward_finding(task, arrays, outputs, expected, wrong))
+        return
     if task.backward is None:
-        return False
+        return
     got = task.run_backward(cache, dh, dc_last)
     expected = task.expected_grads(ref)
     gate_labels = [f"gate {GATE_NAMES[k]}" for k in task.gate_order]
@@ -454,7 +450,6 @@ def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
             wrong[name] = bad
     if wrong:
         report.add_finding(_backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong))
-    return False
 
 
 def _check_gate_order(gate_order, cell):
@@ -853,7 +848,7 @@ def check_truncated_bptt(forward, backward, k, trials=3, seed=0, atol=1e-6, rtol
                 report.add_finding(f"truncated BPTT: the gradient reaches the wrong steps (k={k}): the loss at step s "
                                    f"must reach steps k*(s//k)..s; wrong for the losses at steps "
                                    f"{','.join(map(str, wrong_reach))}")
-                continue
+                break
             ref = _engine("rnn", arrays, "", dh, chunk=k)
             got = task.run_backward(cache, dh, None)
             wrong = {n: bad for n in task.gradients
@@ -861,6 +856,7 @@ def check_truncated_bptt(forward, backward, k, trials=3, seed=0, atol=1e-6, rtol
             if wrong:
                 report.add_finding(f"truncated BPTT: the right steps receive gradient but "
                                    f"{', '.join(wrong)} have wrong values")
+                break
         except StudentError as err:
             report.add_finding(str(err))
             report.lines.append(f"  {err}")
