@@ -1,181 +1,136 @@
-"""The grading helper: correct student code passes, buggy code is reported by name.
+"""The grading helper: a correct student passes, each planted bug is caught and located.
 
-The "student" functions below are what an assignment would ask for: NumPy
-forward/backward passes with a cache. Each bug is one a student really makes.
+The students live in tests/students: `cs231n_solution.py` gets everything
+right (CS231n's layout, LSTM gate blocks i, f, o, g); `bugs.py` holds one
+realistic mistake per function, each with the words the finding must contain
+(the gate, parameter, time step or layout that locates it).
 """
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import tinygrad_rnn as tr
 from tinygrad_rnn import check
 
-
-def sigmoid(a):
-    return 1 / (1 + np.exp(-a))
-
-
-# ---- vanilla RNN -------------------------------------------------------------
-
-def rnn_step_forward(x, h_prev, Wx, Wh, b):
-    h_next = np.tanh(x @ Wx + h_prev @ Wh + b)
-    return h_next, (x, h_prev, Wx, Wh, h_next)
+sys.path.insert(0, str(Path(__file__).parent / "students"))
+import cs231n_solution as solution  # noqa: E402
+from bugs import BUGS  # noqa: E402
 
 
-def rnn_step_backward(dh_next, cache):
-    x, h_prev, Wx, Wh, h_next = cache
-    da = dh_next * (1 - h_next ** 2)
-    return da @ Wx.T, da @ Wh.T, x.T @ da, h_prev.T @ da, da.sum(axis=0)
+def check_everything(functions, seed=0):
+    """Every check on a student's {name: function}, with CS231n's LSTM order; {check name: report}."""
+    f = functions.get
+    return {
+        "rnn_step": check.check_rnn_step(f("rnn_step_forward"), f("rnn_step_backward"), seed=seed, verbose=False),
+        "rnn_sequence": check.check_rnn_sequence(f("rnn_forward"), f("rnn_backward"), seed=seed, verbose=False),
+        "lstm_step": check.check_lstm_step(f("lstm_step_forward"), f("lstm_step_backward"), gate_order="ifog",
+                                           seed=seed, verbose=False),
+        "lstm_sequence": check.check_lstm_sequence(f("lstm_forward"), f("lstm_backward"), gate_order="ifog",
+                                                   seed=seed, verbose=False),
+        "gru_step": check.check_gru_step(f("gru_step_forward"), f("gru_step_backward"), seed=seed, verbose=False),
+        "truncated": check.check_truncated_bptt(f("rnn_forward"), f("rnn_backward_truncated"), 3, seed=seed,
+                                                verbose=False),
+    }
 
 
-def rnn_step_backward_wrong_tanh(dh_next, cache):
-    x, h_prev, Wx, Wh, h_next = cache
-    da = dh_next * (1 - h_next)              # bug: tanh'(a) is 1 - tanh(a)^2
-    return da @ Wx.T, da @ Wh.T, x.T @ da, h_prev.T @ da, da.sum(axis=0)
-
-
-def rnn_forward(x, h0, Wx, Wh, b):
-    h, caches = h0, []
-    hs = np.zeros((x.shape[0], x.shape[1], h0.shape[1]))
-    for t in range(x.shape[1]):
-        h, cache = rnn_step_forward(x[:, t], h, Wx, Wh, b)
-        hs[:, t] = h
-        caches.append(cache)
-    return hs, caches
-
-
-def rnn_backward(dh, caches, carry_gradient=True):
-    dx = np.zeros(dh.shape[:2] + (caches[0][0].shape[1],))
-    dWx, dWh, db = 0, 0, 0
-    dh_prev = np.zeros_like(dh[:, 0])
-    for t in reversed(range(dh.shape[1])):
-        upstream = dh[:, t] + dh_prev if carry_gradient else dh[:, t]
-        dx[:, t], dh_prev, dWx_t, dWh_t, db_t = rnn_step_backward(upstream, caches[t])
-        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
-    return dx, dh_prev, dWx, dWh, db
-
-
-def rnn_backward_forgets_next_step(dh, caches):
-    return rnn_backward(dh, caches, carry_gradient=False)   # bug: drops dL/dh_t from step t+1
-
-
-# ---- LSTM (gate order i, f, g, o) ---------------------------------------------
-
-def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
-    a = x @ Wx + h_prev @ Wh + b
-    ai, af, ag, ao = np.split(a, 4, axis=1)
-    i, f, g, o = sigmoid(ai), sigmoid(af), np.tanh(ag), sigmoid(ao)
-    c_next = f * c_prev + i * g
-    h_next = o * np.tanh(c_next)
-    return h_next, c_next, (x, h_prev, c_prev, Wx, Wh, i, f, g, o, c_next)
-
-
-def lstm_step_backward(dh_next, dc_next, cache, forget_bug=False):
-    x, h_prev, c_prev, Wx, Wh, i, f, g, o, c_next = cache
-    tanh_c = np.tanh(c_next)
-    do = dh_next * tanh_c
-    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
-    di, df, dg = dc * g, dc * c_prev, dc * i
-    dai = di * i * (1 - i)
-    daf = df * (1 - f) if forget_bug else df * f * (1 - f)   # the bug: sigmoid' written as 1 - f
-    dag = dg * (1 - g ** 2)
-    dao = do * o * (1 - o)
-    da = np.concatenate([dai, daf, dag, dao], axis=1)
-    return da @ Wx.T, da @ Wh.T, dc * f, x.T @ da, h_prev.T @ da, da.sum(axis=0)
-
-
-def lstm_step_backward_forget_bug(dh_next, dc_next, cache):
-    return lstm_step_backward(dh_next, dc_next, cache, forget_bug=True)
-
-
-def lstm_step_forward_ifog(x, h_prev, c_prev, Wx, Wh, b):
-    """A CS231n-layout LSTM (blocks i, f, o, g)."""
-    a = x @ Wx + h_prev @ Wh + b
-    ai, af, ao, ag = np.split(a, 4, axis=1)
-    i, f, o, g = sigmoid(ai), sigmoid(af), sigmoid(ao), np.tanh(ag)
-    c_next = f * c_prev + i * g
-    return o * np.tanh(c_next), c_next
-
-
-# ---- GRU --------------------------------------------------------------------------
-
-def gru_step_forward(x, h_prev, Wx, Wh, bx, bh, swap_update=False):
-    xr, xz, xn = np.split(x @ Wx + bx, 3, axis=1)
-    hr, hz, hn = np.split(h_prev @ Wh + bh, 3, axis=1)
-    r, z = sigmoid(xr + hr), sigmoid(xz + hz)
-    n = np.tanh(xn + r * hn)
-    return z * n + (1 - z) * h_prev if swap_update else (1 - z) * n + z * h_prev
-
-
-def gru_step_forward_swapped(x, h_prev, Wx, Wh, bx, bh):
-    return gru_step_forward(x, h_prev, Wx, Wh, bx, bh, swap_update=True)
-
-
-# ---- tests --------------------------------------------------------------------------
-
+@settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2 ** 16))
-def test_correct_student_code_passes(seed):
-    assert check.check_rnn_step(rnn_step_forward, rnn_step_backward, seed=seed, verbose=False).passed
-    assert check.check_lstm_step(lstm_step_forward, lstm_step_backward, seed=seed, verbose=False).passed
-    assert check.check_gru_step(gru_step_forward, seed=seed, verbose=False).passed
-    assert check.check_rnn_sequence(rnn_forward, rnn_backward, seed=seed, verbose=False).passed
+def test_the_correct_student_passes_every_check(seed):
+    reports = check_everything(vars(solution), seed)
+    assert all(r.passed for r in reports.values()), {k: str(r) for k, r in reports.items() if not r.passed}
 
 
-def test_forward_only_and_other_gate_order():
-    assert check.check_lstm_step(lstm_step_forward_ifog, gate_order="ifog", verbose=False).passed
-    assert check.check_rnn_step(lambda *a: rnn_step_forward(*a)[0], verbose=False).passed
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_each_bug_is_caught_and_located(bug):
+    replaced, function, where = BUGS[bug]
+    reports = check_everything({**vars(solution), replaced: function})
+    failed = {name: r for name, r in reports.items() if not r.passed}
+    assert failed, f"{bug}: no check failed"
+    findings = [r.finding for r in failed.values()]
+    assert any(re.search(where, f) for f in findings), f"{bug}: {findings} do not match {where!r}"
 
 
-def test_wrong_forget_gate_derivative_is_named(capsys):
-    report = check.check_lstm_step(lstm_step_forward, lstm_step_backward_forget_bug)
-    text = capsys.readouterr().out
-    assert not report.passed
-    wrong_parts = {part for _, _, part in report.failures}
-    assert "gate f (forget gate)" in wrong_parts
-    assert not {"gate i (input gate)", "gate g (candidate)", "gate o (output gate)"} & wrong_parts
-    assert "dWx gate f (forget gate)" in text and "WRONG" in text
-    assert "gradient wrong through: gate f (forget gate)" in text
+def test_a_correct_cs231n_lstm_gets_one_finding_the_layout():
+    report = check.check_lstm_step(solution.lstm_step_forward, solution.lstm_step_backward, verbose=False)
+    assert len(report.findings) == 1
+    assert "order i,f,o,g" in report.finding and "gate_order='ifog'" in report.finding
+    assert str(report).splitlines()[1] == f"finding: {report.finding}"
+    assert check.check_lstm_step(solution.lstm_step_forward, solution.lstm_step_backward, gate_order="ifog",
+                                 verbose=False).passed
+    sequence = check.check_lstm_sequence(solution.lstm_forward, solution.lstm_backward, verbose=False)
+    assert len(sequence.findings) == 1 and "gate_order='ifog'" in sequence.finding
 
 
-def test_wrong_gate_order_gets_a_hint():
-    report = check.check_lstm_step(lstm_step_forward_ifog, verbose=False)
-    assert not report.passed
-    assert any("order i,f,o,g" in line for line in report.lines)
+def test_pytorch_layout_is_checked_when_asked():
+    def forward(x, h_prev, W_ih, W_hh, b):      # PyTorch shapes: W_ih (H, D)
+        return solution.rnn_step_forward(x, h_prev, W_ih.T, W_hh.T, b)
+
+    def backward(dh_next, cache):
+        dx, dh_prev, dWx, dWh, db = solution.rnn_step_backward(dh_next, cache)
+        return dx, dh_prev, dWx.T, dWh.T, db
+
+    assert check.check_rnn_step(forward, backward, layout="pytorch", verbose=False).passed
+    with pytest.raises(ValueError, match="layout"):
+        check.check_rnn_step(forward, layout="tensorflow", verbose=False)
 
 
-def test_wrong_tanh_derivative_names_the_parameters():
-    report = check.check_rnn_step(rnn_step_forward, rnn_step_backward_wrong_tanh, verbose=False)
-    assert {name for _, name, _ in report.failures} == {"dx", "dh_prev", "dWx", "dWh", "db"}
-    assert all(" ok " in line for line in report.lines if line.startswith("  h_next"))
+def test_random_shapes_never_degenerate():
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        for _ in range(3):
+            N, T, D, H = check._trial_shapes(rng)
+            assert len({N, D, H}) == 3 and min(N, D, H) >= 2 and T >= 3
 
 
-def test_bptt_without_the_carried_gradient_names_the_time_steps():
-    report = check.check_rnn_sequence(rnn_forward, rnn_backward_forgets_next_step, verbose=False)
-    assert not report.passed
-    dx_steps = {(trial, part) for trial, name, part in report.failures if name == "dx"}
-    lengths = [int(re.search(r"T=(\d+)", line).group(1)) for line in report.lines if line.startswith("trial")]
-    for trial, T in enumerate(lengths):
-        assert (trial, f"t={T - 1}") not in dx_steps          # the last step has nothing to carry
-        assert (trial, "t=0") in dx_steps                      # earlier steps miss it
-    assert {"dWh", "dh0"} <= {name for _, name, _ in report.failures}
+def test_a_transposed_forward_weight_is_named_for_every_seed_with_one_trial():
+    bug = BUGS["Wh transposed in forward"][1]
+    for seed in range(30):
+        report = check.check_rnn_step(bug, trials=1, seed=seed, verbose=False)
+        assert "Wh transposed" in report.finding, (seed, report.finding)
 
 
-def test_gru_variant_is_recognised():
-    report = check.check_gru_step(gru_step_forward_swapped, verbose=False)
-    assert not report.passed
-    assert any("update gate swapped" in line for line in report.lines)
+def test_student_errors_are_findings_not_crashes():
+    def raises(*args):
+        raise IndexError("index 5 is out of bounds")
 
-
-def test_wrong_shapes_and_return_values_are_reported():
+    report = check.check_rnn_step(raises, verbose=False)
+    assert not report.passed and "rnn_step_forward raised IndexError: index 5" in report.finding
+    assert "not implemented" in check.check_gru_step(lambda *a: (_ for _ in ()).throw(NotImplementedError()),
+                                                     verbose=False).finding
+    report = check.check_lstm_step(lambda *a: a[0], verbose=False)
+    assert "lstm_step_forward should return 2 array(s)" in report.finding
+    assert "is missing" in check.check_rnn_sequence(None, verbose=False).finding
     report = check.check_rnn_step(lambda x, h, Wx, Wh, b: np.zeros((1, 7, 7)), verbose=False)
-    assert any("WRONG SHAPE" in line for line in report.lines) and not report.passed
-    with pytest.raises(TypeError, match="lstm_step_forward should return 2"):
-        check.check_lstm_step(lambda *a: a[0], verbose=False)
+    assert "h_next has shape (1, 7, 7)" in report.finding
+    report = check.check_rnn_step(solution.rnn_step_forward, lambda dh, cache: ("a", "b", "c", "d", "e"),
+                                  verbose=False)
+    assert not report.passed and "shape None" in report.finding
+
+
+def test_the_report_names_the_wrong_gate_and_lists_the_right_ones(capsys):
+    forget_bug = BUGS["forget gate derivative misses c_prev"][1]
+    report = check.check_lstm_step(solution.lstm_step_forward, forget_bug, gate_order="ifog")
+    text = capsys.readouterr().out
+    assert {part for _, _, part in report.failures if part and part.startswith("gate")} == {"gate f (forget gate)"}
+    assert "dWx gate f (forget gate)" in text and "correct for: gate i (input gate)" in text
+
+
+def test_truncated_bptt_reports_which_steps_received_gradient():
+    report = check.check_truncated_bptt(solution.rnn_forward, solution.rnn_backward, 3, trials=1, verbose=False)
+    assert not report.passed                                       # full BPTT is not truncated
+    assert any(re.match(r"  loss at step 4 reached steps 0\.\.4; expected 3\.\.4", line) for line in report.lines)
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        check.check_truncated_bptt(solution.rnn_forward, solution.rnn_backward, 0)
+
+
+def test_bad_arguments_from_the_ta_raise():
     with pytest.raises(ValueError, match="gate_order"):
-        check.check_lstm_step(lstm_step_forward, gate_order="ifgx")
+        check.check_lstm_step(solution.lstm_step_forward, gate_order="ifgx")
 
 
 def test_checks_are_exported():
-    assert tr.check.check_rnn_step is check.check_rnn_step
+    assert tr.check.check_lstm_sequence is check.check_lstm_sequence

@@ -230,3 +230,18 @@ def test_cli_draw_refuses_other_checkpoints(tmp_path, capsys):
     assert "not one written by `tinygrad-rnn train`" in capsys.readouterr().err
     assert cli.main(["draw", str(tmp_path / "missing.npz")]) == cli.EXIT_ERROR
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_completion_figure_shows_original_given_half_and_completions():
+    pytest.importorskip("matplotlib")
+    from tinygrad_rnn.apps.pixel_rnn import draw_completions
+    originals = np.random.default_rng(0).integers(0, 4, size=(2, 8, 8))
+    completed = np.repeat(originals, 3, axis=0)
+    figure = draw_completions(originals, completed, 4, title="completions")
+    titles = [axis.get_title() for axis in figure.axes[:5]]
+    assert titles == ["original", "given (top half)", "completion 1", "completion 2", "completion 3"]
+    assert figure.get_suptitle() == "completions" and len(figure.axes) == 2 * 5
+    given = figure.axes[1].images[0].get_array()
+    assert np.ma.getmaskarray(given)[4:].all() or np.isnan(np.asarray(given, dtype=float)[4:]).all()
+    with pytest.raises(ValueError, match="draw_completions"):
+        draw_completions(originals, completed[:5], 4)

@@ -133,3 +133,28 @@ def test_plots_save_png_files(tmp_path):
     for path in (line, image):
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_axis_and_colorbar_is_labelled():
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    ax = viz.draw_per_step(Figure(), {"RNN": [1.0, 0.1]}, "decay", "||dL/dh_t||", "time step t", True)
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("decay", "time step t", "||dL/dh_t||")
+    fig = Figure()
+    ax, colorbar = viz.draw_matrix(fig, np.ones((3, 40)), "hidden states", "day", "hidden unit",
+                                   colorbar_label="activation")
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("hidden states", "day", "hidden unit")
+    assert colorbar.ax.get_ylabel() == "activation"
+    assert ax.get_aspect() == "auto"                      # a (3, 40) matrix fills the axes, not a strip
+    assert matplotlib.__version__
+
+
+def test_plots_get_a_title_and_print_where_they_saved(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = viz.plot_matrix(np.eye(3), str(tmp_path / "jacobian_one_way.png"))
+    assert f"saved {path}" in capsys.readouterr().out
+    heatmap_path = str(tmp_path / "att.png")
+    viz.attention_heatmap(np.eye(2), path=heatmap_path)
+    assert capsys.readouterr().out.strip() == f"saved {heatmap_path}"
+    assert viz._default_title(path) == "jacobian one way"
+    assert not viz.in_notebook()                          # pytest is not a Jupyter kernel

@@ -1,53 +1,75 @@
-"""Grading helper: test a student's NumPy RNN/LSTM/GRU code against the engine.
+"""Grading helper: test a student's NumPy RNN/LSTM/GRU code against the engine and name the cause.
 
 Each ``check_*`` function calls the student's functions on random shapes and
-random values (float64, seeded), computes the same quantities with the
-engine (the composite cells of ``tinygrad_rnn.nn.cells`` and backward()),
-and prints a report that says *what* is wrong — which output, which gate,
-which parameter, which time step — and by how much, not only pass/fail.
-It returns a `CheckReport` whose ``.passed`` a test or autograder can assert.
+random values (float64, seeded; N, D, H distinct and at least 2, so a
+transposed matrix never fits by accident), computes the same quantities
+with the engine (the composite cells of ``tinygrad_rnn.nn.cells`` and
+backward()), and returns a `CheckReport`. The report's ``finding`` is *the*
+cause, decided in this order:
+
+1. layout: the gate blocks in another order, a transposed weight, PyTorch
+   shapes instead of CS231n shapes (the finding says which layout it saw and
+   the argument to pass);
+2. forward: which output, which gate, which time step;
+3. backward: which gradient, which gate's derivative, which time step, and
+   whether the error is in the local derivative of a step or in the gradient
+   carried from step t+1.
+
+The lines after it give the numbers (what was wrong where, and by how much).
 
     import tinygrad_rnn as tr
-    report = tr.check.check_lstm_step(lstm_step_forward, lstm_step_backward)
-    assert report.passed
+    report = tr.check.check_lstm_step(lstm_step_forward, lstm_step_backward, gate_order="ifog")
+    assert report.passed, report
 
-The functions a student writes (shapes: N batch, D input size, H hidden
-size, T time steps; "cache" is anything the forward pass wants to hand to
-the backward pass; a forward may also return its outputs without a cache
-when no backward is checked):
+The functions a student writes, in CS231n's layout (shapes: N batch, D input
+size, H hidden size, T time steps; "cache" is anything the forward pass
+hands to the backward pass; a forward checked without its backward may
+return its outputs alone):
 
 Vanilla RNN step          h_next = tanh(x Wx + h_prev Wh + b)
     rnn_step_forward(x, h_prev, Wx, Wh, b) -> (h_next, cache)
         x (N, D), h_prev (N, H), Wx (D, H), Wh (H, H), b (H,)  ->  h_next (N, H)
     rnn_step_backward(dh_next, cache) -> (dx, dh_prev, dWx, dWh, db)
 
+Whole-sequence vanilla RNN (BPTT)
+    rnn_forward(x, h0, Wx, Wh, b) -> (h, cache)       x (N, T, D) -> h (N, T, H)
+    rnn_backward(dh, cache) -> (dx, dh0, dWx, dWh, db)
+        dh (N, T, H) is dL/dh_t of the loss at step t *alone*; the backward
+        pass must add the gradient arriving from step t+1.
+
 LSTM step                 a = x Wx + h_prev Wh + b, split into 4 blocks of H columns
     lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b) -> (h_next, c_next, cache)
         Wx (D, 4H), Wh (H, 4H), b (4H,);  blocks in `gate_order` ("ifgo" as in
-        PyTorch and this engine; "ifog" as in CS231n)
+        PyTorch and this engine, the default; "ifog" as in CS231n)
         i = sigmoid(a_i)  f = sigmoid(a_f)  g = tanh(a_g)  o = sigmoid(a_o)
         c_next = f * c_prev + i * g;   h_next = o * tanh(c_next)
     lstm_step_backward(dh_next, dc_next, cache) -> (dx, dh_prev, dc_prev, dWx, dWh, db)
 
+Whole-sequence LSTM (c0 = 0, as in CS231n)
+    lstm_forward(x, h0, Wx, Wh, b) -> (h, cache)
+    lstm_backward(dh, cache) -> (dx, dh0, dWx, dWh, db)
+
 GRU step (PyTorch's equations, gates r, z, n; the reset gate multiplies
 the hidden part *after* its bias, so there are two biases)
-    gru_step_forward(x, h_prev, Wx, Wh, bx, bh) -> h_next  (or (h_next, cache))
+    gru_step_forward(x, h_prev, Wx, Wh, bx, bh) -> (h_next, cache)
         Wx (D, 3H), Wh (H, 3H), bx (3H,), bh (3H,)
         r = sigmoid(x Wx_r + bx_r + h_prev Wh_r + bh_r)
         z = sigmoid(x Wx_z + bx_z + h_prev Wh_z + bh_z)
         n = tanh(x Wx_n + bx_n + r * (h_prev Wh_n + bh_n))
         h_next = (1 - z) * n + z * h_prev
+    gru_step_backward(dh_next, cache) -> (dx, dh_prev, dWx, dWh, dbx, dbh)
 
-Whole-sequence vanilla RNN (BPTT)
-    rnn_forward(x, h0, Wx, Wh, b) -> (h, cache)
-        x (N, T, D), h0 (N, H)  ->  h (N, T, H), all hidden states
-    rnn_backward(dh, cache) -> (dx, dh0, dWx, dWh, db)
-        dh (N, T, H) is the upstream gradient dL/dh_t of the loss at each step
-        *alone*; the backward pass must add the gradient arriving from step t+1.
+Truncated BPTT: ``check_truncated_bptt(rnn_forward, backward, k)`` checks a
+backward pass that cuts the gradient every k steps (chunks 0..k-1, k..2k-1,
+...) and reports which steps each loss reached.
+
+``layout="pytorch"`` checks functions that take PyTorch-shaped weights
+instead: Wx (G*H, D), Wh (G*H, H), used as x Wx^T.
 
 Comparisons use |got - expected| <= atol + rtol * |expected| with float64
 tolerances (atol=1e-6, rtol=1e-5 by default).
 """
+import traceback
 from dataclasses import dataclass, field
 from itertools import permutations
 
@@ -60,23 +82,42 @@ from .tensor import Tensor
 
 GATE_NAMES = {"i": "i (input gate)", "f": "f (forget gate)", "g": "g (candidate)",
               "o": "o (output gate)", "r": "r (reset gate)", "z": "z (update gate)", "n": "n (candidate)"}
+ENGINE_ORDER = {"rnn": "", "lstm": "ifgo", "gru": "rzn"}
+LAYOUTS = ("cs231n", "pytorch")
 
 
 @dataclass
 class CheckReport:
-    """What one check found: ``passed`` and the printed lines."""
+    """What one check found: ``passed``, the cause (``finding``) and the detail lines."""
 
     title: str
     lines: list = field(default_factory=list)
     failures: list = field(default_factory=list)   # (trial, quantity, part) of each wrong piece
+    findings: list = field(default_factory=list)   # the cause (a check stops at the first trial with one)
 
     @property
     def passed(self):
-        return not self.failures
+        return not self.failures and not self.findings
+
+    @property
+    def finding(self):
+        """The first cause found (None when the check passed)."""
+        if self.findings:
+            return self.findings[0]
+        return None if self.passed else "wrong values: " + ", ".join(sorted({str(n) for _, n, _ in self.failures}))
+
+    def add_finding(self, text):
+        if text not in self.findings:
+            self.findings.append(text)
 
     def __str__(self):
-        verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} wrong pieces)"
-        return "\n".join([f"{self.title}: {verdict}"] + self.lines)
+        if self.passed:
+            return f"{self.title}: PASSED\n" + "\n".join(self.lines)
+        return "\n".join([f"{self.title}: FAILED", f"finding: {self.finding}", "details:"] + self.lines)
+
+
+class StudentError(Exception):
+    """The student's function raised, is missing, or returned the wrong kind of value."""
 
 
 # --------------------------------------------------------------------------
@@ -84,18 +125,33 @@ class CheckReport:
 # --------------------------------------------------------------------------
 
 
+def _as_array(value):
+    """`value` as a float array, or None when it is missing or not numbers."""
+    try:
+        return None if value is None else np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def _close(got, expected, atol=1e-6, rtol=1e-5):
+    got = _as_array(got)
+    return got is not None and got.shape == expected.shape and bool(
+        np.all(np.abs(got - expected) <= atol + rtol * np.abs(expected)))
+
+
 def _compare(report, trial, name, got, expected, parts=None, axis=-1, atol=1e-6, rtol=1e-5):
     """Compare `got` with `expected`; with `parts` (labels), compare each slice along `axis`.
 
-    Adds one line per wrong piece (where and by how much) and one summary line
-    per quantity, and records failures in the report.
+    Adds one line per wrong piece (where and by how much), records failures
+    in the report, and returns the labels of the wrong pieces ("shape" for a
+    wrong shape, None for a wrong whole array).
     """
-    got = np.asarray(got, dtype=float) if got is not None else None
+    got = _as_array(got)
     if got is None or got.shape != expected.shape:
         shape = "nothing" if got is None else f"shape {got.shape}"
         report.lines.append(f"  {name:<26} WRONG SHAPE: got {shape}, expected {expected.shape}")
         report.failures.append((trial, name, "shape"))
-        return
+        return ["shape"]
     if parts is None:
         pieces = [(None, got, expected)]
     else:
@@ -117,257 +173,706 @@ def _compare(report, trial, name, got, expected, parts=None, axis=-1, atol=1e-6,
     elif parts is not None and len(wrong) < len(parts):
         right = [p for p in parts if p not in wrong]
         report.lines.append(f"  {name:<26} correct for: {', '.join(right)}")
+    return wrong
+
+
+# --------------------------------------------------------------------------
+# Calling the student's code
+# --------------------------------------------------------------------------
+
+
+def _call(fn, what, *args):
+    """fn(*args) on copies of the arrays; any exception becomes a StudentError naming `what`."""
+    if fn is None:
+        raise StudentError(f"{what} is missing")
+    try:
+        return fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    except NotImplementedError as err:
+        raise StudentError(f"{what} is not implemented yet ({err or 'raise NotImplementedError'})") from err
+    except Exception as err:   # the student's bug, reported, never a crash of the check
+        frame = traceback.extract_tb(err.__traceback__)[-1]
+        raise StudentError(f"{what} raised {type(err).__name__}: {err} (line {frame.lineno}, "
+                           f"in {frame.name})") from err
 
 
 def _unpack(result, count, what):
-    """Split a student function's return value into `count` outputs (+ cache, if any)."""
+    """Split a student function's return value into `count` outputs and the cache (or None)."""
     if count == 1 and not isinstance(result, tuple):
         return (result,), None
     if not isinstance(result, tuple) or len(result) not in (count, count + 1):
-        raise TypeError(f"{what} should return {count} array(s), optionally followed by a cache; "
-                        f"got {type(result).__name__}"
-                        + (f" of length {len(result)}" if isinstance(result, tuple) else ""))
+        length = f" of length {len(result)}" if isinstance(result, tuple) else ""
+        raise StudentError(f"{what} should return {count} array(s), optionally followed by a cache; "
+                           f"got {type(result).__name__}{length}")
     return result[:count], (result[count] if len(result) > count else None)
 
 
-def _leaves(arrays):
-    return [Tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
+def _to_student(arrays, layout):
+    """The arrays as the student's functions take them: weights transposed for layout="pytorch"."""
+    if layout == "cs231n":
+        return dict(arrays)
+    return {k: (v.T.copy() if k in ("Wx", "Wh") else v) for k, v in arrays.items()}
 
 
-def _grads(leaves):
-    return [np.zeros_like(t.data) if t.grad is None else t.grad for t in leaves]
+def _from_student(grads, layout):
+    if layout == "cs231n":
+        return grads
+    return {k: (_as_array(v).T if k in ("dWx", "dWh") and _as_array(v) is not None else v) for k, v in grads.items()}
 
 
-def _trial_shapes(rng, with_time=False):
-    N, D, H = (int(n) for n in rng.integers(1, 5, size=3))
-    T = int(rng.integers(1, 6))
-    return (N, T, D, H) if with_time else (N, D, H)
+# --------------------------------------------------------------------------
+# The engine's values
+# --------------------------------------------------------------------------
 
 
-def _random(rng, *shape, scale=1.0):
-    return scale * rng.standard_normal(shape)
+def _to_engine_order(W, gate_order, cell, axis):
+    """Reorder the gate blocks of W (a Tensor) from `gate_order` to the engine's order."""
+    if cell == "rnn" or gate_order == ENGINE_ORDER[cell]:
+        return W
+    blocks = dict(zip(gate_order, F.split(W, len(gate_order), axis=axis)))
+    return F.concat([blocks[k] for k in ENGINE_ORDER[cell]], axis=axis)
 
 
-def _finish(report, verbose):
+def _engine(cell, arrays, gate_order, dh=None, dc_last=None, chunk=None, transpose_Wh=False):
+    """The engine's forward values and the gradients of sum_t h_t dh_t (+ c_T dc_last).
+
+    arrays: x (N, T, D), h0 (N, H), c0 (N, H) for the LSTM, Wx (D, G*H),
+    Wh (H, G*H), b (G*H,), bh (G*H,) for the GRU; blocks in `gate_order`.
+    Every step gets its own copy of each weight and an (N, G*H) copy of each
+    bias, so the gradient of that copy is step t's contribution (and the
+    bias copy's gradient is da_t, the pre-activation gradient).
+    chunk: cut the gradient between steps every `chunk` steps (truncated BPTT).
+    Returns {"h": (N, T, H), "c": (N, T, H) or None, "grads": {...}, "steps": {...}}.
+    """
+    x = Tensor(arrays["x"], requires_grad=True)
+    N, T, _ = x.shape
+    h = h0 = Tensor(arrays["h0"], requires_grad=True)
+    c = c0 = Tensor(arrays["c0"], requires_grad=True) if cell == "lstm" else None
+    names = ["Wx", "Wh", "b"] + (["bh"] if cell == "gru" else [])
+    steps = {name: [] for name in names}
+    hs, cs = [], []
+    for t in range(T):
+        if chunk and t and t % chunk == 0:
+            h, c = h.detach(), (c.detach() if c is not None else None)
+        for name in names:
+            value = arrays[name].T if name == "Wh" and transpose_Wh else arrays[name]
+            if name.startswith("b"):
+                value = np.broadcast_to(value, (N, value.shape[0]))
+            steps[name].append(Tensor(value.copy(), requires_grad=True))
+        Wx, Wh, b = (_to_engine_order(steps[k][t], gate_order, cell, axis=1) for k in ("Wx", "Wh", "b"))
+        if cell == "rnn":
+            h = rnn_step(x[:, t], h, Wx.T, Wh.T, b, None)
+        elif cell == "lstm":
+            h, c = lstm_step(x[:, t], h, c, Wx.T, Wh.T, b, None)
+        else:
+            bh = _to_engine_order(steps["bh"][t], gate_order, cell, axis=1)
+            h = gru_step(x[:, t], h, Wx.T, Wh.T, b, bh)
+        hs.append(h)
+        cs.append(c)
+    h_all = F.stack(hs, axis=1)
+    c_all = F.stack(cs, axis=1) if cell == "lstm" else None
+    result = {"h": h_all.data, "c": None if c_all is None else c_all.data}
+    if dh is None:
+        return result
+    loss = (h_all * Tensor(dh)).sum()
+    if dc_last is not None:
+        loss = loss + (c * Tensor(dc_last)).sum()
+    loss.backward()
+
+    def grad(t):
+        return np.zeros_like(t.data) if t.grad is None else t.grad
+
+    per_step = {name: np.stack([grad(p) for p in steps[name]]) for name in names}   # (T, ...)
+    result["steps"] = per_step
+    result["grads"] = {"dx": grad(x), "dh0": grad(h0), "dWx": per_step["Wx"].sum(0), "dWh": per_step["Wh"].sum(0),
+                       "db": per_step["b"].sum((0, 1))}
+    if cell == "lstm":
+        result["grads"]["dc0"] = grad(c0)
+    if cell == "gru":
+        result["grads"]["dbh"] = per_step["bh"].sum((0, 1))
+    return result
+
+
+# --------------------------------------------------------------------------
+# Random problems
+# --------------------------------------------------------------------------
+
+
+def _trial_shapes(rng):
+    """N, T, D, H: N, D, H distinct and >= 2 (a transposed matrix never fits), T >= 3."""
+    N, D, H = (int(n) for n in rng.choice(np.arange(2, 7), size=3, replace=False))
+    return N, int(rng.integers(3, 6)), D, H
+
+
+def _problem(rng, cell, T=None):
+    N, T_random, D, H = _trial_shapes(rng)
+    T = T or T_random
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    arrays = {"x": rng.standard_normal((N, T, D)), "h0": rng.standard_normal((N, H)),
+              "Wx": 0.5 * rng.standard_normal((D, G * H)), "Wh": 0.5 * rng.standard_normal((H, G * H)),
+              "b": 0.5 * rng.standard_normal(G * H)}
+    if cell == "lstm":
+        arrays["c0"] = rng.standard_normal((N, H))
+    if cell == "gru":
+        arrays["bh"] = 0.5 * rng.standard_normal(G * H)
+    return arrays, rng.standard_normal((N, T, H)), rng.standard_normal((N, H))
+
+
+# --------------------------------------------------------------------------
+# One check: forward, then backward, trial after trial
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    """How to call one pair of student functions and compare them with the engine."""
+
+    title: str
+    cell: str
+    sequence: bool                 # whole sequence (x (N, T, D)) or one step
+    forward: object
+    backward: object
+    forward_name: str
+    backward_name: str
+    gate_order: str
+    layout: str
+
+    @property
+    def outputs(self):
+        if self.sequence:
+            return ["h"]
+        return ["h_next", "c_next"] if self.cell == "lstm" else ["h_next"]
+
+    @property
+    def gradients(self):
+        if self.sequence:
+            return ["dx", "dh0", "dWx", "dWh", "db"]
+        return {"rnn": ["dx", "dh_prev", "dWx", "dWh", "db"],
+                "lstm": ["dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"],
+                "gru": ["dx", "dh_prev", "dWx", "dWh", "dbx", "dbh"]}[self.cell]
+
+    def run_forward(self, arrays, layout=None):
+        """The student's outputs {name: array} (engine shapes: (N, T, H)) and the cache."""
+        a = _to_student(arrays, layout or self.layout)
+        if self.sequence:
+            args = [a["x"], a["h0"], a["Wx"], a["Wh"], a["b"]]
+        else:
+            args = [a["x"][:, 0], a["h0"]] + ([a["c0"]] if self.cell == "lstm" else []) + [a["Wx"], a["Wh"], a["b"]]
+            args += [a["bh"]] if self.cell == "gru" else []
+        outputs, cache = _unpack(_call(self.forward, self.forward_name, *args), len(self.outputs), self.forward_name)
+        return dict(zip(self.outputs, outputs)), cache
+
+    def expected_outputs(self, ref):
+        if self.sequence:
+            return {"h": ref["h"]}
+        expected = {"h_next": ref["h"][:, 0]}
+        if self.cell == "lstm":
+            expected["c_next"] = ref["c"][:, 0]
+        return expected
+
+    def run_backward(self, cache, dh, dc_last):
+        if self.sequence:
+            args = [dh, cache]
+        else:
+            args = [dh[:, 0]] + ([dc_last] if self.cell == "lstm" else []) + [cache]
+        got = _unpack(_call(self.backward, self.backward_name, *args), len(self.gradients), self.backward_name)[0]
+        return _from_student(dict(zip(self.gradients, got)), self.layout)
+
+    def expected_grads(self, ref):
+        g = ref["grads"]
+        if self.sequence:
+            return {k: g[k] for k in self.gradients}
+        renamed = {"dx": g["dx"][:, 0], "dh_prev": g["dh0"], "dc_prev": g.get("dc0"), "dWx": g["dWx"],
+                   "dWh": g["dWh"], "db": g["db"], "dbx": g["db"], "dbh": g.get("dbh")}
+        return {k: renamed[k] for k in self.gradients}
+
+
+def _run_check(task, trials, seed, atol, rtol, verbose):
+    _check_gate_order(task.gate_order, task.cell)
+    if task.layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {task.layout!r}")
+    rng = np.random.default_rng(seed)
+    report = CheckReport(task.title)
+    for trial in range(trials):
+        arrays, dh, dc_last = _problem(rng, task.cell, T=None if task.sequence else 1)
+        if task.sequence and task.cell == "lstm":
+            arrays["c0"] = np.zeros_like(arrays["h0"])       # CS231n's lstm_forward starts from c0 = 0
+        N, T, D, H = arrays["x"].shape + (arrays["h0"].shape[1],)
+        report.lines.append(f"trial {trial}: N={N} D={D} H={H}" + (f" T={T}" if task.sequence else ""))
+        try:
+            _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol)
+        except StudentError as err:
+            report.add_finding(str(err))
+            report.lines.append(f"  {err}")
+        if report.findings:
+            break                     # the cause is found: more trials would only repeat it
     if verbose:
         print(report)
     return report
 
 
-# --------------------------------------------------------------------------
-# Vanilla RNN step
-# --------------------------------------------------------------------------
+def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
+    """Forward, then backward, on one random problem; adds the finding (if any) to the report."""
+    dc_last = dc_last if task.cell == "lstm" and not task.sequence else None
+    ref = _engine(task.cell, arrays, task.gate_order, dh, dc_last)
+    try:
+        outputs, cache = task.run_forward(arrays)
+    except StudentError as err:
+        layout = _find_layout(task, arrays)
+        if layout:
+            report.add_finding(layout)
+            report.lines.append(f"  {layout}")
+            return
+        if "matmul" in str(err) or "shape" in str(err):
+            shapes = ", ".join(f"{k} {v.shape}" for k, v in _to_student(arrays, task.layout).items())
+            raise StudentError(f"{err}; the inputs were {shapes}: check which product uses a transposed "
+                               f"matrix") from err
+        raise err
+    expected = task.expected_outputs(ref)
+    steps = [f"t={t}" for t in range(arrays["x"].shape[1])] if task.sequence else None
+    wrong = [name for name in task.outputs
+             if _compare(report, trial, name, outputs[name], expected[name], parts=steps, axis=1,
+                         atol=atol, rtol=rtol)]
+    if wrong:
+        report.add_finding(_find_layout(task, arrays) or _forward_finding(task, arrays, outputs, expected, wrong))
+        return
+    if task.backward is None:
+        return
+    got = task.run_backward(cache, dh, dc_last)
+    expected = task.expected_grads(ref)
+    gate_labels = [f"gate {GATE_NAMES[k]}" for k in task.gate_order]
+    wrong = {}
+    for name in task.gradients:
+        parts = gate_labels if name in ("dWx", "dWh", "db", "dbx", "dbh") and task.cell != "rnn" else (
+            steps if name == "dx" else None)
+        bad = _compare(report, trial, name, got[name], expected[name], parts=parts, axis=1 if name == "dx" else -1,
+                       atol=atol, rtol=rtol)
+        if bad:
+            wrong[name] = bad
+    if wrong:
+        report.add_finding(_backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong))
 
 
-def _rnn_reference(x, h_prev, Wx, Wh, b, dh_next):
-    """Engine values: h_next and the gradients of sum(h_next * dh_next)."""
-    leaves = _leaves([x, h_prev, Wx, Wh, b])
-    xt, ht, Wxt, Wht, bt = leaves
-    h_next = rnn_step(xt, ht, Wxt.T, Wht.T, bt, None)
-    (h_next * Tensor(dh_next)).sum().backward()
-    return h_next.data, _grads(leaves)
-
-
-def check_rnn_step(forward, backward=None, trials=3, seed=0, atol=1e-6, rtol=1e-5, verbose=True):
-    """Check rnn_step_forward (and rnn_step_backward if given) on `trials` random shapes.
-
-    See the module docstring for the signatures. Returns a `CheckReport`.
-    """
-    rng = np.random.default_rng(seed)
-    report = CheckReport("check_rnn_step")
-    for trial in range(trials):
-        N, D, H = _trial_shapes(rng)
-        x, h_prev = _random(rng, N, D), _random(rng, N, H)
-        Wx, Wh, b = _random(rng, D, H, scale=0.5), _random(rng, H, H, scale=0.5), _random(rng, H, scale=0.5)
-        dh_next = _random(rng, N, H)
-        h_ref, grads_ref = _rnn_reference(x, h_prev, Wx, Wh, b, dh_next)
-        report.lines.append(f"trial {trial}: N={N} D={D} H={H}")
-        (h_next,), cache = _unpack(forward(x.copy(), h_prev.copy(), Wx.copy(), Wh.copy(), b.copy()), 1,
-                                   "rnn_step_forward")
-        _compare(report, trial, "h_next", h_next, h_ref, atol=atol, rtol=rtol)
-        if backward is not None:
-            got = _unpack(backward(dh_next.copy(), cache), 5, "rnn_step_backward")[0]
-            for name, g, e in zip(("dx", "dh_prev", "dWx", "dWh", "db"), got, grads_ref):
-                _compare(report, trial, name, g, e, atol=atol, rtol=rtol)
-    return _finish(report, verbose)
-
-
-# --------------------------------------------------------------------------
-# LSTM step
-# --------------------------------------------------------------------------
-
-ENGINE_LSTM_ORDER = "ifgo"
-
-
-def _check_gate_order(gate_order, gates):
-    if sorted(gate_order) != sorted(gates):
+def _check_gate_order(gate_order, cell):
+    gates = ENGINE_ORDER[cell]
+    if cell != "rnn" and sorted(gate_order) != sorted(gates):
         raise ValueError(f"gate_order must be a permutation of {gates!r}, got {gate_order!r}")
 
 
-def _to_engine_order(W, gate_order, axis):
-    """Reorder the gate blocks of W (a Tensor) from `gate_order` to i, f, g, o."""
-    blocks = dict(zip(gate_order, F.split(W, 4, axis=axis)))
-    return F.concat([blocks[k] for k in ENGINE_LSTM_ORDER], axis=axis)
+# --------------------------------------------------------------------------
+# 1. Layout
+# --------------------------------------------------------------------------
 
 
-def _lstm_reference(arrays, gate_order, dh_next, dc_next):
-    """Engine values (h_next, c_next) and gradients of sum(h_next dh_next + c_next dc_next)."""
-    leaves = _leaves(arrays)
-    xt, ht, ct, Wxt, Wht, bt = leaves
-    W_ih = _to_engine_order(Wxt, gate_order, axis=1).T
-    W_hh = _to_engine_order(Wht, gate_order, axis=1).T
-    h_next, c_next = lstm_step(xt, ht, ct, W_ih, W_hh, _to_engine_order(bt, gate_order, axis=0), None)
-    ((h_next * Tensor(dh_next)).sum() + (c_next * Tensor(dc_next)).sum()).backward()
-    return (h_next.data, c_next.data), _grads(leaves)
-
-
-def _gate_order_hint(report, outputs, arrays, gate_order):
-    """If the student's outputs match another gate order, say which one."""
-    for order in ("".join(p) for p in permutations(gate_order)):
-        if order == gate_order:
+def _find_layout(task, arrays):
+    """A finding naming the layout the student's forward matches, or None."""
+    orders = ["".join(p) for p in permutations(task.gate_order)] if task.cell != "rnn" else [""]
+    square = arrays["Wh"].shape[0] == arrays["Wh"].shape[1]
+    outputs = {}
+    for layout in (task.layout,) + tuple(k for k in LAYOUTS if k != task.layout):
+        try:
+            outputs[layout] = task.run_forward(arrays, layout)[0]
+        except StudentError:
             continue
-        (h_ref, c_ref), _ = _lstm_reference(arrays, order, *[np.zeros_like(o) for o in outputs])
-        if all(np.allclose(g, e) for g, e in zip(outputs, (h_ref, c_ref))):
-            report.lines.append(f"  hint: your outputs match the engine when the blocks of Wx, Wh, b are read "
-                                f"in the order {','.join(order)}; this check expects gate_order="
-                                f"{gate_order!r} (pass gate_order={order!r} if that is your layout)")
-            return
+    for layout, got in outputs.items():
+        for order in orders:
+            for transposed in (False, True) if square else (False,):
+                if (layout, order, transposed) == (task.layout, task.gate_order, False):
+                    continue
+                ref = _engine(task.cell, arrays, order, transpose_Wh=transposed)
+                if all(_close(got[k], e) for k, e in task.expected_outputs(ref).items()):
+                    return _layout_message(task, layout, order, transposed)
+    return None
 
 
-def check_lstm_step(forward, backward=None, gate_order="ifgo", trials=3, seed=0, atol=1e-6, rtol=1e-5,
-                    verbose=True):
-    """Check lstm_step_forward (and lstm_step_backward if given) on random shapes.
-
-    Weight and bias gradients are compared gate by gate, so a wrong forget-gate
-    derivative is reported as "dWx gate f (forget gate) WRONG" while the
-    other gates are listed as correct. Returns a `CheckReport`.
-    """
-    _check_gate_order(gate_order, ENGINE_LSTM_ORDER)
-    gate_labels = [f"gate {GATE_NAMES[k]}" for k in gate_order]
-    rng = np.random.default_rng(seed)
-    report = CheckReport(f"check_lstm_step (gate order {','.join(gate_order)})")
-    for trial in range(trials):
-        N, D, H = _trial_shapes(rng)
-        arrays = [_random(rng, N, D), _random(rng, N, H), _random(rng, N, H),
-                  _random(rng, D, 4 * H, scale=0.5), _random(rng, H, 4 * H, scale=0.5),
-                  _random(rng, 4 * H, scale=0.5)]
-        dh_next, dc_next = _random(rng, N, H), _random(rng, N, H)
-        (h_ref, c_ref), grads_ref = _lstm_reference(arrays, gate_order, dh_next, dc_next)
-        report.lines.append(f"trial {trial}: N={N} D={D} H={H}")
-        failures_before = len(report.failures)
-        outputs, cache = _unpack(forward(*[a.copy() for a in arrays]), 2, "lstm_step_forward")
-        _compare(report, trial, "h_next", outputs[0], h_ref, atol=atol, rtol=rtol)
-        _compare(report, trial, "c_next", outputs[1], c_ref, atol=atol, rtol=rtol)
-        if len(report.failures) > failures_before and all(np.shape(o) == (N, H) for o in outputs):
-            _gate_order_hint(report, outputs, arrays, gate_order)
-        if backward is not None:
-            got = _unpack(backward(dh_next.copy(), dc_next.copy(), cache), 6, "lstm_step_backward")[0]
-            names = ("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db")
-            for name, g, e in zip(names, got, grads_ref):
-                parts = gate_labels if name in ("dWx", "dWh", "db") else None
-                _compare(report, trial, name, g, e, parts=parts, atol=atol, rtol=rtol)
-    _summarize_gates(report, gate_labels)
-    return _finish(report, verbose)
-
-
-def _summarize_gates(report, gate_labels):
-    wrong = [label for label in gate_labels if any(part == label for _, _, part in report.failures)]
-    if wrong:
-        report.lines.append("gradient wrong through: " + ", ".join(wrong)
-                            + " — check the derivative of that gate in your backward pass")
+def _layout_message(task, layout, order, transposed):
+    G = len(task.gate_order) or 1
+    GH = f"{G}H" if G > 1 else "H"
+    if transposed:
+        return ("layout: your forward uses Wh transposed (h_prev @ Wh.T); Wh has shape (H, H) and the product is "
+                "h_prev @ Wh (a bug, not a layout to pass)")
+    parts = []
+    if layout != task.layout:
+        shapes = f"PyTorch shapes Wx ({GH}, D), Wh ({GH}, H), used as x @ Wx.T" if layout == "pytorch" else \
+            f"CS231n shapes Wx (D, {GH}), Wh (H, {GH}), used as x @ Wx"
+        parts.append((f"your functions take {shapes}", f"layout={layout!r}"))
+    if order != task.gate_order:
+        name = " (CS231n's order)" if order == "ifog" else " (PyTorch's order)" if order == ENGINE_ORDER[task.cell] \
+            else ""
+        parts.append((f"your gate blocks are in the order {','.join(order)}{name}, not {','.join(task.gate_order)}",
+                      f"gate_order={order!r}"))
+    return ("layout: " + "; ".join(p for p, _ in parts) + ". If that is your layout, pass "
+            + ", ".join(a for _, a in parts) + " to the check")
 
 
 # --------------------------------------------------------------------------
-# GRU step
+# 2. Forward
 # --------------------------------------------------------------------------
 
 
-def _gru_reference(x, h_prev, Wx, Wh, bx, bh):
-    leaves = _leaves([x, h_prev, Wx, Wh, bx, bh])
-    xt, ht, Wxt, Wht, bxt, bht = leaves
-    return gru_step(xt, ht, Wxt.T, Wht.T, bxt, bht).data
+def _forward_finding(task, arrays, outputs, expected, wrong):
+    """Which output, which gate, which time step is wrong in the forward pass."""
+    name = wrong[0]
+    got = _as_array(outputs[name])
+    if got is None or got.shape != expected[name].shape:
+        return f"forward: {name} has shape {None if got is None else got.shape}, expected {expected[name].shape}"
+    if task.sequence:
+        return _forward_time_finding(task, arrays, got, expected[name])
+    if task.cell == "gru":
+        for description, variant in _gru_variants(arrays, task.gate_order).items():
+            if _close(got, variant):
+                return f"forward: h_next is wrong: you wrote {description}"
+        return "forward: h_next is wrong (check r, z, n and h_next = (1 - z) * n + z * h_prev)"
+    if task.cell == "lstm":
+        if "c_next" not in wrong:
+            return ("forward: h_next is wrong while c_next is right: check gate o (output gate) and "
+                    "h_next = o * tanh(c_next)")
+        zero_c = dict(arrays, c0=np.zeros_like(arrays["c0"]))
+        try:
+            c_when_no_c_prev = task.run_forward(zero_c)[0]["c_next"]
+        except StudentError:
+            c_when_no_c_prev = None
+        ref = _engine("lstm", zero_c, task.gate_order)
+        if _close(c_when_no_c_prev, ref["c"][:, 0]):
+            return ("forward: c_next is wrong only through c_prev: check the term f * c_prev "
+                    "(gate f (forget gate))")
+        return "forward: c_next is wrong: check gate i (input gate), gate g (candidate) and c_next = f * c_prev + i * g"
+    return "forward: h_next is wrong: check h_next = tanh(x @ Wx + h_prev @ Wh + b)"
 
 
-def _gru_variants(x, h_prev, Wx, Wh, bx, bh):
-    """Outputs of common GRU variants, to recognise which one a student wrote."""
-    xr, xz, xn = np.split(x @ Wx + bx, 3, axis=1)
-    hr, hz, hn = np.split(h_prev @ Wh + bh, 3, axis=1)
-    r, z = sigmoid(xr + hr), sigmoid(xz + hz)
-    n = np.tanh(xn + r * hn)
-    Wh_n, bh_n = np.split(Wh, 3, axis=1)[2], np.split(bh, 3)[2]
-    n_reset_first = np.tanh(xn + (r * h_prev) @ Wh_n + bh_n)
+def _forward_time_finding(task, arrays, got, expected):
+    bad = [t for t in range(got.shape[1]) if not _close(got[:, t], expected[:, t])]
+    first = bad[0]
+    text = f"forward: h is wrong from time step t={first} on (checked {got.shape[1]} steps)"
+    if np.all(got[:, first] == 0):
+        text += f"; h[:, {first}] is all zeros: was step {first} computed? (does your time loop start at t = 0?)"
+    elif first == 0:
+        text += "; the first step must start from h0"
+    return text
+
+
+def _gru_variants(arrays, gate_order):
+    """Outputs of common GRU mistakes, to recognise which one a student wrote."""
+    x, h_prev = arrays["x"][:, 0], arrays["h0"]
+    blocks_x = dict(zip(gate_order, np.split(x @ arrays["Wx"] + arrays["b"], 3, axis=1)))
+    blocks_h = dict(zip(gate_order, np.split(h_prev @ arrays["Wh"] + arrays["bh"], 3, axis=1)))
+    r, z = sigmoid(blocks_x["r"] + blocks_h["r"]), sigmoid(blocks_x["z"] + blocks_h["z"])
+    n = np.tanh(blocks_x["n"] + r * blocks_h["n"])
+    k = gate_order.index("n")
+    Wh_n, bh_n = np.split(arrays["Wh"], 3, axis=1)[k], np.split(arrays["bh"], 3)[k]
+    n_reset_first = np.tanh(blocks_x["n"] + (r * h_prev) @ Wh_n + bh_n)
     return {
-        "the update gate swapped: h_next = z * n + (1 - z) * h_prev; this check uses "
+        "the update gate swapped, h_next = z * n + (1 - z) * h_prev (gate z (update gate)); this check uses "
         "h_next = (1 - z) * n + z * h_prev (PyTorch)": z * n + (1 - z) * h_prev,
-        "the reset gate applied before the matrix product, (r * h_prev) Wh_n (Cho et al. 2014); "
-        "this check uses r * (h_prev Wh_n + bh_n) (PyTorch, cuDNN)": (1 - z) * n_reset_first + z * h_prev,
+        "gate r (reset gate) applied before the matrix product, (r * h_prev) @ Wh_n (Cho et al. 2014); "
+        "this check uses r * (h_prev @ Wh_n + bh_n) (PyTorch, cuDNN)": (1 - z) * n_reset_first + z * h_prev,
     }
 
 
-def check_gru_step(forward, trials=3, seed=0, atol=1e-6, rtol=1e-5, verbose=True):
-    """Check gru_step_forward on random shapes; names a known variant if the student wrote one."""
-    rng = np.random.default_rng(seed)
-    report = CheckReport("check_gru_step")
-    for trial in range(trials):
-        N, D, H = _trial_shapes(rng)
-        arrays = [_random(rng, N, D), _random(rng, N, H), _random(rng, D, 3 * H, scale=0.5),
-                  _random(rng, H, 3 * H, scale=0.5), _random(rng, 3 * H, scale=0.5), _random(rng, 3 * H, scale=0.5)]
-        h_ref = _gru_reference(*arrays)
-        report.lines.append(f"trial {trial}: N={N} D={D} H={H}")
-        (h_next,), _ = _unpack(forward(*[a.copy() for a in arrays]), 1, "gru_step_forward")
-        failures_before = len(report.failures)
-        _compare(report, trial, "h_next", h_next, h_ref, atol=atol, rtol=rtol)
-        if len(report.failures) > failures_before and np.shape(h_next) == h_ref.shape:
-            for description, variant in _gru_variants(*arrays).items():
-                if np.allclose(h_next, variant):
-                    report.lines.append(f"  hint: your output matches {description}")
-    return _finish(report, verbose)
-
-
 # --------------------------------------------------------------------------
-# Whole-sequence vanilla RNN: BPTT
+# 3. Backward
 # --------------------------------------------------------------------------
 
 
-def _rnn_sequence_reference(x, h0, Wx, Wh, b, dh):
-    """Engine: all hidden states (N, T, H) and the gradients of sum_t sum(h_t * dh_t)."""
-    leaves = _leaves([x, h0, Wx, Wh, b])
-    xt, h, Wxt, Wht, bt = leaves
-    hs = []
-    for t in range(x.shape[1]):
-        h = rnn_step(xt[:, t], h, Wxt.T, Wht.T, bt, None)
-        hs.append(h)
-    h_all = F.stack(hs, axis=1)
-    (h_all * Tensor(dh)).sum().backward()
-    return h_all.data, _grads(leaves)
+def _backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong):
+    """Which gradient, which gate's derivative, which time step; local or carried."""
+    for finder in (_shape_or_transpose, _permuted_gates, _flipped_sign, _not_summed, _h_instead_of_h_prev):
+        text = finder(task, ref, got, expected, wrong)
+        if text:
+            return text
+    if task.sequence:
+        text = _local_or_carried(task, arrays, dh) or _one_step_sequence(task, arrays, dh)
+        if text:
+            return text
+    if task.cell == "lstm" and not task.sequence:
+        text = _lstm_cell_path(task, arrays, dh, dc_last)
+        if text:
+            return text
+    return _gradient_finding(task, wrong)
 
 
-def check_rnn_sequence(forward, backward=None, trials=3, seed=0, atol=1e-6, rtol=1e-5, verbose=True):
-    """Check rnn_forward (and rnn_backward, i.e. BPTT, if given) on random shapes.
+def _shape_or_transpose(task, ref, got, expected, wrong):
+    for name in wrong:
+        g = _as_array(got[name])
+        if g is not None and g.ndim == 2 and g.T.shape == expected[name].shape and _close(g.T, expected[name]):
+            formula = {"dWx": "x.T @ da", "dWh": "h_prev.T @ da"}.get(name, "")
+            return f"backward: {name} is transposed" + (f" (it is {formula}, shape {expected[name].shape})"
+                                                        if formula else "")
+        if "shape" in wrong[name]:
+            return f"backward: {name} has shape {None if g is None else g.shape}, expected {expected[name].shape}"
+    return None
 
-    Hidden states h and input gradients dx are compared time step by time
-    step, so the report names the steps that are wrong (a backward pass that
-    forgets the gradient arriving from step t+1 is right only at the last step).
+
+def _permuted_gates(task, ref, got, expected, wrong):
+    if task.cell == "rnn" or not {"dWx", "dWh"} & set(wrong):
+        return None
+    names = [n for n in ("dWx", "dWh", "db", "dbx", "dbh") if n in got]
+    for order in ("".join(p) for p in permutations(task.gate_order)):
+        if order == task.gate_order:
+            continue
+        position = [order.index(k) for k in task.gate_order]
+        if all(_close(np.concatenate([np.split(_as_array(got[n]), len(order), axis=-1)[p]
+                                      for p in position], axis=-1), expected[n]) for n in names):
+            return (f"backward: your gate derivatives are stacked in the order {','.join(order)} while your forward "
+                    f"reads the blocks as {','.join(task.gate_order)}: concatenate da in the forward's order")
+    return None
+
+
+def _flipped_sign(task, ref, got, expected, wrong):
+    if all(got[n] is not None and _close(-_as_array(got[n]), expected[n]) for n in wrong):
+        return ("backward: " + ", ".join(wrong) + " have the wrong sign: check the sign of the local derivative "
+                + ("(tanh'(a) = 1 - tanh(a)^2)" if task.cell == "rnn" else "of each gate"))
+    return None
+
+
+def _not_summed(task, ref, got, expected, wrong):
+    """dW holding the contributions of some time steps only."""
+    if not task.sequence:
+        return None
+    T = ref["steps"]["Wx"].shape[0]
+    for name, key in (("dWh", "Wh"), ("dWx", "Wx"), ("db", "b")):
+        if name not in wrong:
+            continue
+        per_step = ref["steps"][key] if key != "b" else ref["steps"]["b"].sum(1)
+        for first in range(T):
+            for last in range(first, T):
+                if (first, last) != (0, T - 1) and _close(got[name], per_step[first:last + 1].sum(0)):
+                    span = f"step t={first}" if first == last else f"steps t={first}..{last}"
+                    if (first, last) == (1, T - 1):
+                        return (f"backward: {name} misses the contribution of step t=0 (does your loop stop "
+                                f"before t = 0?); {name} is the sum over every step t=0..{T - 1}")
+                    return (f"backward: {name} is not summed over time: it holds the contribution of {span} only; "
+                            f"{name} is the sum over every step t=0..{T - 1}")
+    return None
+
+
+def _h_instead_of_h_prev(task, ref, got, expected, wrong):
+    if "dWh" not in wrong or task.cell == "gru":
+        return None
+    h = ref["h"]                                                     # (N, T, H)
+    da = ref["steps"]["b"]                                           # (T, N, G*H)
+    guess = sum(h[:, t].T @ da[t] for t in range(da.shape[0]))
+    if _close(got["dWh"], guess):
+        return ("backward: dWh uses the new hidden state h_t instead of h_prev: dWh = h_prev.T @ da"
+                + (" summed over t, with h_prev = h_{t-1} (h0 at t=0)" if task.sequence else ""))
+    return None
+
+
+def _local_or_carried(task, arrays, dh):
+    """Seed the loss at the last step only: a wrong last step is a local error, wrong earlier steps a carried one."""
+    T = dh.shape[1]
+    last_only = np.zeros_like(dh)
+    last_only[:, -1] = dh[:, -1]
+    ref = _engine(task.cell, arrays, task.gate_order, last_only)
+    cache = task.run_forward(arrays)[1]
+    got = task.run_backward(cache, last_only, None)
+    expected = task.expected_grads(ref)
+    dx = _as_array(got["dx"])
+    if dx is None or dx.shape != expected["dx"].shape:
+        return None
+    if not _close(dx[:, -1], expected["dx"][:, -1]):
+        return None                     # a local error: named gate by gate below
+    late = [t for t in range(T - 1) if not _close(dx[:, t], expected["dx"][:, t])]
+    if late:
+        carried = "dh_prev and dc_prev" if task.cell == "lstm" else "dh_prev"
+        return (f"backward: the gradient carried from step t+1 is wrong: with a loss at the last step only, dx is "
+                f"right at t={T - 1} and wrong at t={','.join(map(str, late))}; every step's local derivative is "
+                f"right. Add the {carried} of step t+1 to the upstream gradient of step t")
+    return None
+
+
+def _one_step_sequence(task, arrays, dh):
+    """A local error in a sequence, located on a sequence of one step (no carried gradient to blur it)."""
+    short = dict(arrays, x=arrays["x"][:, :1])
+    ref = _engine(task.cell, short, task.gate_order, dh[:, :1])
+    got = task.run_backward(task.run_forward(short)[1], dh[:, :1], None)
+    expected = task.expected_grads(ref)
+    wrong = [n for n in task.gradients if not _close(got[n], expected[n])]
+    if not wrong:
+        return None
+    if task.cell == "rnn":
+        return ("backward: the local derivative of one step is wrong (a one-step sequence already gets "
+                f"{', '.join(wrong)} wrong): check da = dh * (1 - h_t^2)")
+    gates = {k for k, g, e in _gate_blocks(task, got["db"], expected["db"]) if not _close(g, e)}
+    if task.cell == "lstm" and {"i", "g"} <= gates <= {"i", "f", "g"}:      # f's gradient is 0 at t=0 (c0 = 0)
+        return ("backward: the gradient reaching c through h = o * tanh(c) is missing or wrong (on a one-step "
+                "sequence the gates that take dc, i and g, are wrong and gate o is right): "
+                "dc = dc_next + dh * o * (1 - tanh(c)^2)")
+    if gates:
+        names = ", ".join(f"gate {GATE_NAMES[k]}" for k in task.gate_order if k in gates)
+        return f"backward: the local derivative of {names} is wrong (seen on a one-step sequence)"
+    return f"backward: {', '.join(wrong)} wrong on a one-step sequence (a local error in each step)"
+
+
+def _lstm_cell_path(task, arrays, dh, dc_last):
+    """LSTM step: probe with dc_next alone and with dh_next alone to find the broken path."""
+    found = {}
+    for probe, (h_seed, c_seed) in {"dc": (np.zeros_like(dh), dc_last),
+                                    "dh": (dh, np.zeros_like(dc_last))}.items():
+        ref = _engine("lstm", arrays, task.gate_order, h_seed, c_seed)
+        got = task.run_backward(task.run_forward(arrays)[1], h_seed, c_seed)
+        expected = task.expected_grads(ref)
+        found[probe] = {n for n in expected if not _close(got[n], expected[n])}
+        found[probe + "_gates"] = {k for k, blocks, e in _gate_blocks(task, got["db"], expected["db"])
+                                   if not _close(blocks, e)}
+    if not found["dc"] and found["dh"]:
+        gates = found["dh_gates"]
+        if "o" not in gates and gates == set(task.gate_order) - {"o"}:
+            return ("backward: dc_prev is wrong while every gate derivative is right: the gradient reaching c "
+                    "through h = o * tanh(c) is missing or wrong; dc = dc_next + dh_next * o * (1 - tanh(c_next)^2)")
+        if gates == {"o"}:
+            return "backward: the derivative of gate o (output gate) is wrong (do = dh_next * tanh(c_next))"
+    return None
+
+
+def _gate_blocks(task, got, expected):
+    got = _as_array(got)
+    if got is None or got.shape != expected.shape:
+        return [(k, got, expected) for k in task.gate_order]
+    return list(zip(task.gate_order, np.split(got, len(task.gate_order), axis=-1),
+                    np.split(expected, len(task.gate_order), axis=-1)))
+
+
+def _gradient_finding(task, wrong):
+    """The fallback: name the wrong gradients and the gates whose local derivative is wrong."""
+    gates = []
+    for name in ("db", "dbx", "dbh", "dWx", "dWh"):
+        for label in wrong.get(name, []):
+            if label and label.startswith("gate ") and label not in gates:
+                gates.append(label)
+    if gates and len(gates) < len(task.gate_order):
+        return (f"backward: the local derivative of {', '.join(gates)} is wrong ({', '.join(wrong)} wrong; "
+                f"the other gates are right)")
+    if task.cell == "rnn" and "db" in wrong:
+        return ("backward: the local derivative da = dh * (1 - h_next^2) (tanh') is wrong: db, the sum of da, "
+                f"is wrong, and so are {', '.join(n for n in wrong if n != 'db')}")
+    steps = sorted({label for labels in wrong.values() for label in labels if label and label.startswith("t=")})
+    where = f" at {', '.join(steps)}" if steps else ""
+    if len(wrong) == 1 and not steps:
+        name = next(iter(wrong))
+        return f"backward: {name} is wrong while every other gradient is right" + _FORMULAS.get((task.cell, name), "")
+    return f"backward: {', '.join(wrong)} wrong{where}"
+
+
+_FORMULAS = {
+    ("rnn", "dx"): ": dx = da @ Wx.T", ("rnn", "dh_prev"): ": dh_prev = da @ Wh.T",
+    ("rnn", "dWx"): ": dWx = x.T @ da", ("rnn", "db"): ": db = da summed over the batch",
+    ("lstm", "dc_prev"): ": dc_prev = dc * f, the gradient along the cell state",
+    ("lstm", "dh_prev"): ": dh_prev = da @ Wh.T", ("lstm", "dx"): ": dx = da @ Wx.T",
+    ("gru", "dh_prev"): ": dh_prev = da_h @ Wh.T + dh_next * z (the direct path through z * h_prev)",
+    ("gru", "dx"): ": dx = da_x @ Wx.T",
+}
+
+
+# --------------------------------------------------------------------------
+# The checks
+# --------------------------------------------------------------------------
+
+
+def check_rnn_step(forward, backward=None, layout="cs231n", trials=3, seed=0, atol=1e-6, rtol=1e-5, verbose=True):
+    """Check rnn_step_forward (and rnn_step_backward if given); returns a `CheckReport`."""
+    task = _Task("check_rnn_step", "rnn", False, forward, backward, "rnn_step_forward", "rnn_step_backward", "",
+                 layout)
+    return _run_check(task, trials, seed, atol, rtol, verbose)
+
+
+def check_rnn_sequence(forward, backward=None, layout="cs231n", trials=3, seed=0, atol=1e-6, rtol=1e-5,
+                       verbose=True):
+    """Check rnn_forward (and rnn_backward, i.e. BPTT, if given); names the wrong time steps."""
+    task = _Task("check_rnn_sequence", "rnn", True, forward, backward, "rnn_forward", "rnn_backward", "", layout)
+    return _run_check(task, trials, seed, atol, rtol, verbose)
+
+
+def check_lstm_step(forward, backward=None, gate_order="ifgo", layout="cs231n", trials=3, seed=0, atol=1e-6,
+                    rtol=1e-5, verbose=True):
+    """Check lstm_step_forward (and lstm_step_backward if given), gate by gate.
+
+    Weight and bias gradients are compared gate by gate, so a wrong forget-gate
+    derivative is reported as "dWx gate f (forget gate) WRONG" while the other
+    gates are listed as correct. CS231n's blocks are i, f, o, g: pass gate_order="ifog".
     """
+    task = _Task(f"check_lstm_step (gate order {','.join(gate_order)})", "lstm", False, forward, backward,
+                 "lstm_step_forward", "lstm_step_backward", gate_order, layout)
+    return _run_check(task, trials, seed, atol, rtol, verbose)
+
+
+def check_lstm_sequence(forward, backward=None, gate_order="ifgo", layout="cs231n", trials=3, seed=0, atol=1e-6,
+                        rtol=1e-5, verbose=True):
+    """Check lstm_forward (and lstm_backward if given) over whole sequences (c0 = 0, as in CS231n)."""
+    task = _Task(f"check_lstm_sequence (gate order {','.join(gate_order)})", "lstm", True, forward, backward,
+                 "lstm_forward", "lstm_backward", gate_order, layout)
+    return _run_check(task, trials, seed, atol, rtol, verbose)
+
+
+def check_gru_step(forward, backward=None, gate_order="rzn", layout="cs231n", trials=3, seed=0, atol=1e-6,
+                   rtol=1e-5, verbose=True):
+    """Check gru_step_forward (and gru_step_backward if given); names a known GRU variant if the student wrote one."""
+    task = _Task(f"check_gru_step (gate order {','.join(gate_order)})", "gru", False, forward, backward,
+                 "gru_step_forward", "gru_step_backward", gate_order, layout)
+    return _run_check(task, trials, seed, atol, rtol, verbose)
+
+
+def check_truncated_bptt(forward, backward, k, trials=3, seed=0, atol=1e-6, rtol=1e-5, verbose=True):
+    """Check a truncated BPTT backward pass for the vanilla RNN that cuts the gradient every `k` steps.
+
+    backward(dh, cache) -> (dx, dh0, dWx, dWh, db) like rnn_backward, except
+    that no gradient crosses from step t to step t-1 when t is a multiple of
+    k: the loss at step s reaches steps k*(s//k) .. s only. For each loss
+    step s the report lists which steps received gradient (dx[:, t] != 0).
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"check_truncated_bptt: k must be a positive int (steps per chunk), got {k!r}")
     rng = np.random.default_rng(seed)
-    report = CheckReport("check_rnn_sequence")
+    report = CheckReport(f"check_truncated_bptt (k={k})")
+    task = _Task(report.title, "rnn", True, forward, backward, "rnn_forward", "truncated backward", "", "cs231n")
     for trial in range(trials):
-        N, T, D, H = _trial_shapes(rng, with_time=True)
-        T = max(T, 3)
-        arrays = [_random(rng, N, T, D), _random(rng, N, H), _random(rng, D, H, scale=0.5),
-                  _random(rng, H, H, scale=0.5), _random(rng, H, scale=0.5)]
-        dh = _random(rng, N, T, H)
-        h_ref, grads_ref = _rnn_sequence_reference(*arrays, dh)
-        steps = [f"t={t}" for t in range(T)]
-        report.lines.append(f"trial {trial}: N={N} T={T} D={D} H={H}")
-        (h,), cache = _unpack(forward(*[a.copy() for a in arrays]), 1, "rnn_forward")
-        _compare(report, trial, "h", h, h_ref, parts=steps, axis=1, atol=atol, rtol=rtol)
-        if backward is not None:
-            got = _unpack(backward(dh.copy(), cache), 5, "rnn_backward")[0]
-            for name, g, e in zip(("dx", "dh0", "dWx", "dWh", "db"), got, grads_ref):
-                parts = steps if name == "dx" else None
-                _compare(report, trial, name, g, e, parts=parts, axis=1, atol=atol, rtol=rtol)
-    return _finish(report, verbose)
+        arrays, dh, _ = _problem(rng, "rnn", T=int(rng.integers(k + 2, 2 * k + 4)))
+        N, T, D = arrays["x"].shape
+        report.lines.append(f"trial {trial}: N={N} D={D} H={arrays['h0'].shape[1]} T={T}")
+        try:
+            cache = task.run_forward(arrays)[1]
+            wrong_reach = []
+            for s in range(T):
+                seed_s = np.zeros_like(dh)
+                seed_s[:, s] = dh[:, s]
+                dx = _as_array(task.run_backward(cache, seed_s, None)["dx"])
+                if dx is None or dx.shape != arrays["x"].shape:
+                    raise StudentError(f"truncated backward: dx has shape {None if dx is None else dx.shape}, "
+                                       f"expected {arrays['x'].shape}")
+                reached = [t for t in range(T) if np.any(dx[:, t] != 0)]
+                expected = list(range(k * (s // k), s + 1))
+                if reached != expected:
+                    wrong_reach.append(s)
+                    report.lines.append(f"  loss at step {s} reached steps {_span(reached)}; expected {_span(expected)}")
+                    report.failures.append((trial, "dx", f"reach of step {s}"))
+            if wrong_reach:
+                report.add_finding(f"truncated BPTT: the gradient reaches the wrong steps (k={k}): the loss at step s "
+                                   f"must reach steps k*(s//k)..s; wrong for the losses at steps "
+                                   f"{','.join(map(str, wrong_reach))}")
+                break
+            ref = _engine("rnn", arrays, "", dh, chunk=k)
+            got = task.run_backward(cache, dh, None)
+            wrong = {n: bad for n in task.gradients
+                     if (bad := _compare(report, trial, n, got[n], ref["grads"][n], atol=atol, rtol=rtol))}
+            if wrong:
+                report.add_finding(f"truncated BPTT: the right steps receive gradient but "
+                                   f"{', '.join(wrong)} have wrong values")
+                break
+        except StudentError as err:
+            report.add_finding(str(err))
+            report.lines.append(f"  {err}")
+            break
+    if verbose:
+        print(report)
+    return report
 
 
-__all__ = ["CheckReport", "check_gru_step", "check_lstm_step", "check_rnn_sequence", "check_rnn_step"]
+def _span(steps):
+    if not steps:
+        return "none"
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return f"{steps[0]}..{steps[-1]}"
+    return ",".join(map(str, steps))
+
+
+__all__ = ["CheckReport", "StudentError", "check_gru_step", "check_lstm_sequence", "check_lstm_step",
+           "check_rnn_sequence", "check_rnn_step", "check_truncated_bptt"]

@@ -362,6 +362,10 @@ def build_parser():
     bench = commands.add_parser("bench", help="run the benchmark suite (source checkout only); "
                                 "further arguments go to benchmarks/bench_rnn.py")
     bench.set_defaults(run=command_bench)
+
+    from . import assignment, grade    # the course commands: grade, assignment make, notebooks
+    grade.add_command(commands)
+    assignment.add_commands(commands)
     return parser
 
 

@@ -15,6 +15,9 @@ None, so code that calls them runs either way:
     plot_per_step({"RNN": norms, "LSTM": norms2}, "figures/jacobian.png")
     plot_matrix(matrix, "figures/attention.png")
 
+Every figure is saved and the path printed; inside Jupyter it is also shown
+in the notebook, below the cell that drew it (`show_figure`).
+
 Time steps come from the graph itself: layers built with ``fused=False`` (and
 any code inside ``with tr.time_step(t):``) tag every node they create with
 its step ``t`` in ``ctx.step``.
@@ -22,6 +25,7 @@ its step ``t`` in ``ctx.step``.
 import os
 import shutil
 import subprocess
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -241,7 +245,7 @@ def attention_heatmap(weights, source=None, target=None, path=None, title="atten
             raise ValueError(f"attention_heatmap: {len(labels)} {what} labels for {size} positions")
     if path is not None:
         plot_matrix(matrix, path, title=title, xlabel="input position", ylabel="output step",
-                    xticklabels=source, yticklabels=target)
+                    xticklabels=source, yticklabels=target, colorbar_label="attention weight")
     return matrix
 
 
@@ -265,6 +269,22 @@ def _figure(path):
 def _save(fig, path):
     _make_parent(path)
     fig.savefig(path, dpi=110)
+    return show_figure(path)
+
+
+def in_notebook():
+    """True inside a Jupyter kernel (where a figure can be shown below its cell)."""
+    IPython = sys.modules.get("IPython")
+    shell = IPython.get_ipython() if IPython is not None else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def show_figure(path):
+    """Print where the PNG at `path` was saved; inside Jupyter also display it. Returns `path`."""
+    print(f"saved {path}")
+    if in_notebook():
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
     return path
 
 
@@ -274,16 +294,22 @@ def _make_parent(path):
         os.makedirs(folder, exist_ok=True)
 
 
-def plot_per_step(curves, path, title="", ylabel="", xlabel="time step t", log=True):
+def plot_per_step(curves, path, title="", ylabel="value", xlabel="time step t", log=True):
     """Line plot of per-step values, one line per entry of {label: values (T,)}.
 
     Saves a PNG at `path` (folders are created) and returns `path`, or None
     when matplotlib is not installed. log=True uses a log y-axis, on which
-    exponential decay is a straight line.
+    exponential decay is a straight line. The title defaults to the file's name.
     """
     fig = _figure(path)
     if fig is None:
         return None
+    draw_per_step(fig, curves, title or _default_title(path), ylabel, xlabel, log)
+    return _save(fig, path)
+
+
+def draw_per_step(fig, curves, title, ylabel, xlabel, log):
+    """Draw `plot_per_step`'s lines on the matplotlib Figure `fig`; returns its axes."""
     ax = fig.subplots()
     for label, values in curves.items():
         values = np.asarray(values, dtype=float)
@@ -292,35 +318,50 @@ def plot_per_step(curves, path, title="", ylabel="", xlabel="time step t", log=T
         ax.set_yscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
-    return _save(fig, path)
+    return ax
 
 
-def plot_matrix(matrix, path, title="", xlabel="", ylabel="", xticklabels=None, yticklabels=None,
-                log=False):
+def _default_title(path):
+    return os.path.splitext(os.path.basename(str(path)))[0].replace("_", " ")
+
+
+def plot_matrix(matrix, path, title="", xlabel="column", ylabel="row", xticklabels=None, yticklabels=None,
+                log=False, colorbar_label="value"):
     """Heatmap of a 2-D array (attention weights, a Jacobian over (s, t)) saved as PNG.
 
-    Returns `path`, or None when matplotlib is not installed.
+    The image fills the axes whatever the matrix's shape (a (H, T) matrix of
+    hidden states over many steps is not squeezed into a strip). Returns
+    `path`, or None when matplotlib is not installed.
     """
     fig = _figure(path)
     if fig is None:
         return None
+    draw_matrix(fig, matrix, title or _default_title(path), xlabel, ylabel, xticklabels, yticklabels, log,
+                colorbar_label)
+    return _save(fig, path)
+
+
+def draw_matrix(fig, matrix, title, xlabel, ylabel, xticklabels=None, yticklabels=None, log=False,
+                colorbar_label="value"):
+    """Draw `plot_matrix`'s heatmap and labelled colorbar on `fig`; returns (axes, colorbar)."""
     ax = fig.subplots()
     matrix = np.asarray(matrix, dtype=float)
     if log:
         from matplotlib.colors import LogNorm
         positive = matrix[matrix > 0]
         norm = LogNorm(vmin=positive.min() if positive.size else 1e-12, vmax=max(matrix.max(), 1e-12))
-        image = ax.imshow(np.where(matrix > 0, matrix, np.nan), cmap="viridis", norm=norm)
+        image = ax.imshow(np.where(matrix > 0, matrix, np.nan), cmap="viridis", norm=norm, aspect="auto")
     else:
-        image = ax.imshow(matrix, cmap="viridis")
-    fig.colorbar(image, ax=ax)
+        image = ax.imshow(matrix, cmap="viridis", aspect="auto")
+    colorbar = fig.colorbar(image, ax=ax, label=colorbar_label + (" (log scale)" if log else ""))
     if xticklabels is not None:
         ax.set_xticks(range(len(xticklabels)), labels=list(xticklabels), rotation=90)
     if yticklabels is not None:
         ax.set_yticks(range(len(yticklabels)), labels=list(yticklabels))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    return _save(fig, path)
+    return ax, colorbar
 
 
-__all__ = ["attention_heatmap", "grad_norms_per_step", "has_matplotlib", "ops_by_step",
-           "plot_matrix", "plot_per_step", "render_dot", "sequential_jacobian", "to_dot", "unroll"]
+__all__ = ["attention_heatmap", "draw_matrix", "draw_per_step", "grad_norms_per_step", "has_matplotlib",
+           "in_notebook", "ops_by_step",
+           "plot_matrix", "plot_per_step", "render_dot", "sequential_jacobian", "show_figure", "to_dot", "unroll"]

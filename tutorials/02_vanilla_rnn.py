@@ -169,7 +169,8 @@ assert np.allclose(np.array(hidden), layer_h, atol=1e-5)
 
 # %%
 viz.plot_matrix(np.array(hidden).T, "figures/02_hidden_states.png", title="hidden state h_t of the trained RNN",
-                xlabel="day", ylabel="hidden unit", xticklabels=[f"{d}:{w}" for d, w in enumerate(week)])
+                xlabel="day", ylabel="hidden unit", xticklabels=[f"{d}:{w}" for d, w in enumerate(week)],
+                colorbar_label="activation h_t[j]")
 
 # %% [markdown]
 # ## 4. Weight sharing: one set of weights for any length

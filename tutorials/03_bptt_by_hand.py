@@ -77,6 +77,9 @@ print(f"L = {loss:.6f}")
 
 # %%
 def backward(hs, ys):
+    """BPTT by hand: ({"W_xh": dL/dW_xh, "W_hh": ..., "W_hy": ...}, dh, da), where dh[t] = dL/dh_t
+    and da[t] = dL/da_t, from the equations above (go backwards in time, add the two paths)."""
+    # BEGIN SOLUTION
     dW_xh, dW_hh, dW_hy = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros_like(W_hy)
     dh, da = {}, {}
     da_next = np.zeros(H)                                     # dL/da_T = 0: there is no step T
@@ -90,6 +93,7 @@ def backward(hs, ys):
         dW_xh += np.outer(da[t], xs[t])
         da_next = da[t]
     return {"W_xh": dW_xh, "W_hh": dW_hh, "W_hy": dW_hy}, dh, da
+    # END SOLUTION
 
 
 grads, dh, da = backward(hs, ys)

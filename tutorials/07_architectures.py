@@ -123,9 +123,9 @@ print(f"sum of ||dh_s/dx_t|| over t > s (the future): one-way {J_one[above].sum(
       f"bidirectional {J_two[above].sum():.3f}")
 assert J_one[above].sum() == 0 and J_two[above].min() > 0
 viz.plot_matrix(J_one, "figures/07_jacobian_one_way.png", title="one direction: ||dh_s/dx_t||",
-                xlabel="input step t", ylabel="output step s", log=True)
+                xlabel="input step t", ylabel="output step s", log=True, colorbar_label="||dh_s/dx_t||")
 viz.plot_matrix(J_two, "figures/07_jacobian_bidirectional.png", title="bidirectional: ||dh_s/dx_t||",
-                xlabel="input step t", ylabel="output step s", log=True)
+                xlabel="input step t", ylabel="output step s", log=True, colorbar_label="||dh_s/dx_t||")
 
 # %% [markdown]
 # ## 6. Stacked layers

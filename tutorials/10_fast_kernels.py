@@ -97,6 +97,8 @@ print("h_t (NumPy reference):\n", h_ref)
 # %%
 @njit
 def lstm_gates_loop(a, c_prev):
+    """The LSTM gate math for pre-activations a (B, 4H) in gate order [i f g o]: (h_t, c_t), each (B, H)."""
+    # BEGIN SOLUTION
     B, H = c_prev.shape
     h_t, c_t = np.empty_like(c_prev), np.empty_like(c_prev)
     for n in range(B):
@@ -108,6 +110,7 @@ def lstm_gates_loop(a, c_prev):
             c_t[n, j] = f * c_prev[n, j] + i * g
             h_t[n, j] = o * np.tanh(c_t[n, j])
     return h_t, c_t
+    # END SOLUTION
 
 
 h_njit, c_njit = lstm_gates_loop(a, c)

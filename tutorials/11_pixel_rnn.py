@@ -31,7 +31,7 @@ import numpy as np
 import tinygrad_rnn as tr
 from tinygrad_rnn import optim, viz
 from tinygrad_rnn.apps.pixel_rnn import (PixelRNN, ascii_art, baseline_nll, complete_halves, histogram_baseline,
-                                         nll_per_pixel, quantize, save_grid)
+                                         nll_per_pixel, quantize, save_completions, save_grid)
 from tinygrad_rnn.data import digit_images
 
 os.makedirs("figures", exist_ok=True)
@@ -119,7 +119,8 @@ for temperature in (1.0, 0.6):
     print(f"temperature {temperature}:")
     print(ascii_art(drawn, LEVELS))
     if viz.has_matplotlib():
-        save_grid(drawn, LEVELS, f"figures/11_drawn_t{temperature:g}.png")
+        save_grid(drawn, LEVELS, f"figures/11_drawn_t{temperature:g}.png",
+                  title=f"digits drawn pixel by pixel, temperature {temperature:g}")
 
 # %% [markdown]
 # ## 6. Completing a half-image (inpainting by sampling)
@@ -138,7 +139,8 @@ print(ascii_art(original, LEVELS))
 print("top halves kept, bottom halves drawn (4 tries each):")
 print(ascii_art(completed, LEVELS))
 if viz.has_matplotlib():
-    save_grid(completed, LEVELS, "figures/11_completed.png", per_line=4)
+    save_completions(original, completed, LEVELS, "figures/11_completed.png",
+                     title="top half given, bottom half drawn (4 tries each)")
 
 # %% [markdown]
 # ## 7. The same BPTT as text
@@ -169,7 +171,8 @@ pixel_map = pixel_map.reshape(1, 8, 8)
 print(f"how much pixel {t}'s loss depends on each pixel read before it (darker = more):")
 print(ascii_art(np.rint(pixel_map * 3).astype(int), 4))
 viz.plot_per_step({f"||dL_{t}/dx_s||": influence[:t + 1] + 1e-12}, "figures/11_influence.png",
-                  title="gradient of one pixel's loss, back through time", xlabel="input step s")
+                  title="gradient of one pixel's loss, back through time", xlabel="input step s",
+                  ylabel="gradient norm")
 
 # %% [markdown]
 # ## 8. Row by row, and conditioning on the label

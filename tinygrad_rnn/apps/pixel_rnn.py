@@ -51,6 +51,7 @@ from .. import nn
 from ..autograd import no_grad
 from ..data.digits import digit_images, render
 from ..tensor import Tensor, check_sizes
+from ..viz import show_figure
 from .char_rnn import CELLS
 from .training import Task
 
@@ -301,27 +302,78 @@ def ascii_art(codes, levels, per_line=10):
     return "\n\n".join(blocks)
 
 
-def save_grid(codes, levels, path, titles=None, per_line=10):
-    """Save images (n, 8, 8) of level codes as a PNG grid with matplotlib; returns path."""
+def _new_figure(width, height, what):
     try:
         from matplotlib.figure import Figure             # no pyplot: no GUI backend needed
     except ImportError as err:
-        raise RuntimeError("save_grid needs matplotlib (pip install matplotlib); "
+        raise RuntimeError(f"{what} needs matplotlib (pip install matplotlib); "
                            "print ascii_art(codes, levels) instead") from err
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _show_digit(axis, image, title=None):
+    axis.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    if title is not None:
+        axis.set_title(str(title), fontsize=8)
+
+
+def draw_grid(codes, levels, titles=None, per_line=10, title="digits"):
+    """A Figure with images (n, 8, 8) of level codes in a grid, `per_line` to a row."""
     images = dequantize(codes, levels)
     rows = -(-len(images) // per_line)
     columns = min(per_line, len(images))
-    figure = Figure(figsize=(1.1 * columns, 1.2 * rows))
+    figure = _new_figure(1.1 * columns + 0.4, 1.2 * rows + 0.5, "save_grid")
     axes = figure.subplots(rows, columns, squeeze=False)
     for k, axis in enumerate(axes.flat):
-        axis.axis("off")
         if k < len(images):
-            axis.imshow(images[k], cmap="gray_r", vmin=0, vmax=1)
-            if titles is not None:
-                axis.set_title(str(titles[k]), fontsize=8)
-    figure.tight_layout()
+            _show_digit(axis, images[k], None if titles is None else titles[k])
+        else:
+            axis.axis("off")
+    figure.suptitle(title)
+    return figure
+
+
+def save_grid(codes, levels, path, titles=None, per_line=10, title="digits"):
+    """Save images (n, 8, 8) of level codes as a PNG grid with matplotlib; prints and returns path."""
+    figure = draw_grid(codes, levels, titles, per_line, title)
     figure.savefig(path, dpi=100)
-    return path
+    return show_figure(path)
+
+
+def draw_completions(originals, completed, levels, title="half-image completion"):
+    """A Figure with one row per digit: the original, the half given to the model, its completions.
+
+    originals (n, 8, 8) codes; completed (n * k, 8, 8): k completions of each
+    original in a row (as `complete_halves` returns for originals repeated k
+    times). The given half shows the bottom rows blanked in light grey.
+    """
+    n = len(originals)
+    if n == 0 or len(completed) % n:
+        raise ValueError(f"draw_completions: {len(completed)} completions for {n} originals; "
+                         f"expected the same number of completions of each")
+    tries = len(completed) // n
+    originals, completed = dequantize(originals, levels), dequantize(completed, levels)
+    figure = _new_figure(1.1 * (tries + 2) + 0.4, 1.2 * n + 0.6, "save_completions")
+    axes = figure.subplots(n, tries + 2, squeeze=False)
+    for row in range(n):
+        given = originals[row].copy()
+        given[SIDE // 2:] = np.nan                   # rows the model did not see
+        _show_digit(axes[row, 0], originals[row], "original" if row == 0 else None)
+        _show_digit(axes[row, 1], given, "given (top half)" if row == 0 else None)
+        axes[row, 1].set_facecolor("#dddddd")
+        for k in range(tries):
+            _show_digit(axes[row, 2 + k], completed[row * tries + k], f"completion {k + 1}" if row == 0 else None)
+    figure.suptitle(title)
+    return figure
+
+
+def save_completions(originals, completed, levels, path, title="half-image completion"):
+    """Save `draw_completions` as a PNG; prints and returns path."""
+    figure = draw_completions(originals, completed, levels, title)
+    figure.savefig(path, dpi=100)
+    return show_figure(path)
 
 
 # ---- the training task -------------------------------------------------------------------
