@@ -19,6 +19,7 @@ step, which is exactly dL/dW = sum_t dL_t/dW.
 """
 import itertools
 import weakref
+import zlib
 from contextlib import contextmanager
 
 import numpy as np
@@ -48,11 +49,14 @@ class Context:
     ctx.shapes...): those go to the instance's __dict__.
     """
 
-    __slots__ = ("fn", "parents", "saved", "step", "creation_number", "freed", "outputs", "__dict__")
+    __slots__ = ("fn", "parents", "versions", "checksums", "saved", "step", "creation_number", "freed",
+                 "outputs", "__dict__")
 
     def __init__(self, fn, parents):
         self.fn = fn                  # the Function subclass that made the output
         self.parents = parents        # input tensors, in `forward` argument order
+        self.versions = [p._version for p in parents]  # checked by backward: changed in place since?
+        self.checksums = None         # of the saved arrays, under detect_anomaly only
         self.saved = ()               # arrays `forward` keeps for `backward`
         self.step = _State.time_step  # time step that created the node, or None
         self.creation_number = next(_creation_counter)  # orders the graph for backward
@@ -71,6 +75,7 @@ class Context:
         """Drop saved arrays and parents (after backward without retain_graph)."""
         self.saved = ()
         self.parents = ()
+        self.checksums = None
         self.outputs = None
         self.freed = True
 
@@ -129,6 +134,8 @@ def _check_forward(ctx, inputs, out):
                               f"{{bad}}: it comes from data or a leaf tensor, not from an op")
     for o in out if isinstance(out, tuple) else (out,):
         _check_finite(o, f"{ctx.describe()} produced {{bad}} in its forward output")
+    if ctx.parents:
+        ctx.checksums = [_checksum(a) for a in ctx.saved]
 
 
 def _check_finite(array, message):
@@ -227,6 +234,7 @@ def backward(root, grad, retain_graph=False):
             raise RuntimeError(_freed_message(ctx))
         if ctx.outputs is not None:
             g = _output_grads(ctx, tensor, g, grads)
+        _check_unchanged(ctx)
         parent_grads = ctx.fn.backward(ctx, g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
@@ -263,6 +271,42 @@ def _output_grads(ctx, tensor, g, grads):
             _accumulate_grad(out, g_out)
         result.append(np.zeros(shape, dtype) if g_out is None else g_out)
     return tuple(result)
+
+
+def _check_unchanged(ctx):
+    """Refuse a backward whose saved values changed in place after forward.
+
+    Backward uses arrays saved at forward time, often the inputs' own memory
+    (MatMul keeps W itself). If `opt.step()` updated W in between, the
+    gradient would be computed with the new W: silently wrong. Every in-place
+    change the library makes bumps the tensor's `_version`, so comparing the
+    versions recorded at forward with today's is enough. Writing into `.data`
+    with NumPy directly bumps nothing and cannot be seen here; under
+    `detect_anomaly()` a checksum of every saved array catches it too.
+    """
+    for k, (parent, version) in enumerate(zip(ctx.parents, ctx.versions)):
+        if parent._version != version:
+            kind = " (a leaf, e.g. a parameter)" if parent._ctx is None else ""
+            raise RuntimeError(
+                f"backward through {ctx.describe()}: input {k} of shape {parent.shape}{kind} was changed "
+                f"in place after the forward pass (version {version} then, {parent._version} now), so "
+                "the values saved for backward are stale. Build the graph again after opt.step(), "
+                "or call backward before step.")
+    if ctx.checksums is not None:
+        for k, (array, checksum) in enumerate(zip(ctx.saved, ctx.checksums)):
+            if _checksum(array) != checksum:
+                raise RuntimeError(
+                    f"detect_anomaly: backward through {ctx.describe()}: saved array {k} of shape "
+                    f"{array.shape} was changed after the forward pass (written into .data directly?), "
+                    "so the gradient would be wrong. Change tensors only between backward and the next "
+                    "forward.")
+
+
+def _checksum(array):
+    """A cheap fingerprint of an array's bytes (None for what is not an array)."""
+    if not isinstance(array, np.ndarray):
+        return None
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 def _freed_message(ctx):
