@@ -24,6 +24,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -104,10 +105,23 @@ def setup_torch(arrays):
 PEERS = {"tinygrad_rnn": setup_ours, "torch": setup_torch}
 
 
+def count_in_big_stack(count):
+    """Run `count()` in a thread with a 1 GiB stack. Once Python has looked at
+    torch's graph nodes, torch frees that graph recursively, which overflows
+    the main thread's stack at T = 16,000."""
+    result = []
+    threading.stack_size(1 << 30)
+    thread = threading.Thread(target=lambda: result.append(count()))
+    thread.start()
+    thread.join()
+    threading.stack_size(0)
+    return result[0]
+
+
 def time_peer(name, steps, repeats):
     """Runs in the child process: warm up, then time `repeats` forward+backward runs."""
     forward, count_nodes, inputs = PEERS[name](initial_arrays(steps))
-    nodes = count_nodes(forward(*inputs))
+    nodes = count_in_big_stack(lambda: count_nodes(forward(*inputs)))
     for _ in range(WARMUP):
         forward(*inputs).backward()
     times = []
