@@ -10,6 +10,10 @@ and no module imports another module's private (`_`-prefixed) names: what a
 module shares it shares under a public name.
 """
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,14 @@ def test_the_checker_sees_a_private_import_and_a_layer_violation(tmp_path):
     path.write_text("from ..cli import main\nfrom .cells import _CellBase\n")
     found = imports("tinygrad_rnn.nn.bad", path)
     assert ("tinygrad_rnn.cli", "main") in found and ("tinygrad_rnn.nn.cells", "_CellBase") in found
+
+
+def test_an_uninstalled_clone_says_to_install_first(tmp_path):
+    """A copy of the package folder alone (no kernels/ beside it, no install): one hint."""
+    shutil.copytree(ROOT / PACKAGE, tmp_path / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    # -S: no site-packages, so neither an installed nor an editable tinygrad_rnn is found
+    result = subprocess.run([sys.executable, "-S", "-c", "import tinygrad_rnn"], capture_output=True,
+                            text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ImportError: tinygrad_rnn: run pip install -e . first: kernels/ installs as tinygrad_rnn.kernels")
