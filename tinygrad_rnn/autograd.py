@@ -23,19 +23,17 @@ calls in one line: checks that backward may use a node (freed graph, inputs
 changed in place), ``detect_anomaly``'s NaN/Inf checks, gradient assembly for
 an op with several outputs, and the garbage-collector pause.
 
-The garbage-collector pause. A graph is made of many small Python objects
-(a Tensor, a Context and a tuple of parents per op). Python's cyclic
-garbage collector periodically walks *every* object that survived its
-earlier passes, so a long graph gets walked again and again while it grows
-and the cost per op rises with the length T of the sequence. The graph
-needs no cyclic collection (it holds no reference cycles: several outputs
-refer to their node weakly), so the engine pauses the collector's full
-passes while a graph is alive, from the first recorded op until ``backward``
-returns or the graph is dropped, and switches the collector off during
-``backward``. It always restores the user's setting, on every exit path
-(exceptions and Ctrl-C included); a collector the user switched off stays
-off. Young objects are still collected during the pause, so cycles that
-user code creates meanwhile are freed as usual.
+Garbage collection. A graph is many small Python objects (per op a Tensor,
+a Context and a tuple of parents). Python's cyclic collector makes a full
+pass over all live objects each time their number has grown by a quarter, so
+a long graph is walked again and again while it grows and the cost per op
+rises with T. The graph needs no cyclic collection (it has no reference
+cycles: a node refers to its several outputs weakly), so the engine postpones
+the full passes from the first recorded op until ``backward`` returns or that
+op's node is dropped, and switches the collector off during ``backward``. The
+user's settings come back on every exit path (errors and Ctrl-C too), a
+collector the user switched off stays off, and young objects are collected
+throughout, so cycles that user code makes meanwhile are still freed.
 """
 import gc
 import itertools
@@ -49,11 +47,8 @@ from .tensor import Tensor, check_float_inputs
 
 
 class Context:
-    """What one node of the graph remembers for its backward pass.
-
-    `forward` may store anything else it needs on the context too (ctx.axis,
-    ctx.shapes...): those go to the instance's __dict__.
-    """
+    """What one node of the graph remembers for its backward pass (`forward` may
+    store more on it too: ctx.axis, ctx.shapes...)."""
 
     __slots__ = ("fn", "parents", "versions", "saved", "step", "creation_number", "freed",
                  "outputs", "checksums", "__dict__", "__weakref__")
@@ -80,11 +75,8 @@ class Context:
 
 class Function:
     """Base class of every differentiable op; subclasses define forward/backward.
-
-    Most ops have one output. An op may return a tuple of arrays instead (a
-    whole LSTM sequence gives out, h_n and c_n): `apply` then returns a tuple
-    of Tensors, and `backward` receives a tuple with one gradient per output.
-    """
+    An op with several outputs (an LSTM sequence: out, h_n, c_n) returns a tuple
+    of arrays; its `backward` then receives one gradient per output."""
 
     @staticmethod
     def forward(ctx, *arrays, **params):
@@ -113,12 +105,10 @@ class Function:
 def topological_order(root, include_constants=False):
     """Every tensor `root` depends on, each after the tensors it was computed from.
 
-    An op's output is always created after its inputs, so sorting the nodes by
-    creation number is a topological order; leaves (weights, inputs) have no
-    parents and come first. The walk uses a stack, not recursion: an unrolled
-    graph over 10,000 steps is deeper than Python's recursion limit. Only
-    tensors that require grad are collected unless `include_constants` (viz
-    draws inputs such as x_t too; backward has no use for them).
+    An op's output is created after its inputs, so sorting by creation number is
+    a topological order; leaves come first. A stack, not recursion: an unrolled
+    graph of 10,000 steps is deeper than Python's recursion limit. Constants
+    (inputs such as x_t) only with `include_constants` (viz draws them).
     """
     seen, stack = {root: None}, [root]   # a dict, not a set: it keeps a stable order
     while stack:
