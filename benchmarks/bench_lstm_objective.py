@@ -5,7 +5,7 @@ benchmark: one sequence of C characters, each a vector of size B = 14, goes
 through a 2-layer LSTM whose weights act *elementwise* (a weight vector per
 gate, not a matrix), written with primitive ops only. Every op works on a
 vector of 14 numbers, so the time measures the autograd engine, and the graph
-grows to ~45 nodes per character (~185,000 at C = 4,096): the test of whether
+grows to ~49 nodes per character (~200,000 at C = 4,096): the test of whether
 the cost per character stays flat as the graph gets long.
 
 Per layer l and character t, with input x (the previous layer's hidden state):

@@ -104,3 +104,32 @@ def test_no_grad_records_nothing_and_pauses_nothing(user_settings):
     with tr.no_grad():
         y = leaf([1.0, 2.0]) * 2.0
     assert y._ctx is None and gc.get_threshold() == user_settings
+
+
+def full_passes_while_building(steps):
+    """How many full (generation 2) collections run while a `steps`-node chain is built."""
+    passes = []
+    def count(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            passes.append(1)
+    gc.callbacks.append(count)
+    try:
+        y = leaf([1.0])
+        for _ in range(steps):
+            y = y * 1.0001
+    finally:
+        gc.callbacks.remove(count)
+    y.sum().backward()
+    return len(passes)
+
+
+def test_no_full_pass_walks_a_growing_graph(user_settings, monkeypatch):
+    """Python makes a full pass once the objects that survived young passes exceed a
+    quarter of the older heap; each step leaves ~4 (two Tensors, a Context, a tuple),
+    so a chain of heap/12 steps is long enough to need one without the pause."""
+    gc.set_threshold(50, 2, 2)   # full passes as often as Python allows
+    gc.collect()
+    steps = max(20_000, len(gc.get_objects()) // 12)
+    assert full_passes_while_building(steps) == 0
+    monkeypatch.setattr(autograd, "_pause_full_collections", lambda ctx: None)
+    assert full_passes_while_building(steps) > 0   # what the pause prevents
