@@ -70,7 +70,7 @@ class Context:
     @property
     def needs_input_grad(self):
         """One bool per input: does its gradient matter? (backward may skip the others)"""
-        return [p.requires_grad for p in self.parents]
+        return tuple([p.requires_grad for p in self.parents])
 
 
 class Function:
