@@ -1,7 +1,7 @@
 """Graph overhead: microseconds per node for forward+backward of a long unrolled RNN.
 
 The model is a composite tanh RNN built from primitive ops, unrolled for
-T = 1,000 steps with batch 1 and tiny matrices, so the arithmetic is
+T steps (1,000 by default, or a sweep such as 1,000 4,000 16,000) with batch 1 and tiny matrices, so the arithmetic is
 negligible and the time measures what the autograd engine itself costs per
 recorded op (building the node, then visiting it in backward):
 
@@ -10,8 +10,10 @@ recorded op (building the node, then visiting it in backward):
 Each peer (tinygrad_rnn, PyTorch eager if installed) runs in its own process:
 the script re-invokes itself with `--peer NAME`, which prints one JSON line.
 Warm-up runs are excluded; the figure is the median of the timed repeats.
+With several T the table also gives each peer's cost per node relative to
+its own at the first T: 1.00 everywhere means the cost is linear in T.
 
-    python benchmarks/bench_graph.py [--steps 1000] [--repeats 7]
+    python benchmarks/bench_graph.py [--steps 1000 4000 16000] [--repeats 7]
 
 Prints a markdown table and writes benchmarks/results/bench_graph.json.
 """
@@ -22,6 +24,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -102,10 +105,23 @@ def setup_torch(arrays):
 PEERS = {"tinygrad_rnn": setup_ours, "torch": setup_torch}
 
 
+def count_in_big_stack(count):
+    """Run `count()` in a thread with a 1 GiB stack. Once Python has looked at
+    torch's graph nodes, torch frees that graph recursively, which overflows
+    the main thread's stack at T = 16,000."""
+    result = []
+    threading.stack_size(1 << 30)
+    thread = threading.Thread(target=lambda: result.append(count()))
+    thread.start()
+    thread.join()
+    threading.stack_size(0)
+    return result[0]
+
+
 def time_peer(name, steps, repeats):
     """Runs in the child process: warm up, then time `repeats` forward+backward runs."""
     forward, count_nodes, inputs = PEERS[name](initial_arrays(steps))
-    nodes = count_nodes(forward(*inputs))
+    nodes = count_in_big_stack(lambda: count_nodes(forward(*inputs)))
     for _ in range(WARMUP):
         forward(*inputs).backward()
     times = []
@@ -114,7 +130,7 @@ def time_peer(name, steps, repeats):
         forward(*inputs).backward()
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    return {"peer": name, "nodes": nodes, "median_ms": median * 1e3, "min_ms": min(times) * 1e3,
+    return {"peer": name, "steps": steps, "nodes": nodes, "median_ms": median * 1e3, "min_ms": min(times) * 1e3,
             "us_per_node": median * 1e6 / nodes, "times_ms": [t * 1e3 for t in times]}
 
 
@@ -136,34 +152,39 @@ def run_in_child(name, steps, repeats):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def markdown_table(rows, steps):
-    torch_ms = next((row["median_ms"] for row in rows if row["peer"] == "torch"), None)
-    lines = [f"Composite tanh RNN, T={steps}, B={BATCH}, I={INPUT}, H={HIDDEN}, forward+backward "
+def markdown_table(rows):
+    """One row per (T, peer): time, cost per node, ratio to torch at that T, and the
+    cost per node relative to the same peer's at the smallest T (1.00: linear)."""
+    lines = [f"Composite tanh RNN, B={BATCH}, I={INPUT}, H={HIDDEN}, forward+backward "
              f"(median of timed runs, warm-up excluded)", "",
-             "| peer | nodes | ms per run | µs per node | ratio to PyTorch |",
-             "|---|---:|---:|---:|---:|"]
+             "| T | peer | nodes | ms per run | µs per node | ratio to PyTorch | per node vs first T |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
+    first = {}
     for row in rows:
+        first.setdefault(row["peer"], row["us_per_node"])
+        torch_ms = next((r["median_ms"] for r in rows if r["peer"] == "torch" and r["steps"] == row["steps"]), None)
         ratio = f"{row['median_ms'] / torch_ms:.2f}×" if torch_ms else "n/a"
-        lines.append(f"| {row['peer']} | {row['nodes']} | {row['median_ms']:.2f} | "
-                     f"{row['us_per_node']:.2f} | {ratio} |")
+        lines.append(f"| {row['steps']} | {row['peer']} | {row['nodes']} | {row['median_ms']:.2f} | "
+                     f"{row['us_per_node']:.2f} | {ratio} | {row['us_per_node'] / first[row['peer']]:.2f} |")
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, nargs="+", default=[1000],
+                        help="sequence lengths T to time (several give a sweep)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--peer", choices=sorted(PEERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.repeats < 5:
         parser.error("--repeats must be at least 5 (the median of fewer runs is noisy)")
     if args.peer:
-        print(json.dumps(time_peer(args.peer, args.steps, args.repeats)))
+        print(json.dumps(time_peer(args.peer, args.steps[0], args.repeats)))
         return
 
     peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
-    rows = [run_in_child(name, args.steps, args.repeats) for name in peers]
-    print(markdown_table(rows, args.steps))
+    rows = [run_in_child(name, steps, args.repeats) for steps in sorted(args.steps) for name in peers]
+    print(markdown_table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "bench_graph", "steps": args.steps, "batch": BATCH, "input": INPUT,

@@ -12,7 +12,7 @@ from hypothesis import given
 import tinygrad_rnn as tr
 from strategies import rnn_configs
 from tinygrad_rnn.cli import main as cli_main
-from tinygrad_rnn.cli import unrolled_rnn_loss
+from tinygrad_rnn.bptt import unrolled_rnn_loss
 
 
 class WrongSquare(tr.Function):

@@ -9,6 +9,10 @@
     print(W.grad)
 """
 from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.util import find_spec as _find_spec
+
+if _find_spec(__name__ + ".kernels") is None:  # a clone: kernels/ is beside the package, not in it
+    raise ImportError("tinygrad_rnn: run pip install -e . first: kernels/ installs as tinygrad_rnn.kernels")
 
 from .tensor import (DEFAULT_DTYPE, Tensor, arange, manual_seed, ones, rand, randn, rng,
                      tensor, zeros)

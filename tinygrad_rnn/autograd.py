@@ -16,9 +16,29 @@ tensor is a parent of a node at every time step. Backpropagation through time
 therefore needs nothing special: ``backward`` visits the graph in reverse
 topological order and *adds* the gradient a shared weight receives from each
 step, which is exactly dL/dW = sum_t dL_t/dW.
+
+The first ~80 lines are the engine: ``Context``, ``Function.apply``,
+``topological_order`` and ``backward``. Everything else is a hook the engine
+calls in one line: checks that backward may use a node (freed graph, inputs
+changed in place), ``detect_anomaly``'s NaN/Inf checks, gradient assembly for
+an op with several outputs, and the garbage-collector pause.
+
+Garbage collection. A graph is many small Python objects (per op a Tensor,
+a Context and a tuple of parents). Python's cyclic collector makes a full
+pass over all live objects each time their number has grown by a quarter, so
+a long graph is walked again and again while it grows and the cost per op
+rises with T. The graph needs no cyclic collection (it has no reference
+cycles: a node refers to its several outputs weakly), so the engine postpones
+the full passes from the first recorded op until ``backward`` returns or that
+op's node is dropped, and switches the collector off during ``backward``. The
+user's settings come back on every exit path (errors and Ctrl-C too), a
+collector the user switched off stays off, and young objects are collected
+throughout, so cycles that user code makes meanwhile are still freed.
 """
+import gc
 import itertools
 import weakref
+import zlib
 from contextlib import contextmanager
 
 import numpy as np
@@ -26,38 +46,23 @@ import numpy as np
 from .tensor import Tensor, check_float_inputs
 
 
-class _State:
-    """Global switches read on every op (kept in one place so they are easy to find)."""
-
-    grad_enabled = True     # False inside `no_grad()`: no graph is recorded
-    anomaly = False         # True inside `detect_anomaly()`: check for NaN/Inf
-    time_step = None        # set by `time_step(t)`: stored on each node for viz
-
-
-_creation_counter = itertools.count()
-
-
-class AnomalyError(FloatingPointError):
-    """Raised by `detect_anomaly` where the first NaN or Inf appears."""
-
-
 class Context:
-    """What one node of the graph remembers for its backward pass.
+    """What one node of the graph remembers for its backward pass (`forward` may
+    store more on it too: ctx.axis, ctx.shapes...)."""
 
-    `forward` may store anything else it needs on the context too (ctx.axis,
-    ctx.shapes...): those go to the instance's __dict__.
-    """
-
-    __slots__ = ("fn", "parents", "saved", "step", "creation_number", "freed", "outputs", "__dict__")
+    __slots__ = ("fn", "parents", "versions", "saved", "step", "creation_number", "freed",
+                 "outputs", "checksums", "__dict__", "__weakref__")
 
     def __init__(self, fn, parents):
         self.fn = fn                  # the Function subclass that made the output
         self.parents = parents        # input tensors, in `forward` argument order
+        self.versions = tuple([p._version for p in parents])  # to detect in-place changes later
         self.saved = ()               # arrays `forward` keeps for `backward`
         self.step = _State.time_step  # time step that created the node, or None
         self.creation_number = next(_creation_counter)  # orders the graph for backward
-        self.freed = False
+        self.freed = False            # True once backward has released what the node kept
         self.outputs = None           # for an op with several outputs: (weakref, shape, dtype) each
+        self.checksums = None         # of the saved arrays, under detect_anomaly only
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -67,25 +72,11 @@ class Context:
         """One bool per input: does its gradient matter? (backward may skip the others)"""
         return tuple([p.requires_grad for p in self.parents])
 
-    def release(self):
-        """Drop saved arrays and parents (after backward without retain_graph)."""
-        self.saved = ()
-        self.parents = ()
-        self.outputs = None
-        self.freed = True
-
-    def describe(self):
-        return self.fn.__name__ + ("" if self.step is None else f" (time step {self.step})")
-
 
 class Function:
     """Base class of every differentiable op; subclasses define forward/backward.
-
-    Most ops have one output. An op may return a tuple of arrays instead (a
-    whole LSTM sequence gives out, h_n and c_n): `apply` then returns a tuple
-    of Tensors, and `backward` receives a tuple with one gradient per output
-    (zeros for an output that nothing used).
-    """
+    An op with several outputs (an LSTM sequence: out, h_n, c_n) returns a tuple
+    of arrays; its `backward` then receives one gradient per output."""
 
     @staticmethod
     def forward(ctx, *arrays, **params):
@@ -99,42 +90,285 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors `inputs` (all float, one dtype); record the node."""
         check_float_inputs(cls, inputs)
-        needs_grad = False  # a plain loop: for one to three inputs, faster than any(...)
-        if _State.grad_enabled:
-            for t in inputs:
-                if t.requires_grad:
-                    needs_grad = True
-                    break
+        needs_grad = _State.grad_enabled and any([t.requires_grad for t in inputs])
         ctx = Context(cls, inputs if needs_grad else ())
-        try:
-            out = cls.forward(ctx, *[t.data for t in inputs], **params)
-        except ValueError as err:
-            shapes = ", ".join(str(t.shape) for t in inputs)
-            raise ValueError(f"{cls.__name__}: cannot apply to input shapes {shapes}: {err}") from None
-        if _State.anomaly:
-            _check_forward(ctx, inputs, out)
-        if not isinstance(out, tuple):
-            return Tensor._wrap(out, needs_grad, ctx if needs_grad else None)
-        results = tuple(Tensor._wrap(o, needs_grad, ctx if needs_grad else None) for o in out)
-        if needs_grad:  # weak references: the outputs own the node, not the other way round
-            ctx.outputs = tuple((weakref.ref(r), r.shape, r.dtype) for r in results)
-        return results
+        out = _run_forward(ctx, inputs, params)
+        if not needs_grad:
+            ctx = None
+        elif _Collector.user_full_threshold is None:
+            _pause_full_collections(ctx)
+        if isinstance(out, tuple):
+            return _wrap_outputs(ctx, out)
+        return Tensor._wrap(out, needs_grad, ctx)
+
+
+def topological_order(root, include_constants=False):
+    """Every tensor `root` depends on, each after the tensors it was computed from.
+
+    An op's output is created after its inputs, so sorting by creation number is
+    a topological order; leaves come first. A stack, not recursion: an unrolled
+    graph of 10,000 steps is deeper than Python's recursion limit. Constants
+    (inputs such as x_t) only with `include_constants` (viz draws them).
+    """
+    seen, stack = {root: None}, [root]   # a dict, not a set: it keeps a stable order
+    while stack:
+        ctx = stack.pop()._ctx
+        if ctx is not None:
+            for parent in ctx.parents:
+                if parent not in seen and (include_constants or parent.requires_grad):
+                    seen[parent] = None
+                    stack.append(parent)
+    leaves = [t for t in seen if t._ctx is None]
+    return leaves + sorted((t for t in seen if t._ctx is not None), key=_creation_number)
+
+
+def backward(root, grad, retain_graph=False):
+    """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it."""
+    with _collector_off():
+        grads = {root: grad}   # Tensor keeps identity hashing (it defines no __eq__)
+        for tensor in reversed(topological_order(root)):
+            g = grads.pop(tensor, None)
+            if g is None:
+                continue
+            ctx = tensor._ctx
+            if ctx is None or tensor._retains_grad:
+                _accumulate_grad(tensor, g)
+            if ctx is None:
+                continue
+            _check_usable(ctx)
+            if ctx.outputs is not None:
+                g = _output_grads(ctx, tensor, g, grads)
+            parent_grads = _as_tuple(ctx.fn.backward(ctx, g))
+            if _State.anomaly:
+                _check_backward(ctx, parent_grads)
+            for parent, pg in zip(ctx.parents, parent_grads):
+                if pg is not None and parent.requires_grad:
+                    grads[parent] = pg if parent not in grads else grads[parent] + pg
+            if not retain_graph:
+                _release(ctx)
+
+
+# --------------------------------------------------------------------------
+# Switches read by the engine
+# --------------------------------------------------------------------------
+
+class _State:
+    """Global switches read on every op (kept in one place so they are easy to find)."""
+
+    grad_enabled = True     # False inside `no_grad()`: no graph is recorded
+    anomaly = False         # True inside `detect_anomaly()`: check for NaN/Inf
+    time_step = None        # set by `time_step(t)`: stored on each node for viz
+
+
+_creation_counter = itertools.count()
+
+
+def _creation_number(tensor):
+    return tensor._ctx.creation_number
+
+
+def _describe(ctx):
+    """The op's name and, when tagged, its time step: 'Tanh (time step 3)'."""
+    return ctx.fn.__name__ + ("" if ctx.step is None else f" (time step {ctx.step})")
+
+
+
+# --------------------------------------------------------------------------
+# Hooks of Function.apply: the forward call, several outputs
+# --------------------------------------------------------------------------
+
+def _run_forward(ctx, inputs, params):
+    """`ctx.fn.forward` on the inputs' arrays; a shape error names the op and the shapes."""
+    try:
+        out = ctx.fn.forward(ctx, *[t.data for t in inputs], **params)
+    except ValueError as err:
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise ValueError(f"{ctx.fn.__name__}: cannot apply to input shapes {shapes}: {err}") from None
+    if _State.anomaly:
+        _check_forward(ctx, inputs, out)
+    return out
+
+
+def _wrap_outputs(ctx, arrays):
+    """One Tensor per output array. The node refers to its outputs weakly: the
+    outputs own the node, not the other way round."""
+    results = tuple([Tensor._wrap(a, ctx is not None, ctx) for a in arrays])
+    if ctx is not None:
+        ctx.outputs = tuple([(weakref.ref(r), r.shape, r.dtype) for r in results])
+    return results
+
+
+# --------------------------------------------------------------------------
+# Hooks of backward: may the node be used, several outputs, accumulation
+# --------------------------------------------------------------------------
+
+def _as_tuple(grads):
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+def _accumulate_grad(tensor, g):
+    tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+
+
+def _release(ctx):
+    """Drop what the node kept for backward (after backward without retain_graph)."""
+    ctx.saved = ctx.parents = ()
+    ctx.checksums = ctx.outputs = None
+    ctx.freed = True
+
+
+def _check_usable(ctx):
+    """Backward through a node needs what forward saved, still there and unchanged.
+
+    Backward uses arrays saved at forward time, often the inputs' own memory
+    (MatMul keeps W itself). If `opt.step()` updated W in between, the
+    gradient would be computed with the new W: silently wrong. Every in-place
+    change the library makes bumps the tensor's `_version`, so comparing the
+    versions recorded at forward with today's is enough. Writing into `.data`
+    with NumPy directly bumps nothing and cannot be seen here; under
+    `detect_anomaly()` a checksum of every saved array catches it too.
+    """
+    if ctx.freed:
+        raise RuntimeError(_freed_message(ctx))
+    for k, (parent, version) in enumerate(zip(ctx.parents, ctx.versions)):
+        if parent._version != version:
+            raise RuntimeError(_stale_message(ctx, k, parent, version))
+    if ctx.checksums is not None:
+        _check_checksums(ctx)
+
+
+def _freed_message(ctx):
+    return (f"backward through {ctx.fn.__name__} a second time: its saved values were freed "
+            "after the first backward. Pass retain_graph=True to the first .backward() call "
+            "if you need to backpropagate through the same graph twice.")
+
+
+def _stale_message(ctx, k, parent, version):
+    kind = " (a leaf, e.g. a parameter)" if parent._ctx is None else ""
+    return (f"backward through {_describe(ctx)}: input {k} of shape {parent.shape}{kind} was "
+            f"changed in place after the forward pass (version {version} then, {parent._version} "
+            "now), so the values saved for backward are stale. Build the graph again after "
+            "opt.step(), or call backward before step.")
+
+
+def _check_checksums(ctx):
+    for k, (array, checksum) in enumerate(zip(ctx.saved, ctx.checksums)):
+        if _checksum(array) != checksum:
+            raise RuntimeError(
+                f"detect_anomaly: backward through {_describe(ctx)}: saved array {k} of shape "
+                f"{array.shape} was changed after the forward pass (written into .data directly?), "
+                "so the gradient would be wrong. Change tensors only between backward and the next "
+                "forward.")
+
+
+def _checksum(array):
+    """A cheap fingerprint of an array's bytes (None for what is not an array)."""
+    if not isinstance(array, np.ndarray):
+        return None
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+
+
+def _output_grads(ctx, tensor, g, grads):
+    """The gradients of every output of a several-output node, as one tuple.
+
+    All users of all outputs were created after the node, so by the time the
+    first output is reached in reverse creation order every output's gradient
+    is complete: take them all now (the node runs its backward once), with
+    zeros for outputs that nothing used.
+    """
+    result = []
+    for ref, shape, dtype in ctx.outputs:
+        out = ref()
+        if out is tensor:
+            result.append(g)
+            continue
+        g_out = None if out is None else grads.pop(out, None)
+        if g_out is not None and out._retains_grad:
+            _accumulate_grad(out, g_out)
+        result.append(np.zeros(shape, dtype) if g_out is None else g_out)
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------
+# detect_anomaly's checks
+# --------------------------------------------------------------------------
+
+class AnomalyError(FloatingPointError):
+    """Raised by `detect_anomaly` where the first NaN or Inf appears."""
 
 
 def _check_forward(ctx, inputs, out):
     """Blame the right place: an input that is already NaN/Inf came from data or a leaf
-    (an op that made it would have been caught), otherwise this op made it."""
+    (an op that made it would have been caught), otherwise this op made it. Also
+    fingerprint the saved arrays, so backward can tell if they were overwritten."""
     for k, t in enumerate(inputs):
-        _check_finite(t.data, f"input {k} of {ctx.describe()} (shape {t.shape}) already contains "
+        _check_finite(t.data, f"input {k} of {_describe(ctx)} (shape {t.shape}) already contains "
                               f"{{bad}}: it comes from data or a leaf tensor, not from an op")
-    for o in out if isinstance(out, tuple) else (out,):
-        _check_finite(o, f"{ctx.describe()} produced {{bad}} in its forward output")
+    for o in _as_tuple(out):
+        _check_finite(o, f"{_describe(ctx)} produced {{bad}} in its forward output")
+    if ctx.parents:
+        ctx.checksums = [_checksum(a) for a in ctx.saved]
+
+
+def _check_backward(ctx, parent_grads):
+    for parent, pg in zip(ctx.parents, parent_grads):
+        if pg is not None and parent.requires_grad:
+            _check_finite(pg, f"{_describe(ctx)} produced {{bad}} in its backward pass")
 
 
 def _check_finite(array, message):
     if not np.all(np.isfinite(array)):
         bad = "NaN" if np.isnan(array).any() else "Inf"
         raise AnomalyError("detect_anomaly: " + message.format(bad=bad))
+
+
+# --------------------------------------------------------------------------
+# The garbage-collector pause (see the module docstring)
+# --------------------------------------------------------------------------
+
+_NO_FULL_COLLECTION = 2**30   # a gen-2 threshold that is never reached
+
+
+class _Collector:
+    """The pause in progress: the user's gen-2 threshold, and what ends the pause
+    if the graph is dropped without a backward (a `weakref.finalize`)."""
+
+    user_full_threshold = None   # None: no pause in progress
+    end_when_dropped = None
+
+
+def _pause_full_collections(ctx):
+    """Postpone the collector's full passes while the graph that `ctx` starts is alive."""
+    young, middle, full = gc.get_threshold()
+    _Collector.user_full_threshold = full
+    gc.set_threshold(young, middle, _NO_FULL_COLLECTION)
+    _Collector.end_when_dropped = weakref.finalize(ctx, _resume_full_collections)
+    _Collector.end_when_dropped.atexit = False
+
+
+def _resume_full_collections():
+    """Give the user back their gen-2 threshold (unless they changed it meanwhile)."""
+    if _Collector.user_full_threshold is None:
+        return
+    young, middle, full = gc.get_threshold()
+    if full == _NO_FULL_COLLECTION:
+        gc.set_threshold(young, middle, _Collector.user_full_threshold)
+    _Collector.user_full_threshold = None
+    _Collector.end_when_dropped.detach()
+    _Collector.end_when_dropped = None
+
+
+@contextmanager
+def _collector_off():
+    """The collector off while backward walks and frees the graph; then the user's settings back."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        _resume_full_collections()
 
 
 # --------------------------------------------------------------------------
@@ -176,96 +410,6 @@ def is_grad_enabled():
     return _State.grad_enabled
 
 
-# --------------------------------------------------------------------------
-# The backward pass
-# --------------------------------------------------------------------------
-
-def topological_order(root, include_constants=False):
-    """Every tensor `root` depends on, each after the tensors it was computed from.
-
-    No clever search is needed for the order: an op's output is always created
-    after its inputs, so sorting the graph's nodes by creation number
-    (``Context.creation_number``) is a topological order; leaves (weights, inputs) have
-    no parents and come first. The walk that finds the graph uses a stack, not
-    recursion: an unrolled graph over 10,000 steps is deeper than Python's
-    recursion limit. Only tensors that require grad are collected unless
-    `include_constants` (viz draws inputs such as x_t too; backward has no use
-    for them).
-    """
-    seen, stack = {root: None}, [root]   # a dict, not a set: it keeps a stable order
-    while stack:
-        ctx = stack.pop()._ctx
-        if ctx is not None:
-            for parent in ctx.parents:
-                if parent not in seen and (include_constants or parent.requires_grad):
-                    seen[parent] = None
-                    stack.append(parent)
-    leaves = [t for t in seen if t._ctx is None]
-    return leaves + sorted((t for t in seen if t._ctx is not None), key=_creation_index)
-
-
-def _creation_index(tensor):
-    return tensor._ctx.creation_number
-
-
-def backward(root, grad, retain_graph=False):
-    """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it."""
-    if root._ctx is not None and root._ctx.freed:
-        raise RuntimeError(_freed_message(root._ctx))
-    grads = {root: grad}   # Tensor keeps identity hashing (it defines no __eq__)
-    check_finite = _State.anomaly  # read once: the flag cannot change during backward
-    for tensor in reversed(topological_order(root)):
-        g = grads.pop(tensor, None)
-        if g is None:
-            continue
-        ctx = tensor._ctx
-        if ctx is None or tensor._retains_grad:
-            _accumulate_grad(tensor, g)
-        if ctx is None:
-            continue
-        if ctx.freed:
-            raise RuntimeError(_freed_message(ctx))
-        if ctx.outputs is not None:
-            g = _output_grads(ctx, tensor, g, grads)
-        parent_grads = ctx.fn.backward(ctx, g)
-        if not isinstance(parent_grads, tuple):
-            parent_grads = (parent_grads,)
-        for parent, pg in zip(ctx.parents, parent_grads):
-            if pg is None or not parent.requires_grad:
-                continue
-            if check_finite:
-                _check_finite(pg, f"{ctx.describe()} produced {{bad}} in its backward pass")
-            grads[parent] = pg if parent not in grads else grads[parent] + pg
-        if not retain_graph:
-            ctx.release()
-
-
-def _accumulate_grad(tensor, g):
-    tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
-
-
-def _output_grads(ctx, tensor, g, grads):
-    """The gradients of every output of a several-output node, as one tuple.
-
-    All users of all outputs were created after the node, so by the time the
-    first output is reached in reverse creation order every output's gradient
-    is complete: take them all now (the node runs its backward once), with
-    zeros for outputs that nothing used.
-    """
-    result = []
-    for ref, shape, dtype in ctx.outputs:
-        out = ref()
-        if out is tensor:
-            result.append(g)
-            continue
-        g_out = None if out is None else grads.pop(out, None)
-        if g_out is not None and out._retains_grad:
-            _accumulate_grad(out, g_out)
-        result.append(np.zeros(shape, dtype) if g_out is None else g_out)
-    return tuple(result)
-
-
-def _freed_message(ctx):
-    return (f"backward through {ctx.fn.__name__} a second time: its saved values were freed "
-            "after the first backward. Pass retain_graph=True to the first .backward() call "
-            "if you need to backpropagate through the same graph twice.")
+def is_anomaly_enabled():
+    """True inside `detect_anomaly()` (ops that check their own arrays read it)."""
+    return _State.anomaly

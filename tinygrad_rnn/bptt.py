@@ -28,7 +28,9 @@ when k2 > k1 that costs k2/k1 forward steps per step.
 
 `bptt_gradcheck(model, x)` checks, in float64, each step's contribution
 dL/dW_(t) to each parameter against central differences, and prints the
-table: time step x parameter.
+table: time step x parameter. `unrolled_rnn_loss` is BPTT with no helper at
+all: a tanh RNN unrolled by hand from primitive ops, which `gradcheck` can
+check as one function of its weights.
 """
 from dataclasses import dataclass, field
 
@@ -324,3 +326,15 @@ def _initial_state_float64(model, state, B):
         raise ValueError(f"bptt_gradcheck: {type(model).__name__} expected an initial state of "
                          f"{count} array(s) of shape (B, H) = ({B}, {model.hidden_size})")
     return tuple(Tensor(np.asarray(p.data if isinstance(p, Tensor) else p, dtype=np.float64)) for p in parts)
+
+
+def unrolled_rnn_loss(W_xh, W_hh, W_hy, h0, xs, targets):
+    """A tanh RNN unrolled by hand from primitive ops, with an MSE loss at every step.
+
+        h_t = tanh(x_t W_xh + h_{t-1} W_hh),   y_t = h_t W_hy,   L = sum_t mean((y_t - y*_t)^2)
+    """
+    h, loss = h0, 0.0
+    for x_t, target_t in zip(xs, targets):
+        h = (x_t @ W_xh + h @ W_hh).tanh()
+        loss = loss + ((h @ W_hy - target_t) ** 2).mean()
+    return loss

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import __version__, apps, io, nn
 from .backend import set_backend
 from .kernels import BACKENDS
-from .bptt import bptt_gradcheck
+from .bptt import bptt_gradcheck, unrolled_rnn_loss
 from .data.text import Vocabulary
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor, manual_seed
@@ -220,18 +220,6 @@ def command_gradcheck(args):
         return EXIT_ERROR
     print(report)
     return 0
-
-
-def unrolled_rnn_loss(W_xh, W_hh, W_hy, h0, xs, targets):
-    """A tanh RNN unrolled by hand from primitive ops, with an MSE loss at every step.
-
-        h_t = tanh(x_t W_xh + h_{t-1} W_hh),   y_t = h_t W_hy,   L = sum_t mean((y_t - y*_t)^2)
-    """
-    h, loss = h0, 0.0
-    for x_t, target_t in zip(xs, targets):
-        h = (x_t @ W_xh + h @ W_hh).tanh()
-        loss = loss + ((h @ W_hy - target_t) ** 2).mean()
-    return loss
 
 
 def _primitives_gradcheck(args):

@@ -128,7 +128,7 @@ class Tensor:
     ``==`` and the other comparisons are elementwise and give boolean tensors.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "_version", "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -136,6 +136,7 @@ class Tensor:
         self.grad = None
         self._ctx = None
         self._retains_grad = False
+        self._version = 0   # bumped by every in-place change the library makes (optimizer steps...)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -145,6 +146,7 @@ class Tensor:
         """Fast constructor used by Function.apply (no conversion or checks)."""
         t = cls.__new__(cls)
         t.data, t.grad, t.requires_grad, t._ctx, t._retains_grad = array, None, requires_grad, ctx, False
+        t._version = 0
         return t
 
     # ---- basic attributes ------------------------------------------------

@@ -147,6 +147,7 @@ class Module:
         for name, param in params.items():
             if name in state:
                 np.copyto(param.data, np.asarray(state[name]), casting="same_kind")
+                param._version += 1
 
     def get_extra_state(self):
         """JSON-able state that is not a parameter (e.g. a running baseline); {} by default."""

@@ -1,0 +1,189 @@
+"""Long composite graphs: the gradient of an unbatched 2-layer LSTM objective.
+
+The workload follows the LSTM objective of the ADBench automatic-differentiation
+benchmark: one sequence of C characters, each a vector of size B = 14, goes
+through a 2-layer LSTM whose weights act *elementwise* (a weight vector per
+gate, not a matrix), written with primitive ops only. Every op works on a
+vector of 14 numbers, so the time measures the autograd engine, and the graph
+grows to ~49 nodes per character (~200,000 at C = 4,096): the test of whether
+the cost per character stays flat as the graph gets long.
+
+Per layer l and character t, with input x (the previous layer's hidden state):
+
+    f = sigmoid(x * w_f + b_f)        i = sigmoid(h * w_i + b_i)
+    o = sigmoid(x * w_o + b_o)        g = tanh(h * w_g + b_g)
+    c = c * f + i * g                 h = o * tanh(c)
+
+then y = h_top * w_out + b_out and the objective is the mean log-likelihood of
+the next character under softmax(y): -sum_t sum(x_{t+1} * log_softmax(y_t)) / (B (C-1)).
+
+Each peer (tinygrad_rnn, PyTorch eager if installed) runs in its own process;
+the figure is the median over the timed repeats of forward + backward.
+
+    python benchmarks/bench_lstm_objective.py [--chars 1024 4096] [--repeats 5]
+
+Prints a markdown table and writes benchmarks/results/bench_lstm_objective.json.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+LAYERS, SIZE = 2, 14
+WARMUP = 1
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_lstm_objective.json"
+
+
+def initial_arrays(chars, seed=0):
+    """main (2L, 4B): per layer a row of gate weights and a row of gate biases;
+    extra (3, B): input weight, output weight, output bias; state (2L, B): h and c
+    per layer; sequence (C, B). All float64, as in ADBench."""
+    rng = np.random.default_rng(seed)
+    main = rng.uniform(-0.5, 0.5, (2 * LAYERS, 4 * SIZE))
+    extra = rng.uniform(-0.5, 0.5, (3, SIZE))
+    state = rng.uniform(-0.5, 0.5, (2 * LAYERS, SIZE))
+    sequence = rng.uniform(0.0, 1.0, (chars, SIZE))
+    return main, extra, state, sequence
+
+
+def objective(main, extra, state, sequence, sigmoid, tanh, log_softmax):
+    """The objective for any peer whose tensors support + * - and indexing; the peer
+    passes its own sigmoid, tanh and log_softmax. Weights are sliced once, before the loop."""
+    gates = [[(main[2 * l, k * SIZE:(k + 1) * SIZE], main[2 * l + 1, k * SIZE:(k + 1) * SIZE])
+              for k in range(4)] for l in range(LAYERS)]
+    hidden = [state[2 * l] for l in range(LAYERS)]
+    cell = [state[2 * l + 1] for l in range(LAYERS)]
+    total = 0.0
+    for t in range(sequence.shape[0] - 1):
+        x = sequence[t] * extra[0]
+        for l, ((w_f, b_f), (w_i, b_i), (w_o, b_o), (w_g, b_g)) in enumerate(gates):
+            f = sigmoid(x * w_f + b_f)
+            i = sigmoid(hidden[l] * w_i + b_i)
+            o = sigmoid(x * w_o + b_o)
+            g = tanh(hidden[l] * w_g + b_g)
+            cell[l] = cell[l] * f + i * g
+            hidden[l] = o * tanh(cell[l])
+            x = hidden[l]
+        y = x * extra[1] + extra[2]
+        total = total + (sequence[t + 1] * log_softmax(y)).sum()
+    return total * (-1.0 / (SIZE * (sequence.shape[0] - 1)))
+
+
+def setup_ours(arrays):
+    import tinygrad_rnn as tr
+
+    main, extra, state, sequence = arrays
+    params = [tr.Tensor(a, requires_grad=True) for a in (main, extra, state)]
+    data = tr.Tensor(sequence)
+
+    def gradient():
+        loss = objective(*params, data, lambda v: v.sigmoid(), lambda v: v.tanh(),
+                         lambda y: y - y.exp().sum().log())
+        loss.backward()
+        return loss.item()
+    return gradient
+
+
+def setup_torch(arrays):
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    main, extra, state, sequence = arrays
+    params = [torch.tensor(a, requires_grad=True) for a in (main, extra, state)]
+    data = torch.from_numpy(sequence)
+
+    def gradient():
+        loss = objective(*params, data, torch.sigmoid, torch.tanh,
+                         lambda y: y - torch.log(torch.exp(y).sum()))
+        loss.backward()
+        return loss.item()
+    return gradient
+
+
+PEERS = {"tinygrad_rnn": setup_ours, "torch": setup_torch}
+
+
+def time_peer(name, chars, repeats):
+    """Runs in the child process: warm up, then time `repeats` gradient evaluations."""
+    gradient = PEERS[name](initial_arrays(chars))
+    for _ in range(WARMUP):
+        loss = gradient()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        gradient()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {"peer": name, "chars": chars, "loss": loss, "median_ms": median * 1e3,
+            "min_ms": min(times) * 1e3, "max_ms": max(times) * 1e3,
+            "us_per_char": median * 1e6 / chars, "times_ms": [t * 1e3 for t in times]}
+
+
+def run_in_child(name, chars, repeats):
+    command = [sys.executable, __file__, "--peer", name, "--chars", str(chars), "--repeats", str(repeats)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def markdown_table(rows):
+    """One row per (C, peer); the last column is the cost per character relative to the
+    same peer's at the smallest C (1.00: linear in C)."""
+    lines = [f"ADBench-style LSTM objective gradient, {LAYERS} layers, B={SIZE}, float64 "
+             f"(median of timed runs; min–max in brackets)", "",
+             "| C | peer | ms per gradient | µs per char | ratio to PyTorch | per char vs first C |",
+             "|---:|---|---:|---:|---:|---:|"]
+    first = {}
+    for row in rows:
+        first.setdefault(row["peer"], row["us_per_char"])
+        torch_ms = next((r["median_ms"] for r in rows if r["peer"] == "torch" and r["chars"] == row["chars"]), None)
+        ratio = f"{row['median_ms'] / torch_ms:.2f}×" if torch_ms else "n/a"
+        lines.append(f"| {row['chars']} | {row['peer']} | {row['median_ms']:.0f} "
+                     f"({row['min_ms']:.0f}–{row['max_ms']:.0f}) | {row['us_per_char']:.0f} | {ratio} | "
+                     f"{row['us_per_char'] / first[row['peer']]:.2f} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chars", type=int, nargs="+", default=[1024, 4096],
+                        help="sequence lengths C to time")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--peer", choices=sorted(PEERS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.repeats < 3:
+        parser.error("--repeats must be at least 3 (the median of fewer runs is noisy)")
+    if min(args.chars) < 2:
+        parser.error("--chars must be at least 2 (the objective predicts the next character)")
+    if args.peer:
+        print(json.dumps(time_peer(args.peer, args.chars[0], args.repeats)))
+        return
+
+    peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
+    rows = [run_in_child(name, chars, args.repeats) for chars in sorted(args.chars) for name in peers]
+    print(markdown_table(rows))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "benchmark": "bench_lstm_objective", "chars": args.chars, "layers": LAYERS, "size": SIZE,
+        "repeats": args.repeats, "warmup": WARMUP, "cpu_count": os.cpu_count(),
+        "python": platform.python_version(), "machine": platform.machine(), "results": rows,
+    }, indent=2))
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
