@@ -125,7 +125,7 @@ def topological_order(root, include_constants=False):
 def backward(root, grad, retain_graph=False):
     """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it."""
     with _collector_off():
-        grads = {root: grad}   # Tensor keeps identity hashing (it defines no __eq__)
+        grads = {root: grad}   # keyed by tensor: Tensors hash by identity
         for tensor in reversed(topological_order(root)):
             g = grads.pop(tensor, None)
             if g is None:
@@ -347,15 +347,19 @@ def _pause_full_collections(ctx):
 
 
 def _resume_full_collections():
-    """Give the user back their gen-2 threshold (unless they changed it meanwhile)."""
-    if _Collector.user_full_threshold is None:
+    """Give the user back their gen-2 threshold (unless they changed it meanwhile).
+
+    A collection can run inside this function and drop the paused graph, calling
+    it again: so the pause is taken out of `_Collector` before anything else."""
+    user_full, _Collector.user_full_threshold = _Collector.user_full_threshold, None
+    finalizer, _Collector.end_when_dropped = _Collector.end_when_dropped, None
+    if finalizer is not None:
+        finalizer.detach()
+    if user_full is None:
         return
     young, middle, full = gc.get_threshold()
     if full == _NO_FULL_COLLECTION:
-        gc.set_threshold(young, middle, _Collector.user_full_threshold)
-    _Collector.user_full_threshold = None
-    _Collector.end_when_dropped.detach()
-    _Collector.end_when_dropped = None
+        gc.set_threshold(young, middle, user_full)
 
 
 @contextmanager
