@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__, apps, io, nn
-from .backend import set_backend
+from .backend import get_backend, set_backend
 from .kernels import BACKENDS
 from .bptt import bptt_gradcheck
 from .data.text import Vocabulary
@@ -43,6 +43,7 @@ from .tensor import Tensor, manual_seed
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 DEBUG_VARIABLE = "TINYGRAD_RNN_DEBUG"
+MAX_SIZE = 2**16    # largest --hidden-size / --num-layers accepted
 DEMO_CHECKPOINT = "demo_char_lstm.npz"
 
 
@@ -145,8 +146,7 @@ def _resumed_trainer(args, options):
         dropped = ["--task"] * bool(args.task) + ["--optimizer"] * bool(args.optimizer) + [flag(f) for f in fixed]
         raise CommandError(f"--resume continues the saved model, task and optimizer; drop {' '.join(dropped)} "
                            f"(start a new run to change them)")
-    if not Path(args.resume).is_file():
-        raise CommandError(f"checkpoint {args.resume!r} does not exist")
+    _check_readable(args.resume)
     saved_options = apps.read_checkpoint(args.resume).extra["task_options"]
     unknown = [option for option in options if option not in saved_options]
     if unknown:
@@ -177,6 +177,13 @@ def _finish(result, checkpoint):
         return EXIT_INTERRUPTED
     print(f"checkpoint saved to {result.saved_to}")
     return EXIT_ERROR if result.save_error is not None else 0
+
+
+def _check_readable(path):
+    if Path(path).is_dir():
+        raise CommandError(f"checkpoint {path!r} is a folder, not a checkpoint file")
+    if not Path(path).is_file():
+        raise CommandError(f"checkpoint {path!r} does not exist")
 
 
 def _check_writable(path, inputs=(), replaceable=()):
@@ -214,8 +221,7 @@ def _check_writable(path, inputs=(), replaceable=()):
 def command_sample(args):
     """Text from a char-model checkpoint."""
     apps.char_rnn.check_sampling_options(args.temperature, args.top_k)
-    if not Path(args.checkpoint).is_file():
-        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    _check_readable(args.checkpoint)
     saved = io.load(args.checkpoint)
     extra = saved.extra if isinstance(saved.extra, dict) else {}
     options = extra.get("task_options")
@@ -237,8 +243,7 @@ def command_sample(args):
 
 def command_draw(args):
     """Digits from a pixel-model checkpoint, as ASCII art (and a PNG grid with --png)."""
-    if not Path(args.checkpoint).is_file():
-        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    _check_readable(args.checkpoint)
     png = _png_path(args.png, args.checkpoint) if args.png else None
     saved_task = apps.read_checkpoint(args.checkpoint).extra["task"]
     if saved_task != "pixels":
@@ -369,6 +374,12 @@ def _positive_float(text):
     return _number(float, text, 0, low_included=False)
 
 
+def _size(text):
+    """A hidden size or layer count: a positive int small enough to build (a typo such as
+    --hidden 100000000 would otherwise fill the machine's memory before any error)."""
+    return _number(int, text, 1, MAX_SIZE)
+
+
 def _seed(text):
     return _number(int, text, 0, 2**63 - 1)
 
@@ -390,7 +401,7 @@ def build_parser():
     demo.add_argument("--seconds", type=_positive_float, default=60.0, help="training time (default 60)")
     demo.add_argument("--checkpoint", default=DEMO_CHECKPOINT, help=f"where to save (default {DEMO_CHECKPOINT})")
     demo.add_argument("--corpus", help="a UTF-8 text file (default: Python's built-in help text)")
-    demo.add_argument("--hidden-size", "--hidden", type=_positive_int, default=128,
+    demo.add_argument("--hidden-size", "--hidden", type=_size, default=128,
                       help="LSTM hidden size (default 128)")
     demo.add_argument("--sample-every", type=_positive_float, default=10.0, help="seconds between samples")
     demo.add_argument("--seed", type=_seed, default=0)
@@ -405,8 +416,8 @@ def build_parser():
     train.add_argument("--optimizer", choices=list(apps.OPTIMIZERS), help="default adam")
     train.add_argument("--lr", type=_positive_float, help="learning rate (default 3e-3)")
     train.add_argument("--clip", type=_positive_float, help="clip the gradient norm to this value")
-    train.add_argument("--hidden-size", "--hidden", type=_positive_int, help="hidden size")
-    train.add_argument("--num-layers", "--layers", type=_positive_int, help="stacked layers (chars)")
+    train.add_argument("--hidden-size", "--hidden", type=_size, help="hidden size")
+    train.add_argument("--num-layers", "--layers", type=_size, help="stacked layers (chars)")
     train.add_argument("--cell", choices=list(apps.char_rnn.CELLS), help="recurrent cell")
     train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--seq-len", type=_positive_int, help="characters per training window (chars)")
@@ -448,7 +459,7 @@ def build_parser():
     check.add_argument("--cell", choices=[*CELLS, "primitives"], default="lstm",
                        help="a cell for bptt_gradcheck, or 'primitives': a tanh RNN unrolled by hand")
     check.add_argument("--steps", type=_positive_int, default=5, help="time steps T (default 5)")
-    check.add_argument("--hidden-size", "--hidden", type=_positive_int, default=4, help="hidden size H (default 4)")
+    check.add_argument("--hidden-size", "--hidden", type=_size, default=4, help="hidden size H (default 4)")
     check.add_argument("--input-size", "--input", type=_positive_int, default=3, help="input size I (default 3)")
     check.add_argument("--batch", type=_positive_int, default=2, help="batch size B (default 2)")
     check.add_argument("--seed", type=_seed, default=0)
@@ -474,6 +485,7 @@ def main(argv=None):
     args.bench_args = passed_on
     debug = args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     try:
+        get_backend()          # a bad TINYGRAD_RNN_BACKEND is reported before any work
         return args.run(args)
     except KeyboardInterrupt:
         if debug:

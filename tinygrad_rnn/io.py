@@ -207,6 +207,12 @@ class _NotACheckpoint(Exception):
 
 def _read_archive(path):
     """All arrays of the file and its parsed header, after checking both."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        with open(path, "rb") as file:
+            is_npy = file.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX
+        what = ("a single array (.npy), not a .npz archive" if is_npy else
+                "not a .npz (zip) archive: truncated, corrupted or another kind of file")
+        raise ValueError(f"io.load: cannot read {path!r}: it is {what}")
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
