@@ -216,7 +216,7 @@ def test_cli_train_resume_and_draw(pixel_checkpoint, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--label", "12"], "argument --label: must be a finite number >= 0 and <= 9"),
+    (["--label", "12"], "argument --label: must be a whole number from 0 to 9"),
     (["--temperature", "0"], "argument --temperature: must be a finite number > 0"),
 ])
 def test_cli_draw_bad_input(pixel_checkpoint, capsys, options, message):

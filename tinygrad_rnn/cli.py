@@ -352,40 +352,45 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _number(kind, text, low, high=None, low_included=True):
-    """`text` as a finite int or float in [low, high] (low excluded if not low_included)."""
+def _whole_number(text, low, high=None):
+    """`text` as an int in [low, high], or a one-line usage error."""
     try:
-        value = kind(text)
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, "
-                                         f"got {text!r}") from None
-    too_low = value < low if low_included else value <= low
-    if not math.isfinite(value) or too_low or (high is not None and value > high):
-        bounds = f"{'>=' if low_included else '>'} {low}" + (f" and <= {high}" if high is not None else "")
-        raise argparse.ArgumentTypeError(f"must be a finite number {bounds}, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text}")
     return value
 
 
 def _positive_int(text):
-    return _number(int, text, 1)
+    return _whole_number(text, 1)
 
 
 def _positive_float(text):
-    return _number(float, text, 0, low_included=False)
+    """`text` as a finite float > 0 (NaN and Inf refused: --lr inf would ruin the weights)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 def _size(text):
     """A hidden size or layer count: a positive int small enough to build (a typo such as
     --hidden 100000000 would otherwise fill the machine's memory before any error)."""
-    return _number(int, text, 1, MAX_SIZE)
+    return _whole_number(text, 1, MAX_SIZE)
 
 
 def _seed(text):
-    return _number(int, text, 0, 2**63 - 1)
+    return _whole_number(text, 0, 2**63 - 1)
 
 
 def _digit(text):
-    return _number(int, text, 0, 9)
+    return _whole_number(text, 0, 9)
 
 
 def build_parser():
@@ -498,7 +503,7 @@ def main(argv=None):
             raise
         expected = isinstance(err, (CommandError, ValueError, TypeError, OSError, RuntimeError, MemoryError))
         text = " ".join(str(err).split()) or type(err).__name__
-        if isinstance(err, OSError) or not expected:
+        if getattr(err, "errno", None) is not None or not expected:   # "[Errno 28] ..." needs its name
             text = f"{type(err).__name__}: {text}"
         hint = "" if expected else f" (an unexpected error: rerun with --debug and report the traceback)"
         print(f"tinygrad-rnn: error: {text}{hint}", file=sys.stderr)

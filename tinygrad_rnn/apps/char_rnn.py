@@ -146,6 +146,9 @@ def build_task(corpus=None, max_chars=None, vocab=None, hidden_size=128, num_lay
     text_corpus = CharCorpus.from_file(corpus, max_chars) if corpus else CharCorpus.builtin(max_chars)
     if vocab is not None:
         text_corpus = CharCorpus(text_corpus.text, Vocabulary(vocab))
+    if len(text_corpus) < seq_len + 1:
+        raise ValueError(f"char_rnn: seq_len={seq_len} needs at least {seq_len + 1} characters, the corpus has "
+                         f"{len(text_corpus)}; use a shorter seq_len or more text")
     model = CharRNN(len(text_corpus.vocab), hidden_size, num_layers, embedding_size, cell, fused)
     options = dict(corpus=corpus and str(corpus), max_chars=max_chars, vocab="".join(text_corpus.vocab.symbols),
                    hidden_size=hidden_size, num_layers=num_layers, embedding_size=embedding_size, cell=cell,

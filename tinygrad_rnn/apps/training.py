@@ -137,7 +137,7 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(total=steps if steps else max(1, round(seconds)), unit="step" if steps else "s",
                    disable=not progress, dynamic_ncols=True, leave=True)
-        with _sigint_sets_flag() as stop:
+        with bar, _sigint_sets_flag() as stop:     # the bar is closed before any error is shown
             try:
                 while not stop.is_set():
                     loss = self.train_step()
@@ -154,7 +154,6 @@ class Trainer:
                         break
             except KeyboardInterrupt:
                 stop.set()
-        bar.close()
         result.interrupted = stop.is_set()
         result.step, result.seconds = self.step, time.perf_counter() - start
         result.diverged = not (math.isfinite(result.losses[-1]) if result.losses else True) \
