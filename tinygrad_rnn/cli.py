@@ -147,14 +147,10 @@ def _resumed_trainer(args, options):
         raise CommandError(f"--resume continues the saved model, task and optimizer; drop {' '.join(dropped)} "
                            f"(start a new run to change them)")
     _check_readable(args.resume)
-    saved_options = apps.read_checkpoint(args.resume).extra["task_options"]
-    unknown = [option for option in options if option not in saved_options]
+    saved = apps.read_checkpoint(args.resume).extra
+    unknown = [option for option in options if option not in saved["task_options"]]
     if unknown:
-        raise CommandError(f"{flag(unknown[0])} does not apply to the resumed task (a "
-                           f"{apps.read_checkpoint(args.resume).extra['task']!r} run)")
-    if saved_options.get("corpus") and not args.corpus:
-        raise CommandError(f"{args.resume!r} was trained on the corpus file {saved_options['corpus']!r}; pass it "
-                           f"again with --corpus to continue (a checkpoint never opens files on its own)")
+        raise CommandError(f"{flag(unknown[0])} does not apply to the resumed task (a {saved['task']!r} run)")
     trainer = apps.resume(args.resume, **options)
     if args.lr is not None:
         trainer.optimizer.lr = args.lr
@@ -177,6 +173,11 @@ def _finish(result, checkpoint):
         return EXIT_INTERRUPTED
     print(f"checkpoint saved to {result.saved_to}")
     return EXIT_ERROR if result.save_error is not None else 0
+
+
+def _same_file(path, other):
+    """Do `path` and `other` (None allowed) name the same existing file, links included?"""
+    return other is not None and Path(other).exists() and os.path.samefile(path, other)
 
 
 def _check_readable(path):
@@ -205,11 +206,10 @@ def _check_writable(path, inputs=(), replaceable=()):
     if not target.exists():
         return
     for other in inputs:
-        if other and Path(other).exists() and os.path.samefile(path, other):
+        if _same_file(path, other):
             raise CommandError(f"{str(path)!r} is also an input of this run ({str(other)!r}); writing it would "
                                f"replace it: choose another output file")
-    if not any(other and Path(other).exists() and os.path.samefile(path, other) for other in replaceable) \
-            and not io.is_checkpoint(path):
+    if not any(_same_file(path, other) for other in replaceable) and not io.is_checkpoint(path):
         raise CommandError(f"{str(path)!r} exists and is not a tinygrad_rnn checkpoint; refusing to replace "
                            f"it: choose another file name (or delete it first)")
 
@@ -234,6 +234,9 @@ def command_sample(args):
     except TypeError as err:
         raise CommandError(f"{args.checkpoint!r}: header field config does not fit a CharRNN ({err})") from None
     io.load(args.checkpoint, into=model)
+    if len(set(options["vocab"])) != len(options["vocab"]) or len(options["vocab"]) != model.config["vocab_size"]:
+        raise CommandError(f"{args.checkpoint!r}: header field task_options.vocab must hold "
+                           f"{model.config['vocab_size']} distinct characters (edited or corrupt header)")
     vocab = Vocabulary(options["vocab"])
     prime = _default_prime(vocab) if args.prime is None else args.prime
     print(apps.char_rnn.sample(model, vocab, prime, args.length, args.temperature, args.top_k,

@@ -90,8 +90,8 @@ def load_checkpoint(path, task=None, **overrides):
         raise ValueError(f"option {unknown[0]} does not apply to task {checkpoint.extra['task']!r} "
                          f"(its options: {', '.join(saved)})")
     if saved.get("corpus") and not overrides.get("corpus"):
-        raise ValueError(f"{str(path)!r} was trained on the corpus file {saved['corpus']!r}; pass that file "
-                         f"again (--corpus) to continue: a checkpoint never opens files on its own")
+        raise ValueError(f"{str(path)!r} was trained on the corpus file {saved['corpus']!r}; pass it again "
+                         f"with --corpus (corpus=) to continue: a checkpoint never opens files on its own")
     try:
         built = build_task(checkpoint.extra["task"], **{**saved, **overrides})
     except TypeError as err:
