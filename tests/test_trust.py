@@ -333,3 +333,27 @@ def test_a_schedule_cannot_set_a_nan_learning_rate():
 def test_gradcheck_refuses_bad_tolerances(options, message):
     with pytest.raises(ValueError, match=message):
         tr.gradcheck(lambda x: x * x, [np.ones(3)], **options)
+
+
+@pytest.fixture(scope="module")
+def pixel_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pixels") / "pixels.npz"
+    assert cli.main(["train", "--task", "pixels", "--hidden", "4", "--steps", "1", "--checkpoint", str(path)]) == 0
+    return path
+
+
+def test_draw_png_into_a_folder_or_without_suffix(pixel_checkpoint, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert cli.main(["draw", str(pixel_checkpoint), "-n", "1", "--png", str(tmp_path)]) == cli.EXIT_ERROR
+    assert "is a folder" in capsys.readouterr().err
+    assert cli.main(["draw", str(pixel_checkpoint), "-n", "1", "--png", str(tmp_path / "grid")]) == 0
+    assert f"saved {tmp_path / 'grid.png'}" in capsys.readouterr().out
+    assert (tmp_path / "grid.png").is_file()
+    before = pixel_checkpoint.read_bytes()
+    assert cli.main(["draw", str(pixel_checkpoint), "-n", "1", "--png", str(pixel_checkpoint)]) == cli.EXIT_ERROR
+    assert pixel_checkpoint.read_bytes() == before
+
+
+def test_draw_label_for_a_model_without_labels(pixel_checkpoint, capsys):
+    assert cli.main(["draw", str(pixel_checkpoint), "--label", "3"]) == cli.EXIT_ERROR
+    assert "--label needs a model trained with --condition" in capsys.readouterr().err

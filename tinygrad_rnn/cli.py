@@ -253,6 +253,9 @@ def command_draw(args):
         raise CommandError(f"{args.checkpoint!r} holds a model of task {saved_task!r}; `draw` needs a "
                            f"checkpoint from `tinygrad-rnn train --task pixels`")
     task, _ = apps.load_checkpoint(args.checkpoint, task="pixels")
+    if args.label is not None and task.model.condition is None:
+        raise CommandError(f"--label needs a model trained with --condition input or state; {args.checkpoint!r} "
+                           f"was trained without labels (drop --label)")
     drawn, caption = apps.pixel_rnn.draw_digits(task.model, args.count, args.temperature, args.label,
                                                 args.complete, rng=np.random.default_rng(args.seed))
     print(caption)
