@@ -357,3 +357,10 @@ def test_draw_png_into_a_folder_or_without_suffix(pixel_checkpoint, tmp_path, ca
 def test_draw_label_for_a_model_without_labels(pixel_checkpoint, capsys):
     assert cli.main(["draw", str(pixel_checkpoint), "--label", "3"]) == cli.EXIT_ERROR
     assert "--label needs a model trained with --condition" in capsys.readouterr().err
+
+
+def test_every_hyperparameter_set_as_an_attribute_is_checked():
+    opt = optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="momentum must be a finite number"):
+        opt.momentum = float("nan")
+    assert opt.momentum == 0.9

@@ -65,8 +65,7 @@ class Optimizer:
     def __setattr__(self, name, value):
         """Change hyper-parameters as attributes, e.g. a schedule: ``opt.lr = 1e-4``."""
         if name in self.__dict__.get("hyperparameters", {}):
-            if name == "lr":
-                check_number(type(self).__name__, "learning rate lr", value, low=0)
+            self._check_hyperparameters({name: value})
             self.hyperparameters[name] = value
         else:
             super().__setattr__(name, value)
@@ -126,10 +125,14 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: unknown hyper-parameters {unknown}; "
                              f"{name} has {sorted(self.hyperparameters)}")
         hyperparameters = {k: tuple(v) if isinstance(v, list) else v for k, v in hyperparameters.items()}
-        type(self)(self.params, **{**self.hyperparameters, **hyperparameters})   # the constructor's checks
+        self._check_hyperparameters(hyperparameters)
         states = dict(self._checked_state(key, saved) for key, saved in saved_states.items())
         self.hyperparameters.update(hyperparameters)
         self.state = [states.get(i, {}) for i in range(len(self.params))]
+
+    def _check_hyperparameters(self, changes):
+        """Run the constructor's checks on the hyper-parameters as `changes` would leave them."""
+        type(self)(self.params, **{**self.hyperparameters, **changes})
 
     def _checked_state(self, key, saved):
         """One parameter's saved state, checked and converted: (position, {name: value})."""

@@ -118,9 +118,9 @@ def sample(model, vocab, prime, length, temperature=1.0, top_k=None, rng=None):
 
 # ---- the training task -------------------------------------------------------------
 
-def check_corpus_hash(path, expected=None):
-    """The SHA-256 of the file at `path`; ValueError if `expected` is given and differs."""
-    digest = hashlib.sha256(read_text(path).encode("utf-8")).hexdigest()
+def check_corpus_hash(path, text, expected=None):
+    """The SHA-256 of the corpus `text` read from `path`; ValueError if `expected` is given and differs."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if expected is not None and digest != expected:
         raise ValueError(f"corpus {str(path)!r} is not the text this model was trained on (its SHA-256 "
                          f"differs); pass the same file, or start a new run to train on other text")
@@ -142,8 +142,11 @@ def build_task(corpus=None, max_chars=None, vocab=None, hidden_size=128, num_lay
     if tbptt is not None and not 1 <= len(tbptt) <= 2:
         raise ValueError(f"char_rnn: tbptt must be [k1] or [k1, k2], got {list(tbptt)}")
     if corpus:
-        corpus_sha256 = check_corpus_hash(corpus, corpus_sha256)
-    text_corpus = CharCorpus.from_file(corpus, max_chars) if corpus else CharCorpus.builtin(max_chars)
+        text = read_text(corpus)
+        corpus_sha256 = check_corpus_hash(corpus, text, corpus_sha256)
+        text_corpus = CharCorpus(text[:max_chars] if max_chars else text)
+    else:
+        text_corpus = CharCorpus.builtin(max_chars)
     if vocab is not None:
         text_corpus = CharCorpus(text_corpus.text, Vocabulary(vocab))
     if len(text_corpus) < seq_len + 1:
