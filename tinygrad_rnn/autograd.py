@@ -18,6 +18,7 @@ topological order and *adds* the gradient a shared weight receives from each
 step, which is exactly dL/dW = sum_t dL_t/dW.
 """
 import itertools
+import operator
 import weakref
 import zlib
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ class _State:
 
 
 _creation_counter = itertools.count()
+_version = operator.attrgetter("_version")
 
 
 class AnomalyError(FloatingPointError):
@@ -55,7 +57,7 @@ class Context:
     def __init__(self, fn, parents):
         self.fn = fn                  # the Function subclass that made the output
         self.parents = parents        # input tensors, in `forward` argument order
-        self.versions = [p._version for p in parents]  # checked by backward: changed in place since?
+        self.versions = list(map(_version, parents)) if parents else []  # backward: changed in place since?
         self.checksums = None         # of the saved arrays, under detect_anomaly only
         self.saved = ()               # arrays `forward` keeps for `backward`
         self.step = _State.time_step  # time step that created the node, or None
@@ -289,14 +291,8 @@ def _check_unchanged(ctx):
     with NumPy directly bumps nothing and cannot be seen here; under
     `detect_anomaly()` a checksum of every saved array catches it too.
     """
-    for k, (parent, version) in enumerate(zip(ctx.parents, ctx.versions)):
-        if parent._version != version:
-            kind = " (a leaf, e.g. a parameter)" if parent._ctx is None else ""
-            raise RuntimeError(
-                f"backward through {ctx.describe()}: input {k} of shape {parent.shape}{kind} was changed "
-                f"in place after the forward pass (version {version} then, {parent._version} now), so "
-                "the values saved for backward are stale. Build the graph again after opt.step(), "
-                "or call backward before step.")
+    if ctx.versions != list(map(_version, ctx.parents)):
+        _raise_stale(ctx)
     if ctx.checksums is not None:
         for k, (array, checksum) in enumerate(zip(ctx.saved, ctx.checksums)):
             if _checksum(array) != checksum:
@@ -305,6 +301,16 @@ def _check_unchanged(ctx):
                     f"{array.shape} was changed after the forward pass (written into .data directly?), "
                     "so the gradient would be wrong. Change tensors only between backward and the next "
                     "forward.")
+
+
+def _raise_stale(ctx):
+    """The error for `_check_unchanged`: which input changed, and what to do."""
+    k, parent = next((k, p) for k, p in enumerate(ctx.parents) if p._version != ctx.versions[k])
+    kind = " (a leaf, e.g. a parameter)" if parent._ctx is None else ""
+    raise RuntimeError(
+        f"backward through {ctx.describe()}: input {k} of shape {parent.shape}{kind} was changed in place "
+        f"after the forward pass (version {ctx.versions[k]} then, {parent._version} now), so the values "
+        "saved for backward are stale. Build the graph again after opt.step(), or call backward before step.")
 
 
 def _checksum(array):
