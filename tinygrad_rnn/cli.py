@@ -62,7 +62,8 @@ def command_demo(args):
     task = apps.build_task("chars", corpus=args.corpus, hidden_size=args.hidden_size, seq_len=64, batch_size=32)
     trainer = apps.Trainer(task, apps.make_optimizer("adam", task.model.parameters(), lr=3e-3), clip=5.0,
                            seed=args.seed)
-    print(f"demo: a char-LSTM (hidden {args.hidden_size}) learns {'the built-in text' if not args.corpus else args.corpus} "
+    text = "the built-in text" if not args.corpus else args.corpus
+    print(f"demo: a char-LSTM (hidden {args.hidden_size}) learns {text} "
           f"({len(task.options['vocab'])} distinct characters) for {args.seconds:g} s. Ctrl-C stops early.")
     result = trainer.train(seconds=args.seconds, checkpoint=args.checkpoint,
                            callback=_sample_printer(task, args.sample_every))
@@ -408,7 +409,8 @@ def build_parser():
     debug = _Parser(add_help=False)   # --debug after the subcommand too; SUPPRESS keeps a value given before it
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    demo = commands.add_parser("demo", parents=[debug], help="train a small char-LSTM for about a minute, printing samples")
+    demo = commands.add_parser("demo", parents=[debug],
+                               help="train a small char-LSTM for about a minute, printing samples")
     demo.add_argument("--seconds", type=_positive_float, default=60.0, help="training time (default 60)")
     demo.add_argument("--checkpoint", default=DEMO_CHECKPOINT, help=f"where to save (default {DEMO_CHECKPOINT})")
     demo.add_argument("--corpus", help="a UTF-8 text file (default: Python's built-in help text)")
@@ -456,7 +458,8 @@ def build_parser():
     sample.add_argument("--seed", type=_seed, default=0)
     sample.set_defaults(run=command_sample)
 
-    draw = commands.add_parser("draw", parents=[debug], help="draw digits pixel by pixel from a `train --task pixels` checkpoint")
+    draw = commands.add_parser("draw", parents=[debug],
+                               help="draw digits pixel by pixel from a `train --task pixels` checkpoint")
     draw.add_argument("checkpoint")
     draw.add_argument("-n", "--count", type=_positive_int, default=10, help="how many digits (default 10)")
     draw.add_argument("--label", type=_digit, help="which digit 0-9 (models trained with --condition)")
@@ -466,7 +469,8 @@ def build_parser():
     draw.add_argument("--seed", type=_seed, default=0)
     draw.set_defaults(run=command_draw)
 
-    check = commands.add_parser("gradcheck", parents=[debug], help="check BPTT gradients per time step and print the table")
+    check = commands.add_parser("gradcheck", parents=[debug],
+                                help="check BPTT gradients per time step and print the table")
     check.add_argument("--cell", choices=[*CELLS, "primitives"], default="lstm",
                        help="a cell for bptt_gradcheck, or 'primitives': a tanh RNN unrolled by hand")
     check.add_argument("--steps", type=_positive_int, default=5, help="time steps T (default 5)")
