@@ -364,3 +364,25 @@ def test_every_hyperparameter_set_as_an_attribute_is_checked():
     with pytest.raises(ValueError, match="momentum must be a finite number"):
         opt.momentum = float("nan")
     assert opt.momentum == 0.9
+
+
+def test_ctrl_c_during_the_final_save_keeps_the_previous_checkpoint(tmp_path):
+    """A real SIGINT arrives while the checkpoint is being written: exit 130, no traceback,
+    the previous file untouched and no temporary file left behind."""
+    io.save(nn.Linear(2, 2), tmp_path / "run.npz")
+    before = (tmp_path / "run.npz").read_bytes()
+    code = ("import os, signal, sys\n"
+            "from tinygrad_rnn import cli, io\n"
+            "write = io._write_arrays\n"
+            "def interrupted_write(file, arrays):\n"
+            "    file.write(b'partial')\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    write(file, arrays)\n"
+            "io._write_arrays = interrupted_write\n"
+            "sys.exit(cli.main(['train', '--task', 'routine', '--hidden', '4', '--steps', '1',\n"
+            "                   '--checkpoint', 'run.npz']))\n")
+    process = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120)
+    assert process.returncode == cli.EXIT_INTERRUPTED, process.stderr
+    assert "Traceback" not in process.stderr and "interrupted" in process.stderr
+    assert os.listdir(tmp_path) == ["run.npz"] and (tmp_path / "run.npz").read_bytes() == before
