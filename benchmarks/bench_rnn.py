@@ -230,6 +230,10 @@ def main(argv=None):
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     cells, configs = args.cells.split(","), args.configs.split(",")
+    unknown = [c for c in cells if c not in GATES] + [c for c in configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown cell or config {unknown[0]!r}: cells are {', '.join(GATES)}; "
+                     f"configs {', '.join(CONFIGS)}")
     if args.worker:
         return worker(args.worker, cells, configs, args.repeats)
 

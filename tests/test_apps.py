@@ -97,6 +97,7 @@ def test_sampling_distribution_temperature_and_top_k():
 
 @pytest.mark.parametrize("temperature, top_k, message", [
     (0.0, None, "temperature must be > 0"), (-1.0, None, "temperature must be > 0"),
+    (float("nan"), None, "a finite number is needed"), (float("inf"), None, "a finite number is needed"),
     (1.0, 0, "top_k must be an integer >= 1"), (1.0, 2.5, "top_k must be an integer >= 1")])
 def test_sampling_rejects_bad_options(temperature, top_k, message):
     with pytest.raises(ValueError, match=message):

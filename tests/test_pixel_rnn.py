@@ -216,12 +216,13 @@ def test_cli_train_resume_and_draw(pixel_checkpoint, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--label", "12"], "labels must be digits 0-9"),
-    (["--temperature", "0"], "temperature must be > 0"),
+    (["--label", "12"], "argument --label: must be a whole number from 0 to 9"),
+    (["--temperature", "0"], "argument --temperature: must be a finite number > 0"),
 ])
 def test_cli_draw_bad_input(pixel_checkpoint, capsys, options, message):
-    assert cli.main(["draw", str(pixel_checkpoint), *options]) == cli.EXIT_ERROR
-    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:     # a usage error, refused before loading anything
+        cli.main(["draw", str(pixel_checkpoint), *options])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_cli_draw_refuses_other_checkpoints(tmp_path, capsys):

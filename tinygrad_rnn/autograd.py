@@ -391,7 +391,12 @@ def no_grad():
 
 @contextmanager
 def detect_anomaly():
-    """Raise `AnomalyError` naming the op (and time step) where NaN/Inf first appears."""
+    """Raise `AnomalyError` naming the op (and time step) where NaN/Inf first appears.
+
+    Also checksums every array saved for backward, so a direct NumPy write
+    into a tensor's `.data` between forward and backward (invisible to the
+    version counter) is reported instead of giving a wrong gradient.
+    """
     previous, _State.anomaly = _State.anomaly, True
     try:
         with np.errstate(all="ignore"):

@@ -3,7 +3,7 @@
     tr.set_backend("numpy")           # from now on
     with tr.backend("numpy"):         # only inside the block
         ...
-    TINYGRAD_RNN_BACKEND=numpy python train.py   # read once, at import
+    TINYGRAD_RNN_BACKEND=numpy python train.py   # read once, at the first fused op
 
 The composite (Tensor-op) path is unaffected: only the fused cell and sequence
 ops in ``fused.py`` call kernels.
@@ -22,11 +22,14 @@ def _checked_name(name, where):
     return name
 
 
-_current = _checked_name(os.environ.get(ENV_VAR, "numba"), f"environment variable {ENV_VAR}")
+_current = None   # read from the environment at the first use, so a bad value is a clear error there
 
 
 def get_backend():
     """The name of the backend the fused ops use now."""
+    global _current
+    if _current is None:
+        _current = _checked_name(os.environ.get(ENV_VAR, "numba"), f"environment variable {ENV_VAR}")
     return _current
 
 
@@ -50,4 +53,4 @@ def backend(name):
 
 def current_kernels():
     """The kernel module of the current backend."""
-    return get_kernels(_current)
+    return get_kernels(get_backend())

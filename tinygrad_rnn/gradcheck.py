@@ -80,6 +80,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, names=None, seed=0, ra
     names:   optional labels for the report (default "x0", "x1", ...)
     Returns a `GradcheckReport`; raises `GradcheckError` (with the report) on failure.
     """
+    _check_tolerances(eps, atol, rtol)
     leaves = [_as_float64_leaf(x) for x in inputs]
     checked = [i for i, x in enumerate(leaves) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
@@ -116,6 +117,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, names=None, seed=0, ra
     if raise_on_failure and not report.passed:
         raise GradcheckError(report)
     return report
+
+
+def _check_tolerances(eps, atol, rtol):
+    """eps must be a finite step > 0 (eps = 0 divides by zero); atol, rtol finite and >= 0."""
+    for name, value, smallest in (("eps", eps, "> 0"), ("atol", atol, ">= 0"), ("rtol", rtol, ">= 0")):
+        is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not is_number or not np.isfinite(value) or value < 0 or (name == "eps" and value == 0):
+            raise ValueError(f"gradcheck: {name} must be a finite number {smallest}, got {value!r}"
+                             + ("; 1e-6 suits float64" if name == "eps" else ""))
 
 
 def _compare(name, analytic, numeric, atol, rtol):

@@ -15,13 +15,21 @@ is refused with a ValueError that names the file and what is wrong.
 
 Writing is atomic: the archive goes to a temporary file in the same folder,
 which is then renamed over the target (``os.replace``), so a crash mid-write
-leaves the previous checkpoint intact.
+leaves the previous checkpoint intact. Saving through a symbolic link writes
+the file it points to; temporary files that a killed writer left behind for
+the same target are removed.
+
+A checkpoint is untrusted input: every header field is checked (type,
+range, nesting depth, and each array's declared size against the bytes the
+file really holds, so an edited header cannot ask for a terabyte), and
+`load(..., into=model)` checks everything before changing any parameter.
 
 `convert_weights` turns PyTorch, CS231n and Keras weight layouts into ours
 (which is PyTorch's: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih,
 bias_hh (G*H,), gates LSTM i,f,g,o and GRU r,z,n).
 """
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -37,6 +45,7 @@ FORMAT = "tinygrad_rnn"
 FORMAT_VERSION = 1
 HEADER = "__header__"
 ARRAY_REFERENCE = "__array__"   # in the JSON header, {"__array__": name} stands for a stored array
+MAX_DEPTH = 32                  # deepest nesting accepted in a header (ours is at most ~6 levels)
 EXECUTION_OPTIONS = ("fused",)    # config keys that change how a model runs, not its weights or results
 
 
@@ -128,9 +137,13 @@ def _current_umask():
 
 
 def _atomic_write(path, arrays):
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                                         suffix=".tmp")
+    path = os.path.realpath(path)       # through a symlink: replace its target, keep the link
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"io.save: {path!r} is a folder; give a file name such as "
+                                f"{os.path.join(path, 'model.npz')!r}")
+    folder, prefix = os.path.dirname(path), "." + os.path.basename(path) + "."
+    _remove_stale_temporaries(folder, prefix)
+    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             _write_arrays(file, arrays)
@@ -141,6 +154,16 @@ def _atomic_write(path, arrays):
     except BaseException:
         os.unlink(temp_path)
         raise
+
+
+def _remove_stale_temporaries(folder, prefix):
+    """Delete `.NAME.*.tmp` files a killed writer of the same target left behind."""
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass    # already gone, or not ours to delete: harmless either way
 
 
 # --------------------------------------------------------------------------
@@ -160,7 +183,7 @@ def load(path, into=None):
                         if key.startswith("state/"))
     try:
         extra = _join_arrays(header.get("extra"), arrays)
-    except KeyError as err:
+    except (KeyError, TypeError) as err:
         raise ValueError(f"io.load: {path!r} is inconsistent: its extra data refers to a missing array "
                          f"{err}") from None
     checkpoint = Checkpoint(path, header.get("class"), header.get("config"), state, extra, header["version"])
@@ -169,12 +192,27 @@ def load(path, into=None):
     return checkpoint
 
 
+def is_checkpoint(path):
+    """True if `path` is a .npz archive with a tinygrad_rnn header (a cheap look, no arrays read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return HEADER + ".npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 class _NotACheckpoint(Exception):
     """Raised inside `_read_archive` when a readable file is not one of ours."""
 
 
 def _read_archive(path):
     """All arrays of the file and its parsed header, after checking both."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        with open(path, "rb") as file:
+            is_npy = file.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX
+        what = ("a single array (.npy), not a .npz archive" if is_npy else
+                "not a .npz (zip) archive: truncated, corrupted or another kind of file")
+        raise ValueError(f"io.load: cannot read {path!r}: it is {what}")
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -183,16 +221,19 @@ def _read_archive(path):
             if HEADER not in archive.files:
                 raise _NotACheckpoint(f"it is a .npz archive but not a {FORMAT} checkpoint (no {HEADER}); "
                                       f"it holds {sorted(archive.files)[:8]}; read plain arrays with numpy.load")
+            _check_member_size(archive, HEADER)
             header = _parse_header(archive[HEADER])
             missing = [key for key in header["arrays"] if key not in archive.files]
             if missing:
                 raise _NotACheckpoint(f"the header lists arrays missing from the file: {missing}")
+            for key in header["arrays"]:
+                _check_member_size(archive, key)
             arrays = {key: archive[key] for key in header["arrays"]}
     except FileNotFoundError:
         raise
     except _NotACheckpoint as err:
         raise ValueError(f"io.load: {path!r}: {err}") from None
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, MemoryError) as err:
         raise ValueError(f"io.load: cannot read {path!r} (truncated, corrupted or not a .npz file?): "
                          f"{err}") from None
     for key, spec in header["arrays"].items():
@@ -203,6 +244,24 @@ def _read_archive(path):
     return arrays, header
 
 
+def _check_member_size(archive, key):
+    """Refuse an array whose own .npy header declares more bytes than the member holds.
+
+    NumPy allocates the declared size before reading the data, so an edited
+    file could otherwise ask for any amount of memory.
+    """
+    info = archive.zip.getinfo(key + ".npy")
+    with archive.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+            else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+    declared = dtype.itemsize * math.prod(shape)
+    if declared > info.file_size:
+        raise _NotACheckpoint(f"array {key!r} declares shape {shape} ({declared:,} bytes) but the file holds "
+                              f"only {info.file_size:,} bytes for it (edited or truncated)")
+
+
 def _parse_header(raw):
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _NotACheckpoint(f"its {HEADER} is not JSON bytes")
@@ -210,6 +269,8 @@ def _parse_header(raw):
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise _NotACheckpoint(f"its {HEADER} is not valid JSON ({err})") from None
+    except RecursionError:
+        raise _NotACheckpoint(f"its {HEADER} is nested too deeply") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise _NotACheckpoint(f"its header does not say format {FORMAT!r}")
     if not isinstance(header.get("version"), int) or header["version"] > FORMAT_VERSION:
@@ -217,7 +278,32 @@ def _parse_header(raw):
                               f"versions up to {FORMAT_VERSION} (upgrade the package)")
     if not isinstance(header.get("arrays"), dict):
         raise _NotACheckpoint("its header has no array list")
+    for key, spec in header["arrays"].items():
+        _check_array_spec(key, spec)
+    if not isinstance(header.get("class"), (str, type(None))):
+        raise _NotACheckpoint(f"header field 'class' must be a class name, got {header['class']!r:.60}")
+    if not isinstance(header.get("config"), (dict, type(None))):
+        raise _NotACheckpoint(f"header field 'config' must be a dict, got {header['config']!r:.60}")
+    for field in ("config", "extra"):
+        if _depth(header.get(field)) > MAX_DEPTH:
+            raise _NotACheckpoint(f"header field {field!r} is nested more than {MAX_DEPTH} levels deep")
     return header
+
+
+def _check_array_spec(key, spec):
+    shape = spec.get("shape") if isinstance(spec, dict) else None
+    if not (isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                             for n in shape) and isinstance(spec.get("dtype"), str)):
+        raise _NotACheckpoint(f"header field arrays[{key!r}] must be {{'shape': [sizes >= 0], "
+                              f"'dtype': str}}, got {spec!r:.80}")
+
+
+def _depth(tree, limit=MAX_DEPTH + 1):
+    """How deeply lists and dicts nest in `tree` (counting stops just above MAX_DEPTH)."""
+    if limit <= 0 or not isinstance(tree, (dict, list)):
+        return 0
+    children = tree.values() if isinstance(tree, dict) else tree
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
 
 
 def _join_arrays(tree, arrays):
@@ -229,6 +315,24 @@ def _join_arrays(tree, arrays):
     if isinstance(tree, list):
         return [_join_arrays(value, arrays) for value in tree]
     return tree
+
+
+def check_config_sizes(checkpoint, options=None):
+    """Refuse a config (or task `options`) whose sizes the file's weights cannot match.
+
+    Every integer in a model's config is a size (hidden_size, vocab_size,
+    num_layers...) and no weight can be smaller than one of them, so none may
+    exceed the number of stored numbers. Checked before a model is built from
+    an untrusted header: an edited hidden_size=200000 would allocate a
+    terabyte.
+    """
+    stored = sum(a.size for a in checkpoint.state.values())
+    config = checkpoint.config or {}
+    sizes = {**{k: v for k, v in config.items()}, **{k: v for k, v in (options or {}).items() if k in config}}
+    for key, value in sizes.items():
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= max(stored, 1):
+            raise ValueError(f"io.load: {checkpoint.path!r}: header field {key}={value} does not fit the "
+                             f"{stored:,} numbers the file stores (edited or corrupt header)")
 
 
 def _load_into(checkpoint, module):
@@ -246,7 +350,7 @@ def _load_into(checkpoint, module):
                              f"build the model with the saved config: {checkpoint.config}")
     try:
         module.load_state_dict(checkpoint.state)
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, TypeError) as err:
         raise ValueError(f"io.load: {path!r} does not fit this {name}: {err}") from None
 
 

@@ -50,11 +50,8 @@ class Optimizer:
 
     def __init__(self, params, **hyperparameters):
         self.params = _parameter_list(type(self).__name__, params)
-        if hyperparameters["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: learning rate lr must be >= 0, got {hyperparameters['lr']}")
-        if hyperparameters.get("weight_decay", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, "
-                             f"got {hyperparameters['weight_decay']}")
+        check_number(type(self).__name__, "learning rate lr", hyperparameters["lr"], low=0)
+        check_number(type(self).__name__, "weight_decay", hyperparameters.get("weight_decay", 0), low=0)
         self.hyperparameters = hyperparameters
         self.state = [{} for _ in self.params]   # per parameter: "step" and running arrays
 
@@ -68,6 +65,7 @@ class Optimizer:
     def __setattr__(self, name, value):
         """Change hyper-parameters as attributes, e.g. a schedule: ``opt.lr = 1e-4``."""
         if name in self.__dict__.get("hyperparameters", {}):
+            self._check_hyperparameters({name: value})
             self.hyperparameters[name] = value
         else:
             super().__setattr__(name, value)
@@ -108,26 +106,56 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict):
-        """Restore hyper-parameters and state saved by `state_dict` (checked first, then copied)."""
+        """Restore hyper-parameters and state saved by `state_dict`.
+
+        Everything is checked first (the hyper-parameters by the constructor's
+        own checks, every array's shape and dtype, every step count), then
+        copied: a bad state changes nothing.
+        """
         name = type(self).__name__
-        if state_dict.get("type") != name:
+        if not isinstance(state_dict, dict) or state_dict.get("type") != name:
+            saved_type = state_dict.get("type") if isinstance(state_dict, dict) else type(state_dict).__name__
             raise ValueError(f"{name}.load_state_dict: the state was saved from a "
-                             f"{state_dict.get('type')!r} optimizer, not {name!r}")
-        states = {}
-        for key, saved in state_dict["state"].items():
-            index = int(key)
-            if not 0 <= index < len(self.params):
-                raise ValueError(f"{name}.load_state_dict: state for parameter {index}, but this optimizer "
-                                 f"has {len(self.params)} parameters; was it saved for another model?")
-            for k, v in saved.items():
-                if isinstance(v, np.ndarray) and v.shape != self.params[index].shape:
-                    raise ValueError(f"{name}.load_state_dict: '{k}' of parameter {index} has shape "
-                                     f"{v.shape} but the parameter has shape {self.params[index].shape}")
-            states[index] = {k: np.array(v, dtype=self.params[index].dtype) if isinstance(v, np.ndarray)
-                             else int(v) for k, v in saved.items()}
-        self.hyperparameters.update({k: tuple(v) if isinstance(v, list) else v
-                                     for k, v in state_dict["hyperparameters"].items()})
+                             f"{saved_type!r} optimizer, not {name!r}")
+        hyperparameters, saved_states = state_dict.get("hyperparameters"), state_dict.get("state")
+        if not isinstance(hyperparameters, dict) or not isinstance(saved_states, dict):
+            raise ValueError(f"{name}.load_state_dict: 'hyperparameters' and 'state' must be dicts")
+        unknown = sorted(set(hyperparameters) - set(self.hyperparameters))
+        if unknown:
+            raise ValueError(f"{name}.load_state_dict: unknown hyper-parameters {unknown}; "
+                             f"{name} has {sorted(self.hyperparameters)}")
+        hyperparameters = {k: tuple(v) if isinstance(v, list) else v for k, v in hyperparameters.items()}
+        self._check_hyperparameters(hyperparameters)
+        states = dict(self._checked_state(key, saved) for key, saved in saved_states.items())
+        self.hyperparameters.update(hyperparameters)
         self.state = [states.get(i, {}) for i in range(len(self.params))]
+
+    def _check_hyperparameters(self, changes):
+        """Run the constructor's checks on the hyper-parameters as `changes` would leave them."""
+        type(self)(self.params, **{**self.hyperparameters, **changes})
+
+    def _checked_state(self, key, saved):
+        """One parameter's saved state, checked and converted: (position, {name: value})."""
+        name = type(self).__name__
+        index = int(key) if isinstance(key, str) and key.isdigit() else -1
+        if not 0 <= index < len(self.params):
+            raise ValueError(f"{name}.load_state_dict: state for parameter {key!r}, but this optimizer "
+                             f"has {len(self.params)} parameters; was it saved for another model?")
+        if not isinstance(saved, dict):
+            raise ValueError(f"{name}.load_state_dict: the state of parameter {index} must be a dict")
+        shape, state = self.params[index].shape, {}
+        for k, v in saved.items():
+            if isinstance(v, np.ndarray):
+                if v.shape != shape or v.dtype.kind not in "iuf":
+                    raise ValueError(f"{name}.load_state_dict: '{k}' of parameter {index} is {v.dtype} "
+                                     f"{v.shape} but the parameter is a float array of shape {shape}")
+                state[k] = np.array(v, dtype=self.params[index].dtype)
+            elif isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                state[k] = v
+            else:
+                raise ValueError(f"{name}.load_state_dict: '{k}' of parameter {index} must be an array "
+                                 f"or a step count >= 0, got {v!r:.60}")
+        return index, state
 
     def __repr__(self):
         options = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
@@ -169,8 +197,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
-        if momentum < 0:
-            raise ValueError(f"SGD: momentum must be >= 0, got {momentum}")
+        check_number("SGD", "momentum", momentum, low=0)
+        check_number("SGD", "dampening", dampening, low=0, high=1)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
@@ -198,8 +226,9 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10):
-        if lr_decay < 0 or initial_accumulator_value < 0 or eps < 0:
-            raise ValueError("Adagrad: lr_decay, initial_accumulator_value and eps must be >= 0")
+        for name, value in (("lr_decay", lr_decay), ("initial_accumulator_value", initial_accumulator_value),
+                            ("eps", eps)):
+            check_number("Adagrad", name, value, low=0)
         super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, eps=eps)
 
@@ -222,10 +251,9 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
-        if not 0 <= alpha <= 1:
-            raise ValueError(f"RMSprop: alpha must be in [0, 1], got {alpha}")
-        if eps < 0 or momentum < 0:
-            raise ValueError("RMSprop: eps and momentum must be >= 0")
+        check_number("RMSprop", "alpha", alpha, low=0, high=1)
+        check_number("RMSprop", "eps", eps, low=0)
+        check_number("RMSprop", "momentum", momentum, low=0)
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                          centered=centered)
 
@@ -269,10 +297,11 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         betas = tuple(betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        if len(betas) != 2:
             raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas}")
-        if eps < 0:
-            raise ValueError(f"Adam: eps must be >= 0, got {eps}")
+        for name, beta in zip(("betas[0]", "betas[1]"), betas):
+            check_number("Adam", name, beta, low=0, high=1, high_included=False)
+        check_number("Adam", "eps", eps, low=0)
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def update(self, p, g, state):
@@ -304,10 +333,10 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
     Returns total_norm before clipping (a float: log it to watch for
     exploding gradients). Parameters whose .grad is None are skipped.
     """
-    if max_norm < 0:
-        raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
-    if norm_type <= 0:
-        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
+    check_number("clip_grad_norm_", "max_norm", max_norm, low=0)
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.number)) \
+            or not norm_type > 0:   # `not >` also refuses NaN
+        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type!r}")
     grads = [p.grad for p in _tensor_list("clip_grad_norm_", params)
              if p.grad is not None and p.requires_grad]
     if not grads:
@@ -327,11 +356,27 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
 
 def clip_grad_value_(params, clip_value):
     """Clamp every gradient element into [-clip_value, clip_value], in place (None grads skipped)."""
-    if clip_value < 0:
-        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+    check_number("clip_grad_value_", "clip_value", clip_value, low=0)
     for p in _tensor_list("clip_grad_value_", params):
         if p.grad is not None:
             np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+
+
+def check_number(op, name, value, low=None, high=None, high_included=True):
+    """Refuse a hyper-parameter that is not a finite real number in [low, high].
+
+    NaN and Inf are refused everywhere: a NaN learning rate or clip norm
+    would silently turn every weight (or no gradient) into NaN.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{op}: {name} must be a finite number, got {value}")
+    too_high = high is not None and (value > high if high_included else value >= high)
+    if (low is not None and value < low) or too_high:
+        bounds = f"[{low}, {high}{']' if high_included else ')'}" if high is not None else f">= {low}"
+        raise ValueError(f"{op}: {name} must be {'in ' if high is not None else ''}{bounds}, got {value}")
+    return value
 
 
 def _tensor_list(op, params):

@@ -54,33 +54,74 @@ def make_optimizer(name, params, lr):
     return OPTIMIZERS[name.lower()](params, lr=lr)
 
 
-def load_checkpoint(path, **overrides):
-    """Rebuild the task a checkpoint was trained on and load its weights: (task, io.Checkpoint).
+def read_checkpoint(path, task=None):
+    """The io.Checkpoint at `path`, checked to be an apps checkpoint (of `task`, if given).
 
-    overrides replace saved task options that do not change the model (e.g. the
-    corpus path, the batch size). Raises ValueError for a file that is not an
-    apps checkpoint.
+    Nothing is built yet: the header is checked first (ValueError naming the
+    file and the field), so an edited file cannot make the program allocate
+    a huge model or open another file.
     """
     checkpoint = io.load(path)
     extra = checkpoint.extra if isinstance(checkpoint.extra, dict) else {}
     if extra.get("format") != CHECKPOINT_FORMAT or extra.get("task") not in TASKS:
         raise ValueError(f"{str(path)!r} is a tinygrad_rnn checkpoint of a {checkpoint.class_name}, but not one "
                          f"written by `tinygrad-rnn train`/`demo` (no task recorded); load it with tr.io.load")
-    task = build_task(extra["task"], **{**extra["task_options"], **overrides})
-    io.load(path, into=task.model)
-    return task, checkpoint
+    if not isinstance(extra.get("task_options"), dict):
+        raise ValueError(f"{str(path)!r}: header field extra.task_options must be a dict")
+    if task is not None and extra["task"] != task:
+        raise ValueError(f"{str(path)!r} holds a model of task {extra['task']!r}, not {task!r}")
+    io.check_config_sizes(checkpoint, extra["task_options"])
+    return checkpoint
+
+
+def load_checkpoint(path, task=None, **overrides):
+    """Rebuild the task a checkpoint was trained on and load its weights: (task, io.Checkpoint).
+
+    overrides replace saved task options that do not change the model (e.g. the
+    corpus path, the batch size); an option the task does not have is refused.
+    A corpus file named in the checkpoint is never opened on the checkpoint's
+    word: pass `corpus=` (its hash is checked). Raises ValueError for a file
+    that is not an apps checkpoint (of `task`, if given).
+    """
+    checkpoint = read_checkpoint(path, task)
+    saved = checkpoint.extra["task_options"]
+    unknown = sorted(set(overrides) - set(saved))
+    if unknown:
+        raise ValueError(f"option {unknown[0]} does not apply to task {checkpoint.extra['task']!r} "
+                         f"(its options: {', '.join(saved)})")
+    if saved.get("corpus") and not overrides.get("corpus"):
+        raise ValueError(f"{str(path)!r} was trained on the corpus file {saved['corpus']!r}; pass it again "
+                         f"with --corpus (corpus=) to continue: a checkpoint never opens files on its own")
+    try:
+        built = build_task(checkpoint.extra["task"], **{**saved, **overrides})
+    except TypeError as err:
+        raise ValueError(f"{str(path)!r}: header field extra.task_options does not fit task "
+                         f"{checkpoint.extra['task']!r} ({err})") from None
+    except MemoryError:
+        raise ValueError(f"{str(path)!r}: the model its header describes does not fit in memory "
+                         f"(edited or corrupt header)") from None
+    io.load(path, into=built.model)
+    return built, checkpoint
 
 
 def resume(path, **overrides):
     """A Trainer in exactly the state a checkpoint recorded: weights, optimizer, step, data generator."""
     task, checkpoint = load_checkpoint(path, **overrides)
-    saved = checkpoint.extra["optimizer"]
-    optimizer = OPTIMIZERS[saved["type"].lower()](task.model.parameters(), lr=saved["hyperparameters"]["lr"])
-    trainer = Trainer(task, optimizer, clip=checkpoint.extra.get("clip"))
-    trainer.restore(checkpoint.extra)
+    extra = checkpoint.extra
+    saved = extra.get("optimizer")
+    if not isinstance(saved, dict) or str(saved.get("type")).lower() not in OPTIMIZERS \
+            or not isinstance(saved.get("hyperparameters"), dict):
+        raise ValueError(f"{str(path)!r}: header field extra.optimizer is not an optimizer state")
+    try:
+        optimizer = OPTIMIZERS[saved["type"].lower()](task.model.parameters(), lr=saved["hyperparameters"]["lr"])
+        trainer = Trainer(task, optimizer, clip=extra.get("clip"))
+        trainer.restore(extra)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{str(path)!r}: a header field is invalid: {err}") from None
     return trainer
 
 
 __all__ = ["TASKS", "OPTIMIZERS", "Task", "Trainer", "TrainResult", "build_task", "describe", "load_checkpoint",
+           "read_checkpoint",
            "make_optimizer", "resume", "char_rnn", "classifier", "cnn_rnn", "forecast", "generator",
            "hard_attention", "pixel_rnn", "tagger", "translate"]

@@ -17,12 +17,14 @@ forward one character at a time to *sample* new text:
     model = CharRNN(vocab_size=len(corpus.vocab))
     text = sample(model, corpus.vocab, prime="The ", length=200, temperature=0.8, top_k=5)
 """
+import hashlib
+
 import numpy as np
 
 from .. import nn
 from ..autograd import no_grad
 from ..bptt import run as bptt_run
-from ..data.text import CharCorpus, Vocabulary
+from ..data.text import CharCorpus, Vocabulary, read_text
 from ..tensor import Tensor, check_sizes
 from .training import Task
 
@@ -59,18 +61,31 @@ class CharRNN(nn.Module):
 def sampling_distribution(logits, temperature=1.0, top_k=None):
     """Probabilities p (V,) from logits (V,): softmax(logits / temperature) over the top_k largest."""
     check_sampling_options(temperature, top_k)
-    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = np.asarray(logits, dtype=np.float64)
     if top_k is not None and top_k < z.size:
         kth_largest = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= kth_largest, z, -np.inf)
-    p = np.exp(z - z.max())
-    return p / p.sum()
+    return softmax_with_temperature(z, temperature)
+
+
+def softmax_with_temperature(z, temperature, axis=-1):
+    """softmax(z / temperature) along `axis`, also for tiny temperatures.
+
+    The maximum is subtracted *before* dividing, so z - max <= 0 and a tiny
+    temperature can only send the other entries to -inf (probability 0), never
+    give inf - inf = NaN: as temperature -> 0 this becomes the greedy choice.
+    """
+    with np.errstate(over="ignore"):
+        scaled = (z - z.max(axis=axis, keepdims=True)) / temperature
+    p = np.exp(scaled)
+    return p / p.sum(axis=axis, keepdims=True)
 
 
 def check_sampling_options(temperature, top_k):
-    if not temperature > 0:
-        raise ValueError(f"sampling: temperature must be > 0, got {temperature}; "
-                         f"use a small value such as 0.1 for nearly greedy text")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.number)) \
+            or not 0 < temperature < np.inf:
+        raise ValueError(f"sampling: temperature must be > 0, got {temperature!r} (a finite number is "
+                         f"needed); use a small value such as 0.1 for nearly greedy text")
     if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
         raise ValueError(f"sampling: top_k must be an integer >= 1 (or None for all characters), got {top_k!r}")
 
@@ -103,25 +118,45 @@ def sample(model, vocab, prime, length, temperature=1.0, top_k=None, rng=None):
 
 # ---- the training task -------------------------------------------------------------
 
+def check_corpus_hash(path, text, expected=None):
+    """The SHA-256 of the corpus `text` read from `path`; ValueError if `expected` is given and differs."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if expected is not None and digest != expected:
+        raise ValueError(f"corpus {str(path)!r} is not the text this model was trained on (its SHA-256 "
+                         f"differs); pass the same file, or start a new run to train on other text")
+    return digest
+
+
 def build_task(corpus=None, max_chars=None, vocab=None, hidden_size=128, num_layers=1, embedding_size=32,
-               cell="lstm", seq_len=64, batch_size=32, tbptt=None, fused=True):
+               cell="lstm", seq_len=64, batch_size=32, tbptt=None, fused=True, corpus_sha256=None):
     """A `training.Task` for next-character prediction on `corpus` (a file path; None: the built-in text).
 
     vocab    the symbols as one string (saved in checkpoints so sampling needs no corpus);
              None: the corpus's own characters
+    corpus_sha256  the SHA-256 of the corpus file a checkpoint was trained on: a resumed run
+             refuses another file (None: no check)
     tbptt    None for full BPTT over each window of seq_len characters, or [k1, k2]
              for truncated BPTT inside it (`bptt.run`: an update every k1 steps)
     """
     check_sizes("char_rnn", seq_len=seq_len, batch_size=batch_size)
     if tbptt is not None and not 1 <= len(tbptt) <= 2:
         raise ValueError(f"char_rnn: tbptt must be [k1] or [k1, k2], got {list(tbptt)}")
-    text_corpus = CharCorpus.from_file(corpus, max_chars) if corpus else CharCorpus.builtin(max_chars)
+    if corpus:
+        text = read_text(corpus)
+        corpus_sha256 = check_corpus_hash(corpus, text, corpus_sha256)
+        text_corpus = CharCorpus(text[:max_chars] if max_chars else text)
+    else:
+        text_corpus = CharCorpus.builtin(max_chars)
     if vocab is not None:
         text_corpus = CharCorpus(text_corpus.text, Vocabulary(vocab))
+    if len(text_corpus) < seq_len + 1:
+        raise ValueError(f"char_rnn: seq_len={seq_len} needs at least {seq_len + 1} characters, the corpus has "
+                         f"{len(text_corpus)}; use a shorter seq_len or more text")
     model = CharRNN(len(text_corpus.vocab), hidden_size, num_layers, embedding_size, cell, fused)
     options = dict(corpus=corpus and str(corpus), max_chars=max_chars, vocab="".join(text_corpus.vocab.symbols),
                    hidden_size=hidden_size, num_layers=num_layers, embedding_size=embedding_size, cell=cell,
-                   seq_len=seq_len, batch_size=batch_size, tbptt=tbptt and list(tbptt), fused=fused)
+                   seq_len=seq_len, batch_size=batch_size, tbptt=tbptt and list(tbptt), fused=fused,
+                   corpus_sha256=corpus_sha256 if corpus else None)
 
     def truncated_backward(model, batch, optimizer, clip):
         inputs, targets = batch

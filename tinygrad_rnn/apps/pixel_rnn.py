@@ -52,7 +52,7 @@ from ..autograd import no_grad
 from ..data.digits import digit_images, render
 from ..tensor import Tensor, check_sizes
 from ..viz import show_figure
-from .char_rnn import CELLS
+from .char_rnn import CELLS, softmax_with_temperature
 from .training import Task
 
 SIDE, PIXELS, CLASSES = 8, 64, 10
@@ -175,9 +175,9 @@ class PixelRNN(nn.Module):
         rng     a seed or np.random.Generator: the same seed draws the same images
         """
         check_sizes("PixelRNN.generate", n=n)
-        if not temperature > 0:
-            raise ValueError(f"PixelRNN.generate: temperature must be > 0, got {temperature}; "
-                             f"use a small value such as 0.1 for nearly greedy drawing")
+        if not 0 < temperature < np.inf:
+            raise ValueError(f"PixelRNN.generate: temperature must be > 0, got {temperature} (a finite number "
+                             f"is needed); use a small value such as 0.1 for nearly greedy drawing")
         labels = self.check_labels(label, n)
         prefix = self.check_codes(np.zeros((n, 0), np.int64) if prefix is None else prefix, "prefix", n=n)
         rng = np.random.default_rng(rng)
@@ -238,9 +238,8 @@ class PixelRNN(nn.Module):
 
 def draw_levels(logits, temperature, rng):
     """One level per pixel from logits (B, width, L): v ~ softmax(logits / temperature)."""
-    z = logits.astype(np.float64) / temperature
-    p = np.exp(z - z.max(axis=-1, keepdims=True))
-    cumulative = np.cumsum(p / p.sum(axis=-1, keepdims=True), axis=-1)
+    p = softmax_with_temperature(logits.astype(np.float64), temperature)
+    cumulative = np.cumsum(p, axis=-1)
     u = rng.random(cumulative.shape[:-1] + (1,))
     return np.minimum((cumulative < u).sum(axis=-1), logits.shape[-1] - 1)
 

@@ -23,8 +23,17 @@ Ctrl-C (SIGINT) only raises a flag: the step in progress finishes, the
 checkpoint is written, and `train` returns with ``interrupted=True``. A
 second Ctrl-C stops at once. A KeyboardInterrupt raised by a callback
 between steps is handled the same way.
+
+Nothing is lost: a non-finite loss stops training and a model with NaN/Inf
+weights is never saved (``diverged=True``; the checkpoint file keeps what it
+held), and if the checkpoint cannot be written after training (read-only
+folder, full disk) the state goes to a sibling file instead (``saved_to``
+says where, ``save_error`` why).
 """
+import math
+import os
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +43,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import io
-from ..optim import clip_grad_norm_
+from ..optim import check_number, clip_grad_norm_
 from ..tensor import rng
 
 CHECKPOINT_FORMAT = "tinygrad_rnn.apps checkpoint v1"
@@ -72,6 +81,9 @@ class TrainResult:
     losses: list = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    diverged: bool = False      # a loss or weight became NaN/Inf: nothing was saved
+    saved_to: str = None        # where the checkpoint went (None: not saved)
+    save_error: str = None      # why it is not the path asked for, if it is not
 
 
 class Trainer:
@@ -82,7 +94,7 @@ class Trainer:
     """
 
     def __init__(self, task, optimizer, clip=None, seed=0):
-        if clip is not None and not clip > 0:
+        if clip is not None and check_number("Trainer", "clip (the max gradient norm)", clip) <= 0:
             raise ValueError(f"Trainer: clip (the max gradient norm) must be > 0, got {clip}")
         self.task, self.optimizer, self.clip = task, optimizer, clip
         self.rng = np.random.default_rng(seed)
@@ -119,17 +131,19 @@ class Trainer:
         if steps is None and seconds is None:
             raise ValueError("Trainer.train: give steps or seconds (or both)")
         for name, value in (("steps", steps), ("seconds", seconds)):
-            if value is not None and not value > 0:
+            if value is not None and check_number("Trainer.train", name, value) <= 0:
                 raise ValueError(f"Trainer.train: {name} must be > 0, got {value}")
         result = TrainResult(self.step)
         start = time.perf_counter()
         bar = tqdm(total=steps if steps else max(1, round(seconds)), unit="step" if steps else "s",
                    disable=not progress, dynamic_ncols=True, leave=True)
-        with _sigint_sets_flag() as stop:
+        with bar, _sigint_sets_flag() as stop:     # the bar is closed before any error is shown
             try:
                 while not stop.is_set():
                     loss = self.train_step()
                     result.losses.append(loss)
+                    if not math.isfinite(loss):
+                        break
                     elapsed = time.perf_counter() - start
                     self._update_bar(bar, steps, elapsed, loss, len(result.losses))
                     if report_every and self.step % report_every == 0 and self.task.evaluate:
@@ -140,12 +154,16 @@ class Trainer:
                         break
             except KeyboardInterrupt:
                 stop.set()
-        bar.close()
         result.interrupted = stop.is_set()
         result.step, result.seconds = self.step, time.perf_counter() - start
-        if checkpoint is not None:
-            self.save(checkpoint)
+        result.diverged = not (math.isfinite(result.losses[-1]) if result.losses else True) \
+            or not self.weights_are_finite()
+        if checkpoint is not None and not result.diverged:
+            result.saved_to, result.save_error = self.save_or_rescue(checkpoint)
         return result
+
+    def weights_are_finite(self):
+        return all(np.all(np.isfinite(p.data)) for p in self.task.model.parameters())
 
     def _update_bar(self, bar, steps, elapsed, loss, done):
         rate = done * self.task.items_per_batch / max(elapsed, 1e-9)
@@ -169,13 +187,49 @@ class Trainer:
             "model_extra_state": self.task.model.get_extra_state(),
         })
 
+    def save_or_rescue(self, path):
+        """Save to `path`; if that fails with an OS error, to a sibling, the working folder or
+        the temporary folder. Returns (where it went, the error that moved it or None)."""
+        try:
+            self.save(path)
+            return str(path), None
+        except OSError as err:
+            error = f"{type(err).__name__}: {err}"
+        name = os.path.basename(os.fspath(path)) or "checkpoint.npz"
+        stem, suffix = os.path.splitext(name)
+        rescue_name = f"{stem}.rescued{suffix or '.npz'}"
+        for folder in (os.path.dirname(os.path.abspath(path)), os.getcwd(), tempfile.gettempdir()):
+            candidate = os.path.join(folder, rescue_name)
+            try:
+                self.save(candidate)
+                return candidate, error
+            except OSError:
+                continue
+        raise OSError(f"cannot save the trained state anywhere ({error}); it is lost when this program "
+                      f"ends")
+
     def restore(self, extra):
-        """Load optimizer, step, generator and model extra state from a checkpoint's extra dict."""
+        """Load optimizer, step, generator and model extra state from a checkpoint's extra dict.
+
+        Every field is checked before anything global changes (the library's
+        generator is set last); a bad field raises ValueError naming it.
+        """
+        for key in ("optimizer", "step", "data_rng", "library_rng", "model_extra_state"):
+            if key not in extra:
+                raise ValueError(f"header field extra.{key} is missing")
+        step = extra["step"]
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"header field extra.step must be an integer >= 0, got {step!r:.60}")
         self.optimizer.load_state_dict(extra["optimizer"])
-        self.step = int(extra["step"])
-        self.rng.bit_generator.state = extra["data_rng"]
-        rng().bit_generator.state = extra["library_rng"]
+        data_rng, library_rng = np.random.default_rng(), np.random.default_rng()
+        for key, generator in (("data_rng", data_rng), ("library_rng", library_rng)):
+            try:
+                generator.bit_generator.state = extra[key]
+            except (TypeError, ValueError, KeyError) as err:
+                raise ValueError(f"header field extra.{key} is not a generator state ({err})") from None
         self.task.model.set_extra_state(extra["model_extra_state"])
+        self.step, self.rng = step, data_rng
+        rng().bit_generator.state = library_rng.bit_generator.state
 
 
 def describe(results):

@@ -128,26 +128,30 @@ class Module:
         return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
 
     def load_state_dict(self, state, strict=True):
-        """Copy arrays into the parameters, checking names and shapes first.
+        """Copy arrays (NumPy arrays or Tensors) into the parameters, checking everything first.
 
-        Nothing is changed unless every name and shape matches (with
+        Nothing is changed unless every name, shape and dtype fits (with
         strict=False, missing and unexpected names are ignored).
         """
+        op = f"{type(self).__name__}.load_state_dict"
         params = dict(self.named_parameters())
         missing = [name for name in params if name not in state]
         unexpected = [name for name in state if name not in params]
         if strict and (missing or unexpected):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+            raise KeyError(f"{op}: missing keys {missing}, "
                            f"unexpected keys {unexpected}; expected exactly {list(params)}")
-        for name, param in params.items():
-            if name in state and np.shape(state[name]) != param.shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: '{name}' has shape "
-                                 f"{np.shape(state[name])} in the state dict but {param.shape} in the "
-                                 f"model; was it saved from a model with other sizes?")
-        for name, param in params.items():
-            if name in state:
-                np.copyto(param.data, np.asarray(state[name]), casting="same_kind")
-                param._version += 1
+        arrays = {name: _state_array(op, name, state[name]) for name in params if name in state}
+        for name, array in arrays.items():
+            param = params[name]
+            if array.shape != param.shape:
+                raise ValueError(f"{op}: '{name}' has shape {array.shape} in the state dict but "
+                                 f"{param.shape} in the model; was it saved from a model with other sizes?")
+            if not np.can_cast(array.dtype, param.dtype, casting="same_kind"):
+                raise ValueError(f"{op}: '{name}' has dtype {array.dtype}, which cannot be stored in the "
+                                 f"model's {param.dtype} parameter")
+        for name, array in arrays.items():
+            np.copyto(params[name].data, array, casting="same_kind")
+            params[name]._version += 1
 
     def get_extra_state(self):
         """JSON-able state that is not a parameter (e.g. a running baseline); {} by default."""
@@ -207,6 +211,19 @@ class Module:
             return f"{type(self).__name__}({config})"
         body = "\n".join(f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children)
         return f"{type(self).__name__}({config})\n{body}"
+
+
+def _state_array(op, name, value):
+    """The NumPy array behind a state-dict entry (an ndarray, a Tensor or a list of numbers)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "detach") and hasattr(value, "cpu"):       # a torch tensor, without importing torch
+        raise TypeError(f"{op}: '{name}' is a {type(value).__module__}.{type(value).__name__}; call "
+                        f".detach().cpu().numpy() first (or use tr.io.convert_weights(state, 'pytorch'))")
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: '{name}' is not an array of numbers (dtype {array.dtype})")
+    return array
 
 
 class Linear(Module):
