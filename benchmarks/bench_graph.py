@@ -22,13 +22,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from peers import run_in_child, torch_available
 
 BATCH, INPUT, HIDDEN = 1, 16, 16
 WARMUP = 2
@@ -138,20 +138,6 @@ def time_peer(name, steps, repeats):
 # The parent process: one child per peer, then the table
 # --------------------------------------------------------------------------
 
-def torch_available():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def run_in_child(name, steps, repeats):
-    command = [sys.executable, __file__, "--peer", name, "--steps", str(steps), "--repeats", str(repeats)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def markdown_table(rows):
     """One row per (T, peer): time, cost per node, ratio to torch at that T, and the
     cost per node relative to the same peer's at the smallest T (1.00: linear)."""
@@ -183,7 +169,7 @@ def main():
         return
 
     peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
-    rows = [run_in_child(name, steps, args.repeats) for steps in sorted(args.steps) for name in peers]
+    rows = [run_in_child(__file__, "--peer", name, "--steps", steps, "--repeats", args.repeats) for steps in sorted(args.steps) for name in peers]
     print(markdown_table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({

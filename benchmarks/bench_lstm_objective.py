@@ -29,12 +29,12 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from peers import run_in_child, torch_available
 
 LAYERS, SIZE = 2, 14
 WARMUP = 1
@@ -126,20 +126,6 @@ def time_peer(name, chars, repeats):
             "us_per_char": median * 1e6 / chars, "times_ms": [t * 1e3 for t in times]}
 
 
-def run_in_child(name, chars, repeats):
-    command = [sys.executable, __file__, "--peer", name, "--chars", str(chars), "--repeats", str(repeats)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def torch_available():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def markdown_table(rows):
     """One row per (C, peer); the last column is the cost per character relative to the
     same peer's at the smallest C (1.00: linear in C)."""
@@ -174,7 +160,7 @@ def main():
         return
 
     peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
-    rows = [run_in_child(name, chars, args.repeats) for chars in sorted(args.chars) for name in peers]
+    rows = [run_in_child(__file__, "--peer", name, "--chars", chars, "--repeats", args.repeats) for chars in sorted(args.chars) for name in peers]
     print(markdown_table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from peers import clean_env
+
 CONFIGS = {"C1": (32, 64, 64, 128), "C2": (64, 128, 128, 256),
            "C3": (1, 512, 32, 64), "C4": (128, 32, 256, 512)}          # (B, T, I, H)
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -128,16 +130,6 @@ def worker(peer, cells, configs, repeats):
 # --------------------------------------------------------------------------
 # The driver: one process per peer, then the table
 # --------------------------------------------------------------------------
-
-MACHINE_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT")
-
-
-def clean_env(**extra):
-    """The environment a user has: no OPENBLAS_CORETYPE / L2_SIZE / THREAD_TIMEOUT overrides."""
-    env = {k: v for k, v in os.environ.items() if k not in MACHINE_OVERRIDES}
-    env.update(extra)
-    return env
-
 
 def run_peer(peer, cells, configs, repeats, env):
     command = [sys.executable, __file__, "--worker", peer, "--cells", ",".join(cells),

@@ -19,12 +19,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from bench_rnn import clean_env
+from peers import clean_env, run_in_child
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_train.json"
 POOL = 32        # distinct batches, used in turn
@@ -95,15 +93,9 @@ def worker(peer, args):
 
 
 def run_peer(peer, args):
-    command = [sys.executable, __file__, "--peer", peer, "--T", str(args.T), "--batch", str(args.batch),
-               "--hidden", str(args.hidden), "--steps", str(args.steps), "--repeats", str(args.repeats),
-               "--lr", str(args.lr)]
     env = clean_env(OPENBLAS_NUM_THREADS=str(os.cpu_count())) if peer == "ours" else clean_env()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"peer {peer} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_child(__file__, "--peer", peer, "--T", args.T, "--batch", args.batch, "--hidden", args.hidden,
+                        "--steps", args.steps, "--repeats", args.repeats, "--lr", args.lr, env=env)
 
 
 def main(argv=None):
