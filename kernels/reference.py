@@ -124,6 +124,48 @@ def gru_gates_backward(dh_t, gates, ha_n, h_prev):
     return dxa, dha, dh_t * z
 
 
+def gru_reset_before_gates_forward(xa, h_prev, W_hh, b_hh):
+    """One step of the reset_after=False GRU (Cho et al. 2014; Keras' reset_after=False):
+    the reset gate scales h_{t-1} *before* the recurrent product, so this step
+    needs W_hh itself, not just h_{t-1} W_hh^T.
+
+        r = sigmoid(xa_r + W_hr h_{t-1} + b_hr)    z = sigmoid(xa_z + W_hz h_{t-1} + b_hz)
+        n = tanh(xa_n + W_hn (r * h_{t-1}) + b_hn)
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    xa (B, 3H) = x W_ih^T + b_ih, h_prev (B, H) -> h_t (B, H), gates [r z n] (B, 3H), r * h_{t-1} (B, H)
+    """
+    H = h_prev.shape[1]
+    xa_r, xa_z, xa_n = np.split(xa, 3, axis=1)
+    ha_r, ha_z = np.split(h_prev @ W_hh[:2 * H].T + b_hh[:2 * H], 2, axis=1)
+    r, z = sigmoid(xa_r + ha_r), sigmoid(xa_z + ha_z)
+    rh = r * h_prev
+    n = np.tanh(xa_n + rh @ W_hh[2 * H:].T + b_hh[2 * H:])
+    h_t = (1 - z) * n + z * h_prev
+    return h_t, np.concatenate([r, z, n], axis=1), rh
+
+
+def gru_reset_before_gates_backward(dh_t, gates, h_prev, W_hh):
+    """Chain rule through `gru_reset_before_gates_forward`.
+
+        dn_a = dh_t * (1 - z) * (1 - n^2)        dz_a = dh_t * (h_{t-1} - n) * z (1 - z)
+        d_rh = dn_a W_hn                          (gradient of r * h_{t-1})
+        dr_a = d_rh * h_{t-1} * r (1 - r)
+        dh_{t-1} = dh_t * z + d_rh * r + [dr_a dz_a] [W_hr; W_hz]
+
+    -> da = [dr_a dz_a dn_a] (B, 3H), dh_prev (B, H)
+    """
+    H = h_prev.shape[1]
+    r, z, n = np.split(gates, 3, axis=1)
+    dn_a = dh_t * (1 - z) * (1 - n ** 2)
+    dz_a = dh_t * (h_prev - n) * z * (1 - z)
+    d_rh = dn_a @ W_hh[2 * H:]
+    dr_a = d_rh * h_prev * r * (1 - r)
+    da_rz = np.concatenate([dr_a, dz_a], axis=1)
+    return (np.concatenate([da_rz, dn_a], axis=1),
+            dh_t * z + d_rh * r + da_rz @ W_hh[:2 * H])
+
+
 def rnn_act_forward(a, nonlinearity):
     """h_t = tanh(a) or relu(a), a = x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh."""
     return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
@@ -169,6 +211,22 @@ def gru_cell_backward(dh_t, saved):
             dxa.sum(axis=0), dha.sum(axis=0))
 
 
+def gru_reset_before_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    """-> h_t, saved"""
+    h_t, gates, rh = gru_reset_before_gates_forward(x @ W_ih.T + b_ih, h, W_hh, b_hh)
+    return h_t, (x, h, W_ih, W_hh, gates, rh)
+
+
+def gru_reset_before_cell_backward(dh_t, saved):
+    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
+    x, h, W_ih, W_hh, gates, rh = saved
+    H = h.shape[1]
+    da, dh = gru_reset_before_gates_backward(dh_t, gates, h, W_hh)
+    dW_hh = np.concatenate([da[:, :2 * H].T @ h, da[:, 2 * H:].T @ rh])
+    db = da.sum(axis=0)
+    return da @ W_ih, dh, da.T @ x, dW_hh, db, db.copy()
+
+
 def rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
     """-> h_t, saved"""
     a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh           # (B, H)
@@ -205,38 +263,72 @@ def _weight_grads(dxa, dha, x, hs, W_ih):
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved"""
-    T, B, _ = x.shape
-    H = h0.shape[1]
-    lengths = full_lengths(lengths, T, B)
-    m = step_mask(lengths, T)                           # (T, B, 1)
-    xa = x @ W_ih.T + (b_ih + b_hh)                     # (T, B, 4H): every step in one GEMM
-    hs = np.empty((T + 1, B, H), x.dtype)               # h_0 .. h_T
-    cs = np.empty((T + 1, B, H), x.dtype)               # c_0 .. c_T
-    gates = np.empty((T, B, 4 * H), x.dtype)
-    out = np.zeros((T, B, H), x.dtype)
-    hs[0], cs[0] = h0, c0
-    for t in range(T):
-        h_t, c_t, gates[t] = lstm_gates_forward(xa[t] + hs[t] @ W_hh.T, cs[t])
-        hs[t + 1] = np.where(m[t], h_t, hs[t])          # padded steps carry the state
-        cs[t + 1] = np.where(m[t], c_t, cs[t])
-        out[t] = np.where(m[t], h_t, 0)
-    return out, hs[T], cs[T], (x, W_ih, W_hh, lengths, hs, cs, gates)
+    return _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
 
 
 def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
-    x, W_ih, W_hh, lengths, hs, cs, gates = saved
+    return _lstm_backward(d_out, d_hn, d_cn, saved)[:7]
+
+
+def lstm_projected_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths=None):
+    """LSTM with a projection (PyTorch's proj_size = P): the state is projected
+    to P < H units,  h_t = W_hr (o * tanh(c_t)),  while c_t keeps H units.
+
+    h0 (B, P), c0 (B, H), W_hh (4H, P), W_hr (P, H) -> out (T, B, P), h_n (B, P), c_n (B, H), saved
+    """
+    return _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
+
+
+def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr"""
+    return _lstm_backward(d_out, d_hn, d_cn, saved)
+
+
+def _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
+    """The LSTM time loop; W_hr None means no projection (h_t = o * tanh(c_t), P = H)."""
+    T, B, _ = x.shape
+    P, H = h0.shape[1], c0.shape[1]
+    lengths = full_lengths(lengths, T, B)
+    m = step_mask(lengths, T)                           # (T, B, 1)
+    xa = x @ W_ih.T + (b_ih + b_hh)                     # (T, B, 4H): every step in one GEMM
+    hs = np.empty((T + 1, B, P), x.dtype)               # h_0 .. h_T
+    cs = np.empty((T + 1, B, H), x.dtype)               # c_0 .. c_T
+    gates = np.empty((T, B, 4 * H), x.dtype)
+    cell_out = np.empty((T, B, H), x.dtype)             # o * tanh(c_t), before the projection
+    out = np.zeros((T, B, P), x.dtype)
+    hs[0], cs[0] = h0, c0
+    for t in range(T):
+        cell_out[t], c_t, gates[t] = lstm_gates_forward(xa[t] + hs[t] @ W_hh.T, cs[t])
+        h_t = cell_out[t] if W_hr is None else cell_out[t] @ W_hr.T
+        hs[t + 1] = np.where(m[t], h_t, hs[t])          # padded steps carry the state
+        cs[t + 1] = np.where(m[t], c_t, cs[t])
+        out[t] = np.where(m[t], h_t, 0)
+    return out, hs[T], cs[T], (x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out)
+
+
+def _lstm_backward(d_out, d_hn, d_cn, saved):
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without projection)
+
+    With a projection, dh_t reaches the cell through W_hr:  d(o * tanh(c_t)) = dh_t W_hr,
+    and dW_hr = sum_t dh_t^T (o * tanh(c_t)).
+    """
+    x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out = saved
     T = x.shape[0]
     m = step_mask(lengths, T)
     da = np.zeros_like(gates)                           # (T, B, 4H)
+    dhs = np.zeros_like(d_out)                          # (T, B, P): dh_t of every step
     dh, dc = d_hn, d_cn
     for t in reversed(range(T)):
-        da_t, dc_prev = lstm_gates_backward(dh + d_out[t], dc, gates[t], cs[t], cs[t + 1])
+        dhs[t] = np.where(m[t], dh + d_out[t], 0)
+        d_cell_out = dhs[t] if W_hr is None else dhs[t] @ W_hr
+        da_t, dc_prev = lstm_gates_backward(d_cell_out, dc, gates[t], cs[t], cs[t + 1])
         da[t] = np.where(m[t], da_t, 0)
         dh = np.where(m[t], da[t] @ W_hh, dh)
         dc = np.where(m[t], dc_prev, dc)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
-    return dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh
+    dW_hr = None if W_hr is None else np.einsum("tbp,tbh->ph", dhs, cell_out)
+    return dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh, dW_hr
 
 
 def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
@@ -276,6 +368,48 @@ def gru_seq_backward(d_out, d_hn, saved):
         dha[t] = np.where(m[t], dha_t, 0)
         dh = np.where(m[t], dha[t] @ W_hh + dh_direct, dh)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(dxa, dha, x, hs, W_ih)
+    return dx, dh, dW_ih, dW_hh, db_ih, db_hh
+
+
+def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
+    """The GRU with reset_after=False (see `gru_reset_before_gates_forward`) -> out (T, B, H), h_n, saved
+
+    Two recurrent products per step: the second, W_hn (r * h_{t-1}), needs this step's r.
+    """
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    lengths = full_lengths(lengths, T, B)
+    m = step_mask(lengths, T)
+    xa = x @ W_ih.T + b_ih                              # (T, B, 3H): every step in one GEMM
+    hs = np.empty((T + 1, B, H), x.dtype)
+    gates = np.empty((T, B, 3 * H), x.dtype)
+    rh = np.empty((T, B, H), x.dtype)                   # r * h_{t-1}, needed by dW_hn
+    out = np.zeros((T, B, H), x.dtype)
+    hs[0] = h0
+    for t in range(T):
+        h_t, gates[t], rh[t] = gru_reset_before_gates_forward(xa[t], hs[t], W_hh, b_hh)
+        hs[t + 1] = np.where(m[t], h_t, hs[t])
+        out[t] = np.where(m[t], h_t, 0)
+    return out, hs[T], (x, W_ih, W_hh, lengths, hs, gates, rh)
+
+
+def gru_reset_before_seq_backward(d_out, d_hn, saved):
+    """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh
+
+    Every pre-activation gradient is both the input's and the hidden part's (da = dxa = dha),
+    but the n rows of W_hh multiply r * h_{t-1}:  dW_hn = sum_t da_n,t^T (r_t * h_{t-1}).
+    """
+    x, W_ih, W_hh, lengths, hs, gates, rh = saved
+    T, _, H = rh.shape
+    m = step_mask(lengths, T)
+    da = np.zeros_like(gates)                           # (T, B, 3H)
+    dh = d_hn
+    for t in reversed(range(T)):
+        da_t, dh_prev = gru_reset_before_gates_backward(dh + d_out[t], gates[t], hs[t], W_hh)
+        da[t] = np.where(m[t], da_t, 0)
+        dh = np.where(m[t], dh_prev, dh)
+    dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
+    dW_hh[2 * H:] = np.einsum("tbk,tbj->kj", da[..., 2 * H:], rh)
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
 
 
