@@ -43,15 +43,12 @@ the matrix products alone take 62 ms (benchmarks/README.md has the table):
 - no ``parallel=True``: at these sizes its thread start-up costs more than
   the loop itself.
 
-A cell step is a sequence of length 1: the ``*_cell_*`` kernels (``one_step.py``) call the
-sequence kernels with T = 1.
+A cell step needs no kernel of its own: ``tinygrad_rnn.fused`` runs it as a
+sequence of length T = 1.
 """
-import sys
-
 import numpy as np
 from numba import njit
 
-from .one_step import one_step_cells
 from .reference import full_lengths
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
@@ -236,14 +233,17 @@ def _lstm_cell_row(a, ha, b, c_prev, c, h, bits, fast_exp):
 
 
 @jit
-def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, out, hs, cs, gates):
-    """Fills out (T, B, H), hs and cs (T + 1, B, H) and gates (T, B, 4H)."""
+def _lstm_forward(x, h0, c0, W_ih, W_hh, b, W_hr, lengths, fast_exp, out, hs, cs, gates, cell_out):
+    """Fills out (T, B, P), hs (T + 1, B, P), cs (T + 1, B, H), gates (T, B, 4H) and, with a
+    projection (W_hr (P, H) not empty), cell_out (T, B, H) = o * tanh(c_t); P = H without one."""
     T, B, I = x.shape
-    H = h0.shape[1]
+    H = c0.shape[1]
+    project = W_hr.shape[0] > 0
     # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 4 * H))
     ha = np.empty((B, 4 * H), x.dtype)                              # h_{t-1} W_hh^T
+    h_proj = np.empty((B, W_hr.shape[0]), x.dtype)                  # (o * tanh(c_t)) W_hr^T
     bits = np.empty(4 * H, np.int32)                                # scratch of _exp_float32
     hs[0] = h0
     cs[0] = c0
@@ -254,9 +254,19 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, out, hs, cs, gate
                 hs[t + 1, n] = hs[t, n]
                 cs[t + 1, n] = cs[t, n]
                 out[t, n] = 0
+                if project:
+                    cell_out[t, n] = 0
                 continue
-            _lstm_cell_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], hs[t + 1, n], bits, fast_exp)
-            out[t, n] = hs[t + 1, n]
+            h = cell_out[t, n] if project else hs[t + 1, n]
+            _lstm_cell_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], h, bits, fast_exp)
+            if not project:
+                out[t, n] = h
+        if project:
+            np.dot(cell_out[t], W_hr.T, h_proj)
+            for n in range(B):
+                if t < lengths[n]:
+                    hs[t + 1, n] = h_proj[n]
+                    out[t, n] = h_proj[n]
 
 
 @jit
@@ -287,22 +297,34 @@ def _lstm_cell_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_e
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fast_exp, da, dx):
-    """Fills da (T, B, 4H) and dx (T, B, I)."""
-    T, B, H = d_out.shape
+def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, fast_exp, da, dx, dhs):
+    """Fills da (T, B, 4H), dx (T, B, I) and, with a projection, dhs (T, B, P) = dh_t of every step."""
+    T, B, P = d_out.shape
+    H = cs.shape[2]
+    project = W_hr.shape[0] > 0
     dh = d_hn.copy()
     dc = d_cn.copy()
-    dh_rec = np.empty((B, H), x.dtype)                              # da_t W_hh
+    dh_rec = np.empty((B, P), x.dtype)                              # da_t W_hh
+    d_cell = np.empty((B, H), x.dtype)                              # dh_t W_hr (with a projection)
     tanh_c = np.empty(H, x.dtype)
     bits = np.empty(H, np.int32)                                    # scratch of _exp_float32
     for t in range(T - 1, -1, -1):
+        if project:                                                 # d(o * tanh(c_t)) = dh_t W_hr
+            for n in range(B):
+                if t < lengths[n]:
+                    dh[n] += d_out[t, n]
+                    dhs[t, n] = dh[n]
+                else:
+                    dhs[t, n] = 0
+            np.dot(dhs[t], W_hr, d_cell)
         for n in range(B):
             if t >= lengths[n]:                                     # padded: no gradient
                 da[t, n] = 0
                 continue
-            dh[n] += d_out[t, n]                                    # dh_t
-            _lstm_cell_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], dh[n], dc[n], da[t, n],
-                                    tanh_c, bits, fast_exp)
+            if not project:
+                dh[n] += d_out[t, n]                                # dh_t
+            _lstm_cell_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n] if project else dh[n],
+                                    dc[n], da[t, n], tanh_c, bits, fast_exp)
         np.dot(da[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:
@@ -313,22 +335,54 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fas
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved"""
-    x, h0, c0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
-    (T, B, _), H = x.shape, h0.shape[1]
-    out = np.empty((T, B, H), x.dtype)
-    hs, cs, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T + 1, B, H), (T, B, 4 * H))
-    _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, lengths, fast_exp, out, hs, cs, gates)
-    return out, hs[-1], cs[-1], (x, W_ih, W_hh, lengths, hs, cs, gates)
+    return _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
 
 
 def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
+    return _lstm_seq_backward(d_out, d_hn, d_cn, saved)[:7]
+
+
+def lstm_projected_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths=None):
+    """-> out (T, B, P), h_n (B, P), c_n (B, H), saved"""
+    return _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
+
+
+def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr"""
+    return _lstm_seq_backward(d_out, d_hn, d_cn, saved)
+
+
+def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
+    x, h0, c0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
+    (T, B, _), P, H = x.shape, h0.shape[1], c0.shape[1]
+    project = W_hr is not None
+    W_hr_or_empty = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
+    out = np.empty((T, B, P), x.dtype)
+    hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
+                                            (T, B, H) if project else (0, 0, 0))
+    _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, W_hr_or_empty, lengths, fast_exp, out, hs, cs, gates,
+                  cell_out)
+    return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
+                                 cell_out if project else None)
+
+
+def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
     d_out, d_hn, d_cn = (np.ascontiguousarray(a) for a in (d_out, d_hn, d_cn))
-    x, gates = saved[0], saved[-1]
+    x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out = saved
+    project = W_hr is not None
     fast_exp = x.dtype == np.float32
     da, dx = np.empty(gates.shape, x.dtype), np.empty(x.shape, x.dtype)
-    dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, *saved, fast_exp, da, dx)
-    return dx, dh, dc, dW_ih, dW_hh, db, db.copy()
+    dhs = np.empty(d_out.shape if project else (0, 0, 0), x.dtype)
+    dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh,
+                                              W_hr if project else np.empty((0, 0), x.dtype), lengths,
+                                              hs, cs, gates, fast_exp, da, dx, dhs)
+    dW_hr = None
+    if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
+        T, B, P = dhs.shape
+        dW_hr = matmul(dhs.reshape(T * B, P).T, cell_out.reshape(T * B, -1))
+    return dx, dh, dc, dW_ih, dW_hh, db, db.copy(), dW_hr
 
 
 # --------------------------------------------------------------------------
@@ -451,6 +505,116 @@ def gru_seq_backward(d_out, d_hn, saved):
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
 
 
+@jit
+def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fast_exp, out, hs, gates, rh):
+    """The reset_after=False GRU (see reference.gru_reset_before_gates_forward).
+
+    Fills out (T, B, H), hs (T + 1, B, H), gates [r z n] (T, B, 3H) and rh = r * h_{t-1}
+    (T, B, H). W_hrz (2H, H) and W_hn (H, H) are the two row blocks of W_hh: each step
+    makes two recurrent products, h_{t-1} W_hrz^T, then (r * h_{t-1}) W_hn^T.
+    """
+    T, B, I = x.shape
+    H = h0.shape[1]
+    one = x.dtype.type(1)
+    np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 3 * H))
+    ha = np.empty((B, 2 * H), x.dtype)                              # h_{t-1} W_hrz^T
+    ha_n = np.empty((B, H), x.dtype)                                # (r * h_{t-1}) W_hn^T
+    bits = np.empty(2 * H, np.int32)                                # scratch of _exp_float32
+    hs[0] = h0
+    for t in range(T):
+        np.dot(hs[t], W_hrz.T, ha)
+        for n in range(B):
+            if t >= lengths[n]:
+                rh[t, n] = 0
+                continue
+            rz = gates[t, n, :2 * H]
+            for m in range(2 * H):
+                rz[m] += b_ih[m] + ha[n, m] + b_hh[m]
+            _sigmoid(rz, bits, fast_exp)
+            for j in range(H):
+                rh[t, n, j] = rz[j] * hs[t, n, j]
+        np.dot(rh[t], W_hn.T, ha_n)
+        for n in range(B):
+            if t >= lengths[n]:                                     # padded: carry state
+                hs[t + 1, n] = hs[t, n]
+                out[t, n] = 0
+                continue
+            z, g_n = gates[t, n, H:2 * H], gates[t, n, 2 * H:]
+            for j in range(H):
+                g_n[j] += b_ih[2 * H + j] + ha_n[n, j] + b_hh[2 * H + j]
+            _tanh(g_n, bits, fast_exp)
+            for j in range(H):
+                hs[t + 1, n, j] = (one - z[j]) * g_n[j] + z[j] * hs[t, n, j]
+            out[t, n] = hs[t + 1, n]
+
+
+@jit
+def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da):
+    """Fills da = [dr_a dz_a dn_a] (T, B, 3H); returns dh_0 (see reference.gru_reset_before_gates_backward)."""
+    T, B, H = d_out.shape
+    one = hs.dtype.type(1)
+    dh = d_hn.copy()
+    dn_a = np.zeros((B, H), hs.dtype)
+    d_rh = np.empty((B, H), hs.dtype)                               # dn_a W_hn
+    da_rz = np.zeros((B, 2 * H), hs.dtype)
+    dh_rec = np.empty((B, H), hs.dtype)                             # [dr_a dz_a] W_hrz
+    for t in range(T - 1, -1, -1):
+        for n in range(B):
+            if t >= lengths[n]:                                     # padded: no gradient
+                da[t, n] = 0
+                dn_a[n] = 0
+                continue
+            dh[n] += d_out[t, n]                                    # dh_t
+            z, g_n = gates[t, n, H:2 * H], gates[t, n, 2 * H:]
+            for j in range(H):
+                dn_a[n, j] = dh[n, j] * (one - z[j]) * (one - g_n[j] * g_n[j])
+                da[t, n, H + j] = dh[n, j] * (hs[t, n, j] - g_n[j]) * z[j] * (one - z[j])
+            da[t, n, 2 * H:] = dn_a[n]
+        np.dot(dn_a, W_hn, d_rh)
+        for n in range(B):
+            if t >= lengths[n]:
+                da_rz[n] = 0
+                continue
+            r, z = gates[t, n, :H], gates[t, n, H:2 * H]
+            for j in range(H):
+                da[t, n, j] = d_rh[n, j] * hs[t, n, j] * r[j] * (one - r[j])
+                dh[n, j] = dh[n, j] * z[j] + d_rh[n, j] * r[j]
+            da_rz[n] = da[t, n, :2 * H]
+        np.dot(da_rz, W_hrz, dh_rec)
+        for n in range(B):
+            if t < lengths[n]:
+                dh[n] += dh_rec[n]
+    return dh
+
+
+def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
+    """-> out (T, B, H), h_n, saved"""
+    x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
+    (T, B, _), H = x.shape, h0.shape[1]
+    out = np.empty((T, B, H), x.dtype)
+    hs, rh, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
+    _gru_reset_before_forward(x, h0, W_ih, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh, lengths, fast_exp,
+                              out, hs, gates, rh)
+    return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, rh)
+
+
+def gru_reset_before_seq_backward(d_out, d_hn, saved):
+    """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh
+
+    Every pre-activation gradient is both the input's and the hidden part's (da = dxa = dha);
+    the n rows of W_hh multiply r * h_{t-1}:  dW_hn = sum_t da_n,t^T (r_t * h_{t-1}).
+    """
+    d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
+    x, W_ih, W_hh, lengths, hs, gates, rh = saved
+    (T, B, I), H = x.shape, hs.shape[2]
+    da = np.empty(gates.shape, x.dtype)
+    dh = _gru_reset_before_backward(d_out, d_hn, W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da)
+    da2 = da.reshape(T * B, 3 * H)
+    dW_hh = np.concatenate([da2[:, :2 * H].T @ hs[:T].reshape(T * B, H), da2[:, 2 * H:].T @ rh.reshape(T * B, H)])
+    db = da2.sum(axis=0)
+    return (da2 @ W_ih).reshape(T, B, I), dh, da2.T @ x.reshape(T * B, I), dW_hh, db, db.copy()
+
+
 # --------------------------------------------------------------------------
 # Elman RNN (tanh or relu)
 # --------------------------------------------------------------------------
@@ -539,7 +703,3 @@ def rnn_seq_backward(d_out, d_hn, saved):
     dh, dW_ih, dW_hh, db = _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, bool(relu), da, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 
-
-# A cell step is a sequence of length 1 (see one_step.py).
-(lstm_cell_forward, lstm_cell_backward, gru_cell_forward, gru_cell_backward,
- rnn_cell_forward, rnn_cell_backward) = one_step_cells(sys.modules[__name__])

@@ -20,7 +20,8 @@ The file builds up in steps, each a kernel you can test alone:
    one-step gate kernels (``lstm_gates_forward`` ...) and by the persistent
    whole-sequence kernels: one copy of every equation.
 5. The persistent whole-sequence kernels (next paragraph), and
-6. the reference's sequence and cell functions built from them.
+6. the reference's sequence functions built from them (a cell step is a
+   sequence of length 1: ``tinygrad_rnn.fused`` needs no cell kernel).
 
 Why the sequence kernels are *persistent* (figures measured on an H100 with
 numba-cuda, see ``shared/GPU.md``): launching a numba kernel from Python costs
@@ -80,12 +81,10 @@ so a tile is 16 Python threads, not 256.
 """
 import functools
 import math
-import sys
 
 import numpy as np
 from numba import config, cuda, from_dtype
 
-from .one_step import one_step_cells
 from .reference import full_lengths
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -704,7 +703,7 @@ def _host(*arrays):
 
 
 # --------------------------------------------------------------------------
-# 6. The reference's sequence and cell functions
+# 6. The reference's sequence functions
 # --------------------------------------------------------------------------
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
@@ -791,7 +790,3 @@ def rnn_seq_backward(d_out, d_hn, saved):
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
     return dx, dh.copy_to_host(), dW_ih, dW_hh, db_ih, db_hh
 
-
-# A cell step is a sequence of length 1 (see one_step.py).
-(lstm_cell_forward, lstm_cell_backward, gru_cell_forward, gru_cell_backward,
- rnn_cell_forward, rnn_cell_backward) = one_step_cells(sys.modules[__name__])

@@ -185,11 +185,12 @@ def cell_steps():
     for cell, G in (("lstm", 4), ("gru", 3), ("rnn", 1)):
         weights = [_random(rng, np.float64, *s) for s in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
         state, d_state = ((h, c), (dh, dc)) if cell == "lstm" else ((h,), (dh,))
-        *got, saved_k = getattr(K, f"{cell}_cell_forward")(x, *state, *weights)
+        # the fused cell ops run a step as a sequence of length 1
+        _, *got, saved_k = getattr(K, f"{cell}_seq_forward")(x[None], *state, *weights)
         *want, saved_r = getattr(R, f"{cell}_cell_forward")(x, *state, *weights)
-        rows += _rows(f"{cell}_cell_forward", np.float64, got, want)
-        rows += _rows(f"{cell}_cell_backward", np.float64,
-                      getattr(K, f"{cell}_cell_backward")(*d_state, saved_k),
+        rows += _rows(f"{cell} step forward", np.float64, got, want)
+        dx, *grads = getattr(K, f"{cell}_seq_backward")(np.zeros_like(dh)[None], *d_state, saved_k)
+        rows += _rows(f"{cell} step backward", np.float64, [dx[0], *grads],
                       getattr(R, f"{cell}_cell_backward")(*d_state, saved_r))
     return rows
 

@@ -176,6 +176,11 @@ def is_grad_enabled():
     return _State.grad_enabled
 
 
+def is_anomaly_enabled():
+    """True inside `detect_anomaly()` (ops that check their own arrays read it)."""
+    return _State.anomaly
+
+
 # --------------------------------------------------------------------------
 # The backward pass
 # --------------------------------------------------------------------------
