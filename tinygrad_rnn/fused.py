@@ -215,7 +215,10 @@ def _check(op, cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths=None, W_hr=None)
     H = states[-1].shape[-1] if states[-1].ndim == 2 else None
     if W_hr is not None and not isinstance(W_hr, Tensor):
         raise TypeError(f"{op}: W_hr must be a Tensor, got {type(W_hr).__name__}")
-    P = W_hr.shape[0] if W_hr is not None and W_hr.ndim == 2 else H   # h has P units (P = H without W_hr)
+    if W_hr is not None and (W_hr.ndim != 2 or W_hr.shape[1] != H):
+        raise ValueError(f"{op}: W_hr has shape {W_hr.shape} but the cell state has H={H} units; "
+                         f"expected (P, H) = (P, {H}), P the projected size of h")
+    P = H if W_hr is None else W_hr.shape[0]                        # h has P units (P = H without W_hr)
     h_units = "P" if W_hr is not None else "H"
     for name, s, (units, symbol) in zip(state_names, states, ((P, h_units), (H, "H"))):
         if s.ndim != 2 or s.shape != (B, units):
