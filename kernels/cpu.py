@@ -335,12 +335,15 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, W_hr, lengths, hs, cs, gate
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved"""
-    return _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
+    out, h_n, c_n, (x, W_ih, W_hh, _, lengths, hs, cs, gates, _) = _lstm_seq_forward(
+        x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
+    return out, h_n, c_n, (x, W_ih, W_hh, lengths, hs, cs, gates)
 
 
 def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
-    return _lstm_seq_backward(d_out, d_hn, d_cn, saved)[:7]
+    x, W_ih, W_hh, lengths, hs, cs, gates = saved
+    return _lstm_seq_backward(d_out, d_hn, d_cn, (x, W_ih, W_hh, None, lengths, hs, cs, gates, None))[:7]
 
 
 def lstm_projected_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths=None):

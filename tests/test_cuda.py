@@ -224,6 +224,27 @@ def matmul_with_mismatched_shapes_names_them():
     raise AssertionError("device_matmul of (2, 3) and (4, 5) raised no ValueError")
 
 
+@check
+def proj_size_and_reset_after_false_give_a_clear_error():
+    """The cuda backend has no kernels for these two variants: a clear error names the option."""
+    import tinygrad_rnn as tr
+    from tinygrad_rnn import nn
+    x = tr.randn(2, 1, 3, dtype=np.float64)
+    rows = []
+    for layer, option in ((nn.LSTM(3, 4, proj_size=2), "proj_size"), (nn.GRU(3, 4, reset_after=False),
+                                                                       "reset_after=False")):
+        with tr.backend("cuda"):
+            try:
+                layer.to(np.float64)(x)
+            except NotImplementedError as err:
+                assert f"{option} is not supported by the cuda backend" in str(err), err
+                assert "tr.set_backend('numba')" in str(err), err
+                rows.append((f"{option}: clear NotImplementedError", "float64", 0.0))
+                continue
+        raise AssertionError(f"{option} on the cuda backend raised no error")
+    return rows
+
+
 def run_checks():
     """Every check -> {name: {"rows": [...]} or {"error": message}}."""
     from numba import config
