@@ -1,50 +1,43 @@
-"""Numba CPU kernels: the functions of ``reference.py``, compiled with ``@njit``.
+"""Numba CPU kernels: the sequence functions of ``reference.py``, compiled with ``@njit``.
 
-Same names, same signatures, same results (to float rounding); ``saved`` of a
-sequence kernel has the same layout as the reference's. What makes them fast,
-each idea measured on a 2-core x86 machine (AVX-512), float32. LSTM B64 T128
-I128 H256 forward+backward, 2 BLAS threads: 141 ms before the row passes,
-the float32 exp and the NumPy-made arrays below, 75-90 ms after, of which
-the matrix products alone take 62 ms (benchmarks/README.md has the table):
+Same names, same signatures, same results (to float rounding). The pointwise
+math of one step is written once per cell as a row function (``_lstm_step_row``
+...: one sequence of the batch, one step), called from that cell's time loop.
+One step needs no kernel of its own: ``tinygrad_rnn.fused`` runs it as a
+sequence of length T = 1. Timings are in benchmarks/README.md.
+
+What makes them fast:
 
 - the input projection of all T steps is one GEMM before the time loop;
-- the whole time loop runs inside one compiled function, so there is no
-  Python overhead per step; the recurrent product h_{t-1} W_hh^T of each step
-  goes to BLAS through ``np.dot`` (Numba calls SciPy's BLAS);
-- the gate math of one sequence's step is a few passes over contiguous rows
-  (``_lstm_cell_row`` …): add the pre-activations, one sigmoid over the whole
-  gate row, then the c/h update. Each pass is a plain loop over one index that
-  LLVM turns into SIMD code (16 float32 per instruction). Each pass works in
-  place or writes an array distinct from those it reads: when LLVM cannot
-  prove two arrays apart it checks at run time, and if they are the same
-  memory it runs the scalar loop (4-5x slower, measured);
-- every activation is a sigmoid: tanh(v) = 2 sigmoid(2v) - 1, so there is
-  one exp per activation and nothing else transcendental;
-- in float32, exp is ``_exp_float32``, written with arithmetic only: this
-  LLVM has no vector math library (Numba reports "SVML: False"), so a loop
-  calling ``np.exp`` stays a scalar libm call per element (2 ns), while the
-  arithmetic version vectorizes (0.3 ns; max relative error 3e-7, NumPy's
-  own float32 exp: 2e-7). float64 keeps ``np.exp`` (exact to 1e-16); the
-  wrappers pick with ``fast_exp = (x.dtype == float32)``. Together with the
-  row passes, the time of that LSTM's forward outside its matrix products
-  went from 58 ms to 10 ms (1 BLAS thread);
+- the whole time loop runs inside one compiled function (no Python per
+  step); the recurrent product h_{t-1} W_hh^T of each step goes to BLAS
+  through ``np.dot`` (Numba calls SciPy's BLAS);
+- the pointwise math of a step is a few passes over contiguous rows: add
+  the pre-activations, one sigmoid over the whole gate row, then the c/h
+  update. Each pass is a plain loop over one index that LLVM turns into SIMD
+  code. Each pass works in place or writes an array distinct from those it
+  reads: when LLVM cannot prove two arrays apart it checks at run time and,
+  if they overlap, runs a scalar loop;
+- every activation is a sigmoid, tanh(v) = 2 sigmoid(2v) - 1: one exp per
+  activation and nothing else transcendental;
+- in float32, exp is ``_exp_float32``, written with arithmetic only: without
+  a vector math library in LLVM a loop calling ``np.exp`` stays a scalar libm
+  call per element, while the arithmetic version vectorizes (max relative
+  error 3e-7; NumPy's float32 exp: 2e-7). float64 keeps ``np.exp``; the
+  wrappers pick with ``fast_exp = (x.dtype == float32)``;
 - every array with a T axis is allocated by NumPy in the Python wrapper, and
-  what forward saves for backward is one block (``_empty_arrays``): made
-  inside @njit, big arrays page-faulted afresh on most calls (LSTM C1:
-  2,100 faults, 11-17 ms per forward+backward; now none, 7.3 ms);
+  what forward saves for backward is one block (``_empty_arrays``), so big
+  arrays are not page-faulted afresh on every call;
 - backward finds the pre-activation gradients ``da`` of all steps, then the
   weight gradients are one GEMM over all steps (dW_hh = sum_t da_t^T h_{t-1});
 - fast-math flags, ``error_model="numpy"`` (no division checks) and
   ``cache=True`` (compile once per machine). The flags are all of fastmath's
   except "nnan" and "ninf": with those, LLVM assumes exp never overflows and
-  float32 sigmoid(-100) came out NaN;
+  float32 sigmoid(-100) comes out NaN;
 - constants are made in the array's dtype (``one = x.dtype.type(1)``) so
   float32 stays float32 end to end;
 - no ``parallel=True``: at these sizes its thread start-up costs more than
   the loop itself.
-
-A cell step needs no kernel of its own: ``tinygrad_rnn.fused`` runs it as a
-sequence of length T = 1.
 """
 import numpy as np
 from numba import njit
@@ -160,7 +153,7 @@ def _weight_grads(da, x, hs, W_ih, dx):
 
 @jit
 def _column_sums(a):
-    """a.sum(axis=0) of a 2-D array, adding whole rows (vectorizes; Numba's axis sum took 2x as long)."""
+    """a.sum(axis=0) of a 2-D array, adding whole rows (a loop that vectorizes, unlike Numba's axis sum)."""
     sums = np.zeros(a.shape[1], a.dtype)
     for row in a:
         sums += row
@@ -176,9 +169,8 @@ def _empty_arrays(dtype, *shapes):
     to the OS and each 4 kB page is then faulted in and zeroed again on first
     touch. NumPy asks Linux for huge pages (2 MB) for blocks of 4 MB and more,
     so one block for the arrays that live and die together (what forward saves
-    for backward; backward's scratch) faults up to 512 times less. Measured,
-    LSTM C1 forward+backward: 2,100 page faults and 11-17 ms per call before,
-    none and 7.3 ms after. ``out`` and ``dx``, which go back to the caller, are
+    for backward; backward's scratch) faults up to 512 times less. ``out`` and
+    ``dx``, which go back to the caller, are
     arrays of their own, so that keeping them does not keep a block alive.
     Each array starts on a 64-byte boundary (a cache line, one AVX-512 vector).
     """
@@ -203,8 +195,8 @@ def _prepare(x, *arrays, lengths):
 # --------------------------------------------------------------------------
 
 @jit
-def _lstm_cell_row(a, ha, b, c_prev, c, h, bits, fast_exp):
-    """One LSTM step of one sequence (see reference.lstm_gates_forward), in row passes.
+def _lstm_step_row(a, ha, b, c_prev, c, h, bits, fast_exp):
+    """One LSTM step of one sequence (see reference.lstm_step_pointwise_forward), in row passes.
 
     a (4H,) holds x_t W_ih^T on entry and the gates [i f g o] on exit;
     ha = h_{t-1} W_hh^T (4H,), b = b_ih + b_hh (4H,); c_prev, c, h (H,).
@@ -258,7 +250,7 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, W_hr, lengths, fast_exp, out, hs, cs
                     cell_out[t, n] = 0
                 continue
             h = cell_out[t, n] if project else hs[t + 1, n]
-            _lstm_cell_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], h, bits, fast_exp)
+            _lstm_step_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], h, bits, fast_exp)
             if not project:
                 out[t, n] = h
         if project:
@@ -270,8 +262,8 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, W_hr, lengths, fast_exp, out, hs, cs
 
 
 @jit
-def _lstm_cell_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_exp):
-    """Pre-activation gradients da (4H,) of one sequence's step (see reference.lstm_gates_backward).
+def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_exp):
+    """Pre-activation gradients da (4H,) of one sequence's step (see reference.lstm_step_pointwise_backward).
 
     gates [i f g o] (4H,); c_prev, c (H,); dh_t (H,) = dh + d_out_t; dc (H,) is
     dc_t on entry and dc_{t-1} on exit; tanh_c (H,) is scratch.
@@ -323,7 +315,7 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, W_hr, lengths, hs, cs, gate
                 continue
             if not project:
                 dh[n] += d_out[t, n]                                # dh_t
-            _lstm_cell_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n] if project else dh[n],
+            _lstm_step_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n] if project else dh[n],
                                     dc[n], da[t, n], tanh_c, bits, fast_exp)
         np.dot(da[t], W_hh, dh_rec)
         for n in range(B):
@@ -393,8 +385,8 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
 # --------------------------------------------------------------------------
 
 @jit
-def _gru_cell_row(a, ha, b_ih, b_hh, h_prev, h, ha_n, bits, fast_exp):
-    """One GRU step of one sequence (see reference.gru_gates_forward), in row passes.
+def _gru_step_row(a, ha, b_ih, b_hh, h_prev, h, ha_n, bits, fast_exp):
+    """One GRU step of one sequence (see reference.gru_step_pointwise_forward), in row passes.
 
     a (3H,) holds x_t W_ih^T on entry and the gates [r z n] on exit;
     ha = h_{t-1} W_hh^T (3H,); h_prev, h (H,); ha_n (H,) receives W_hn h_{t-1} + b_hn.
@@ -435,13 +427,13 @@ def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, out, hs, gate
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            _gru_cell_row(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n], bits, fast_exp)
+            _gru_step_row(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n], bits, fast_exp)
             out[t, n] = hs[t + 1, n]
 
 
 @jit
-def _gru_cell_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
-    """Pre-activation gradients of one sequence's step (see reference.gru_gates_backward).
+def _gru_step_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
+    """Pre-activation gradients of one sequence's step (see reference.gru_step_pointwise_backward).
 
     gates [r z n] (3H,); ha_n, h_prev (H,); dh_t (H,) = dh + d_out_t on entry,
     its direct part dh_t * z on exit; writes dxa = [dr_a dz_a dn_a], dha = [dr_a dz_a dn_a * r].
@@ -477,7 +469,7 @@ def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n, dxa, dha
                 dha[t, n] = 0
                 continue
             dh[n] += d_out[t, n]                                    # dh_t
-            _gru_cell_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n], dxa[t, n], dha[t, n])
+            _gru_step_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n], dxa[t, n], dha[t, n])
         np.dot(dha[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:
@@ -510,7 +502,7 @@ def gru_seq_backward(d_out, d_hn, saved):
 
 @jit
 def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fast_exp, out, hs, gates, rh):
-    """The reset_after=False GRU (see reference.gru_reset_before_gates_forward).
+    """The reset_after=False GRU (see reference.gru_reset_before_step_pointwise_forward).
 
     Fills out (T, B, H), hs (T + 1, B, H), gates [r z n] (T, B, 3H) and rh = r * h_{t-1}
     (T, B, H). W_hrz (2H, H) and W_hn (H, H) are the two row blocks of W_hh: each step
@@ -553,7 +545,7 @@ def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fas
 
 @jit
 def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da):
-    """Fills da = [dr_a dz_a dn_a] (T, B, 3H); returns dh_0 (see reference.gru_reset_before_gates_backward)."""
+    """Fills da = [dr_a dz_a dn_a] (T, B, 3H); returns dh_0 (see reference.gru_reset_before_step_pointwise_backward)."""
     T, B, H = d_out.shape
     one = hs.dtype.type(1)
     dh = d_hn.copy()
@@ -623,7 +615,7 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
 # --------------------------------------------------------------------------
 
 @jit
-def _rnn_cell_row(a, ha, b, h, relu, bits, fast_exp):
+def _rnn_step_row(a, ha, b, h, relu, bits, fast_exp):
     """One Elman step of one sequence: a (H,) holds x_t W_ih^T; h = tanh or relu(a + ha + b)."""
     zero = a.dtype.type(0)
     for j in range(h.size):
@@ -651,13 +643,13 @@ def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp, out, hs, xa):
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            _rnn_cell_row(xa[t, n], ha[n], b, hs[t + 1, n], relu, bits, fast_exp)
+            _rnn_step_row(xa[t, n], ha[n], b, hs[t + 1, n], relu, bits, fast_exp)
             out[t, n] = hs[t + 1, n]
 
 
 @jit
-def _rnn_cell_row_backward(h, dh_t, da, relu):
-    """da (H,) = dh_t * (1 - h^2) for tanh, dh_t * [h > 0] for relu (see reference.rnn_act_backward)."""
+def _rnn_step_row_backward(h, dh_t, da, relu):
+    """da (H,) = dh_t * (1 - h^2) for tanh, dh_t * [h > 0] for relu (see reference.rnn_step_pointwise_backward)."""
     one, zero = h.dtype.type(1), h.dtype.type(0)
     if relu:
         for j in range(h.size):
@@ -679,7 +671,7 @@ def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu, da, dx):
                 da[t, n] = 0
                 continue
             dh[n] += d_out[t, n]                                    # dh_t
-            _rnn_cell_row_backward(hs[t + 1, n], dh[n], da[t, n], relu)
+            _rnn_step_row_backward(hs[t + 1, n], dh[n], da[t, n], relu)
         np.dot(da[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:

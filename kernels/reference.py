@@ -11,7 +11,7 @@ A sequence kernel runs in two phases, the way every fast RNN does:
 1. the input projection of *all* time steps at once, one big matrix product
    xa = x W_ih^T + b  of shape (T, B, G*H);
 2. the time loop, which only adds the recurrent part h_{t-1} W_hh^T and applies
-   the gate math of one cell step.
+   the pointwise math of one step.
 
 Backward mirrors it: the time loop (in reverse) finds the gradient `da` of every
 step's pre-activations; the weight gradients are then one product over all
@@ -50,10 +50,11 @@ def step_mask(lengths, T):
 
 
 # --------------------------------------------------------------------------
-# Gate math of one step (what a fused cell kernel computes)
+# The pointwise math of one step, from its pre-activations
+# (cpu.py runs it per batch row: _lstm_step_row ...; cuda.py per hidden unit: lstm_step_point_forward ...)
 # --------------------------------------------------------------------------
 
-def lstm_gates_forward(a, c_prev):
+def lstm_step_pointwise_forward(a, c_prev):
     """One LSTM step from pre-activations a = x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh.
 
         i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_g)   o = sigmoid(a_o)
@@ -69,8 +70,8 @@ def lstm_gates_forward(a, c_prev):
     return h_t, c_t, np.concatenate([i, f, g, o], axis=1)
 
 
-def lstm_gates_backward(dh_t, dc_t, gates, c_prev, c_t):
-    """Chain rule through `lstm_gates_forward`.
+def lstm_step_pointwise_backward(dh_t, dc_t, gates, c_prev, c_t):
+    """Chain rule through `lstm_step_pointwise_forward`.
 
         dc   = dc_t + dh_t * o * (1 - tanh(c_t)^2)       (c_t reaches h_t through tanh)
         da_i = dc * g * i (1 - i)        da_f = dc * c_{t-1} * f (1 - f)
@@ -87,7 +88,7 @@ def lstm_gates_backward(dh_t, dc_t, gates, c_prev, c_t):
     return da, dc * f
 
 
-def gru_gates_forward(xa, ha, h_prev):
+def gru_step_pointwise_forward(xa, ha, h_prev):
     """One GRU step from xa = x W_ih^T + b_ih and ha = h_{t-1} W_hh^T + b_hh.
 
         r = sigmoid(xa_r + ha_r)    z = sigmoid(xa_z + ha_z)
@@ -104,8 +105,8 @@ def gru_gates_forward(xa, ha, h_prev):
     return h_t, np.concatenate([r, z, n], axis=1), ha_n
 
 
-def gru_gates_backward(dh_t, gates, ha_n, h_prev):
-    """Chain rule through `gru_gates_forward`.
+def gru_step_pointwise_backward(dh_t, gates, ha_n, h_prev):
+    """Chain rule through `gru_step_pointwise_forward`.
 
         dn_a = dh_t * (1 - z) * (1 - n^2)              (gradient of n's pre-activation)
         dz_a = dh_t * (h_{t-1} - n) * z (1 - z)
@@ -124,7 +125,7 @@ def gru_gates_backward(dh_t, gates, ha_n, h_prev):
     return dxa, dha, dh_t * z
 
 
-def gru_reset_before_gates_forward(xa, h_prev, W_hh, b_hh):
+def gru_reset_before_step_pointwise_forward(xa, h_prev, W_hh, b_hh):
     """One step of the reset_after=False GRU (Cho et al. 2014; Keras' reset_after=False):
     the reset gate scales h_{t-1} *before* the recurrent product, so this step
     needs W_hh itself, not just h_{t-1} W_hh^T.
@@ -145,8 +146,8 @@ def gru_reset_before_gates_forward(xa, h_prev, W_hh, b_hh):
     return h_t, np.concatenate([r, z, n], axis=1), rh
 
 
-def gru_reset_before_gates_backward(dh_t, gates, h_prev, W_hh):
-    """Chain rule through `gru_reset_before_gates_forward`.
+def gru_reset_before_step_pointwise_backward(dh_t, gates, h_prev, W_hh):
+    """Chain rule through `gru_reset_before_step_pointwise_forward`.
 
         dn_a = dh_t * (1 - z) * (1 - n^2)        dz_a = dh_t * (h_{t-1} - n) * z (1 - z)
         d_rh = dn_a W_hn                          (gradient of r * h_{t-1})
@@ -166,78 +167,79 @@ def gru_reset_before_gates_backward(dh_t, gates, h_prev, W_hh):
             dh_t * z + d_rh * r + da_rz @ W_hh[:2 * H])
 
 
-def rnn_act_forward(a, nonlinearity):
+def rnn_step_pointwise_forward(a, nonlinearity):
     """h_t = tanh(a) or relu(a), a = x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh."""
     return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
 
 
-def rnn_act_backward(dh_t, h_t, relu):
+def rnn_step_pointwise_backward(dh_t, h_t, relu):
     """da = dh_t * tanh'(a) = dh_t * (1 - h_t^2),  or  dh_t * [h_t > 0] for relu."""
     return dh_t * (h_t > 0) if relu else dh_t * (1 - h_t ** 2)
 
 
 # --------------------------------------------------------------------------
-# One cell step: x (B, I), h, c (B, H)
+# One step with its matrix products: x (B, I), h, c (B, H), as nn.cells.lstm_step ...
+# (the fused cell ops run a step as a sequence of length 1; these are its specification)
 # --------------------------------------------------------------------------
 
-def lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
+def lstm_step_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
     """-> h_t, c_t, saved"""
     a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh          # (B, 4H)
-    h_t, c_t, gates = lstm_gates_forward(a, c)
+    h_t, c_t, gates = lstm_step_pointwise_forward(a, c)
     return h_t, c_t, (x, h, c, W_ih, W_hh, gates, c_t)
 
 
-def lstm_cell_backward(dh_t, dc_t, saved):
+def lstm_step_backward(dh_t, dc_t, saved):
     """-> dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh"""
     x, h, c, W_ih, W_hh, gates, c_t = saved
-    da, dc = lstm_gates_backward(dh_t, dc_t, gates, c, c_t)
+    da, dc = lstm_step_pointwise_backward(dh_t, dc_t, gates, c, c_t)
     db = da.sum(axis=0)
     return da @ W_ih, da @ W_hh, dc, da.T @ x, da.T @ h, db, db.copy()
 
 
-def gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+def gru_step_forward(x, h, W_ih, W_hh, b_ih, b_hh):
     """-> h_t, saved"""
     xa = x @ W_ih.T + b_ih                              # (B, 3H)
     ha = h @ W_hh.T + b_hh                              # (B, 3H)
-    h_t, gates, ha_n = gru_gates_forward(xa, ha, h)
+    h_t, gates, ha_n = gru_step_pointwise_forward(xa, ha, h)
     return h_t, (x, h, W_ih, W_hh, gates, ha_n)
 
 
-def gru_cell_backward(dh_t, saved):
+def gru_step_backward(dh_t, saved):
     """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
     x, h, W_ih, W_hh, gates, ha_n = saved
-    dxa, dha, dh = gru_gates_backward(dh_t, gates, ha_n, h)
+    dxa, dha, dh = gru_step_pointwise_backward(dh_t, gates, ha_n, h)
     return (dxa @ W_ih, dha @ W_hh + dh, dxa.T @ x, dha.T @ h,
             dxa.sum(axis=0), dha.sum(axis=0))
 
 
-def gru_reset_before_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+def gru_reset_before_step_forward(x, h, W_ih, W_hh, b_ih, b_hh):
     """-> h_t, saved"""
-    h_t, gates, rh = gru_reset_before_gates_forward(x @ W_ih.T + b_ih, h, W_hh, b_hh)
+    h_t, gates, rh = gru_reset_before_step_pointwise_forward(x @ W_ih.T + b_ih, h, W_hh, b_hh)
     return h_t, (x, h, W_ih, W_hh, gates, rh)
 
 
-def gru_reset_before_cell_backward(dh_t, saved):
+def gru_reset_before_step_backward(dh_t, saved):
     """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
     x, h, W_ih, W_hh, gates, rh = saved
     H = h.shape[1]
-    da, dh = gru_reset_before_gates_backward(dh_t, gates, h, W_hh)
+    da, dh = gru_reset_before_step_pointwise_backward(dh_t, gates, h, W_hh)
     dW_hh = np.concatenate([da[:, :2 * H].T @ h, da[:, 2 * H:].T @ rh])
     db = da.sum(axis=0)
     return da @ W_ih, dh, da.T @ x, dW_hh, db, db.copy()
 
 
-def rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
+def rnn_step_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
     """-> h_t, saved"""
     a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh           # (B, H)
-    h_t = rnn_act_forward(a, nonlinearity)
+    h_t = rnn_step_pointwise_forward(a, nonlinearity)
     return h_t, (x, h, W_ih, W_hh, h_t, np.array(nonlinearity == "relu"))
 
 
-def rnn_cell_backward(dh_t, saved):
+def rnn_step_backward(dh_t, saved):
     """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
     x, h, W_ih, W_hh, h_t, relu = saved
-    da = rnn_act_backward(dh_t, h_t, relu)
+    da = rnn_step_pointwise_backward(dh_t, h_t, relu)
     db = da.sum(axis=0)
     return da @ W_ih, da @ W_hh, da.T @ x, da.T @ h, db, db.copy()
 
@@ -303,7 +305,7 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     out = np.zeros((T, B, P), x.dtype)
     hs[0], cs[0] = h0, c0
     for t in range(T):
-        cell_out[t], c_t, gates[t] = lstm_gates_forward(xa[t] + hs[t] @ W_hh.T, cs[t])
+        cell_out[t], c_t, gates[t] = lstm_step_pointwise_forward(xa[t] + hs[t] @ W_hh.T, cs[t])
         h_t = cell_out[t] if W_hr is None else cell_out[t] @ W_hr.T
         hs[t + 1] = np.where(m[t], h_t, hs[t])          # padded steps carry the state
         cs[t + 1] = np.where(m[t], c_t, cs[t])
@@ -326,7 +328,7 @@ def _lstm_backward(d_out, d_hn, d_cn, saved):
     for t in reversed(range(T)):
         dhs[t] = np.where(m[t], dh + d_out[t], 0)
         d_cell_out = dhs[t] if W_hr is None else dhs[t] @ W_hr
-        da_t, dc_prev = lstm_gates_backward(d_cell_out, dc, gates[t], cs[t], cs[t + 1])
+        da_t, dc_prev = lstm_step_pointwise_backward(d_cell_out, dc, gates[t], cs[t], cs[t + 1])
         da[t] = np.where(m[t], da_t, 0)
         dh = np.where(m[t], da[t] @ W_hh, dh)
         dc = np.where(m[t], dc_prev, dc)
@@ -348,7 +350,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     out = np.zeros((T, B, H), x.dtype)
     hs[0] = h0
     for t in range(T):
-        h_t, gates[t], ha_n[t] = gru_gates_forward(xa[t], hs[t] @ W_hh.T + b_hh, hs[t])
+        h_t, gates[t], ha_n[t] = gru_step_pointwise_forward(xa[t], hs[t] @ W_hh.T + b_hh, hs[t])
         hs[t + 1] = np.where(m[t], h_t, hs[t])
         out[t] = np.where(m[t], h_t, 0)
     return out, hs[T], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
@@ -367,7 +369,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     dha = np.zeros_like(gates)
     dh = d_hn
     for t in reversed(range(T)):
-        dxa_t, dha_t, dh_direct = gru_gates_backward(dh + d_out[t], gates[t], ha_n[t], hs[t])
+        dxa_t, dha_t, dh_direct = gru_step_pointwise_backward(dh + d_out[t], gates[t], ha_n[t], hs[t])
         dxa[t] = np.where(m[t], dxa_t, 0)
         dha[t] = np.where(m[t], dha_t, 0)
         dh = np.where(m[t], dha[t] @ W_hh + dh_direct, dh)
@@ -376,7 +378,7 @@ def gru_seq_backward(d_out, d_hn, saved):
 
 
 def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
-    """The GRU with reset_after=False (see `gru_reset_before_gates_forward`) -> out (T, B, H), h_n, saved
+    """The GRU with reset_after=False (see `gru_reset_before_step_pointwise_forward`) -> out (T, B, H), h_n, saved
 
     Two recurrent products per step: the second, W_hn (r * h_{t-1}), needs this step's r.
     """
@@ -391,7 +393,7 @@ def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     out = np.zeros((T, B, H), x.dtype)
     hs[0] = h0
     for t in range(T):
-        h_t, gates[t], rh[t] = gru_reset_before_gates_forward(xa[t], hs[t], W_hh, b_hh)
+        h_t, gates[t], rh[t] = gru_reset_before_step_pointwise_forward(xa[t], hs[t], W_hh, b_hh)
         hs[t + 1] = np.where(m[t], h_t, hs[t])
         out[t] = np.where(m[t], h_t, 0)
     return out, hs[T], (x, W_ih, W_hh, lengths, hs, gates, rh)
@@ -409,7 +411,7 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
     da = np.zeros_like(gates)                           # (T, B, 3H)
     dh = d_hn
     for t in reversed(range(T)):
-        da_t, dh_prev = gru_reset_before_gates_backward(dh + d_out[t], gates[t], hs[t], W_hh)
+        da_t, dh_prev = gru_reset_before_step_pointwise_backward(dh + d_out[t], gates[t], hs[t], W_hh)
         da[t] = np.where(m[t], da_t, 0)
         dh = np.where(m[t], dh_prev, dh)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
@@ -428,7 +430,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     out = np.zeros((T, B, H), x.dtype)
     hs[0] = h0
     for t in range(T):
-        h_t = rnn_act_forward(xa[t] + hs[t] @ W_hh.T, nonlinearity)
+        h_t = rnn_step_pointwise_forward(xa[t] + hs[t] @ W_hh.T, nonlinearity)
         hs[t + 1] = np.where(m[t], h_t, hs[t])
         out[t] = np.where(m[t], h_t, 0)
     relu = np.array(nonlinearity == "relu")
@@ -443,7 +445,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     da = np.zeros_like(d_out)                           # (T, B, H)
     dh = d_hn
     for t in reversed(range(T)):
-        da[t] = np.where(m[t], rnn_act_backward(dh + d_out[t], hs[t + 1], relu), 0)
+        da[t] = np.where(m[t], rnn_step_pointwise_backward(dh + d_out[t], hs[t + 1], relu), 0)
         dh = np.where(m[t], da[t] @ W_hh, dh)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh

@@ -72,12 +72,12 @@ def elementwise_map_and_zip():
         rows += _rows("sigmoid", dtype, [K.sigmoid(a)], [R.sigmoid(a)])
         rows += _rows("cube (a user's map)", dtype, [K.elementwise_map(cube, a).copy_to_host()], [a ** 3])
         for nonlinearity in ("tanh", "relu"):
-            h = R.rnn_act_forward(a, nonlinearity)
-            rows += _rows(f"rnn_act_forward {nonlinearity}", dtype,
-                          [K.rnn_act_forward(a, nonlinearity)], [h])
-            rows += _rows(f"rnn_act_backward {nonlinearity} (zip)", dtype,
-                          [K.rnn_act_backward(dh, h, nonlinearity == "relu")],
-                          [R.rnn_act_backward(dh, h, nonlinearity == "relu")])
+            h = R.rnn_step_pointwise_forward(a, nonlinearity)
+            rows += _rows(f"rnn_step_pointwise_forward {nonlinearity}", dtype,
+                          [K.rnn_step_pointwise_forward(a, nonlinearity)], [h])
+            rows += _rows(f"rnn_step_pointwise_backward {nonlinearity} (zip)", dtype,
+                          [K.rnn_step_pointwise_backward(dh, h, nonlinearity == "relu")],
+                          [R.rnn_step_pointwise_backward(dh, h, nonlinearity == "relu")])
     return rows
 
 
@@ -119,18 +119,18 @@ def gate_kernels():
     for dtype in (np.float64, np.float32):
         rng = np.random.default_rng(4)
         a, c_prev = _random(rng, dtype, B, 4 * H), _random(rng, dtype, B, H)
-        want = R.lstm_gates_forward(a, c_prev)
-        rows += _rows("lstm_gates_forward", dtype, K.lstm_gates_forward(a, c_prev), want)
+        want = R.lstm_step_pointwise_forward(a, c_prev)
+        rows += _rows("lstm_step_pointwise_forward", dtype, K.lstm_step_pointwise_forward(a, c_prev), want)
         dh, dc = _random(rng, dtype, B, H), _random(rng, dtype, B, H)
         _, c_t, gates = want
-        rows += _rows("lstm_gates_backward", dtype, K.lstm_gates_backward(dh, dc, gates, c_prev, c_t),
-                      R.lstm_gates_backward(dh, dc, gates, c_prev, c_t))
+        rows += _rows("lstm_step_pointwise_backward", dtype, K.lstm_step_pointwise_backward(dh, dc, gates, c_prev, c_t),
+                      R.lstm_step_pointwise_backward(dh, dc, gates, c_prev, c_t))
         xa, ha, h_prev = _random(rng, dtype, B, 3 * H), _random(rng, dtype, B, 3 * H), _random(rng, dtype, B, H)
-        want = R.gru_gates_forward(xa, ha, h_prev)
-        rows += _rows("gru_gates_forward", dtype, K.gru_gates_forward(xa, ha, h_prev), want)
+        want = R.gru_step_pointwise_forward(xa, ha, h_prev)
+        rows += _rows("gru_step_pointwise_forward", dtype, K.gru_step_pointwise_forward(xa, ha, h_prev), want)
         _, gates, ha_n = want
-        rows += _rows("gru_gates_backward", dtype, K.gru_gates_backward(dh, gates, ha_n, h_prev),
-                      R.gru_gates_backward(dh, gates, ha_n, h_prev))
+        rows += _rows("gru_step_pointwise_backward", dtype, K.gru_step_pointwise_backward(dh, gates, ha_n, h_prev),
+                      R.gru_step_pointwise_backward(dh, gates, ha_n, h_prev))
     return rows
 
 
@@ -175,7 +175,7 @@ for _cell in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
 
 
 @check
-def cell_steps():
+def one_steps():
     K, R = _kernels()
     rng = np.random.default_rng(6)
     B, I, H = 2, 3, 3
@@ -187,11 +187,11 @@ def cell_steps():
         state, d_state = ((h, c), (dh, dc)) if cell == "lstm" else ((h,), (dh,))
         # the fused cell ops run a step as a sequence of length 1
         _, *got, saved_k = getattr(K, f"{cell}_seq_forward")(x[None], *state, *weights)
-        *want, saved_r = getattr(R, f"{cell}_cell_forward")(x, *state, *weights)
+        *want, saved_r = getattr(R, f"{cell}_step_forward")(x, *state, *weights)
         rows += _rows(f"{cell} step forward", np.float64, got, want)
         dx, *grads = getattr(K, f"{cell}_seq_backward")(np.zeros_like(dh)[None], *d_state, saved_k)
         rows += _rows(f"{cell} step backward", np.float64, [dx[0], *grads],
-                      getattr(R, f"{cell}_cell_backward")(*d_state, saved_r))
+                      getattr(R, f"{cell}_step_backward")(*d_state, saved_r))
     return rows
 
 

@@ -53,13 +53,13 @@ def run_cell(k, cell, case, nonlinearity="tanh"):
         return results[1:3] + [results[3][0]] + results[4:] if cell == "lstm" else \
             results[1:2] + [results[2][0]] + results[3:]
     if cell == "lstm":
-        h, cc, saved = k.lstm_cell_forward(x, c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
-        return [h, cc, *k.lstm_cell_backward(d_h, c["d_cn"], saved)]
+        h, cc, saved = k.lstm_step_forward(x, c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
+        return [h, cc, *k.lstm_step_backward(d_h, c["d_cn"], saved)]
     if cell == "gru":
-        h, saved = k.gru_cell_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
-        return [h, *k.gru_cell_backward(d_h, saved)]
-    h, saved = k.rnn_cell_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"], nonlinearity)
-    return [h, *k.rnn_cell_backward(d_h, saved)]
+        h, saved = k.gru_step_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
+        return [h, *k.gru_step_backward(d_h, saved)]
+    h, saved = k.rnn_step_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"], nonlinearity)
+    return [h, *k.rnn_step_backward(d_h, saved)]
 
 
 def assert_all_close(got, expected, dtype):
