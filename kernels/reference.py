@@ -13,6 +13,9 @@ A sequence kernel runs in two phases, the way every fast RNN does:
 2. the time loop, which only adds the recurrent part h_{t-1} W_hh^T and applies
    the pointwise math of one step.
 
+The time loop is written once (``forward_loop``, ``backward_loop``); each cell
+hands it a ``step`` function built from its pointwise math.
+
 Backward mirrors it: the time loop (in reverse) finds the gradient `da` of every
 step's pre-activations; the weight gradients are then one product over all
 steps at once, e.g.  dW_hh = sum_t da_t^T h_{t-1}.
@@ -22,7 +25,7 @@ state of sequence b is carried unchanged, out[t, b] = 0, and those steps give
 and receive no gradient. h_n / c_n are the states after step L_b - 1.
 
 ``saved`` (what forward keeps for backward) is a tuple of arrays, laid out the
-same way in every backend.
+same way in every backend (None where a backend has nothing to keep).
 """
 import numpy as np
 
@@ -263,6 +266,64 @@ def _weight_grads(dxa, dha, x, hs, W_ih):
     return dxa @ W_ih, dW_ih, dW_hh, dxa2.sum(axis=0), dha2.sum(axis=0)
 
 
+def forward_loop(x, W_ih, b, states, lengths, step):
+    """The forward time loop every sequence kernel shares.
+
+    xa = x W_ih^T + b for all steps in one GEMM; then for t = 0 .. T-1
+
+        new_states, kept = step(xa[t], states)
+
+    with states (h_{t-1}, ...) each (B, ·) and `kept` what backward needs from
+    step t. At padded steps (t >= L_b) sequence b carries its states unchanged
+    and outputs 0.
+
+    -> out (T, B, ·) (the h_t), histories [(T+1, B, ·), one per state: s_0 .. s_T],
+       kept [(T, B, ·), one per kept array], lengths (B,)
+    """
+    T, B, _ = x.shape
+    lengths = full_lengths(lengths, T, B)
+    m = step_mask(lengths, T)                           # (T, B, 1)
+    xa = x @ W_ih.T + b                                 # (T, B, G*H): every step in one GEMM
+    histories = [np.empty((T + 1, *s.shape), x.dtype) for s in states]
+    for history, s in zip(histories, states):
+        history[0] = s
+    kept = []
+    for t in range(T):
+        new_states, kept_t = step(xa[t], [history[t] for history in histories])
+        if t == 0:
+            kept = [np.empty((T, *k.shape), x.dtype) for k in kept_t]
+        for k, k_t in zip(kept, kept_t):
+            k[t] = k_t
+        for history, new in zip(histories, new_states):
+            history[t + 1] = np.where(m[t], new, history[t])   # padded steps carry the state
+    out = np.where(m, histories[0][1:], 0)
+    return out, histories, kept, lengths
+
+
+def backward_loop(d_out, d_finals, lengths, step):
+    """The backward time loop every sequence kernel shares, t = T-1 .. 0:
+
+        d_states_prev, grads_t = step(t, [dh_t, dc_t, ...])
+
+    where dh_t = (gradient from step t+1) + d_out[t]. `grads_t` are step t's
+    pre-activation gradients, kept for the weight gradients (0 at padded steps);
+    padded steps pass the state gradients through unchanged.
+
+    -> the gradients of the initial states [(B, ·) ...], grads [(T, B, ·) ...]
+    """
+    T = d_out.shape[0]
+    m = step_mask(lengths, T)
+    d_states, grads = list(d_finals), []
+    for t in reversed(range(T)):
+        d_prev, grads_t = step(t, [d_states[0] + d_out[t], *d_states[1:]])
+        if t == T - 1:
+            grads = [np.zeros((T, *g.shape), d_out.dtype) for g in grads_t]
+        for g, g_t in zip(grads, grads_t):
+            g[t] = np.where(m[t], g_t, 0)
+        d_states = [np.where(m[t], new, old) for new, old in zip(d_prev, d_states)]
+    return d_states, grads
+
+
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved"""
     out, h_n, c_n, (x, W_ih, W_hh, _, lengths, hs, cs, gates, _) = _lstm_forward(
@@ -292,25 +353,15 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
 
 
 def _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
-    """The LSTM time loop; W_hr None means no projection (h_t = o * tanh(c_t), P = H)."""
-    T, B, _ = x.shape
-    P, H = h0.shape[1], c0.shape[1]
-    lengths = full_lengths(lengths, T, B)
-    m = step_mask(lengths, T)                           # (T, B, 1)
-    xa = x @ W_ih.T + (b_ih + b_hh)                     # (T, B, 4H): every step in one GEMM
-    hs = np.empty((T + 1, B, P), x.dtype)               # h_0 .. h_T
-    cs = np.empty((T + 1, B, H), x.dtype)               # c_0 .. c_T
-    gates = np.empty((T, B, 4 * H), x.dtype)
-    cell_out = np.empty((T, B, H), x.dtype)             # o * tanh(c_t), before the projection
-    out = np.zeros((T, B, P), x.dtype)
-    hs[0], cs[0] = h0, c0
-    for t in range(T):
-        cell_out[t], c_t, gates[t] = lstm_step_pointwise_forward(xa[t] + hs[t] @ W_hh.T, cs[t])
-        h_t = cell_out[t] if W_hr is None else cell_out[t] @ W_hr.T
-        hs[t + 1] = np.where(m[t], h_t, hs[t])          # padded steps carry the state
-        cs[t + 1] = np.where(m[t], c_t, cs[t])
-        out[t] = np.where(m[t], h_t, 0)
-    return out, hs[T], cs[T], (x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out)
+    """The LSTM; W_hr None means no projection (h_t = o * tanh(c_t), P = H)."""
+    def step(xa_t, states):
+        h, c = states
+        cell_out, c_t, gates = lstm_step_pointwise_forward(xa_t + h @ W_hh.T, c)
+        h_t = cell_out if W_hr is None else cell_out @ W_hr.T
+        return (h_t, c_t), (gates, cell_out)           # cell_out = o * tanh(c_t), before the projection
+
+    out, (hs, cs), (gates, cell_out), lengths = forward_loop(x, W_ih, b_ih + b_hh, (h0, c0), lengths, step)
+    return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out)
 
 
 def _lstm_backward(d_out, d_hn, d_cn, saved):
@@ -320,18 +371,14 @@ def _lstm_backward(d_out, d_hn, d_cn, saved):
     and dW_hr = sum_t dh_t^T (o * tanh(c_t)).
     """
     x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out = saved
-    T = x.shape[0]
-    m = step_mask(lengths, T)
-    da = np.zeros_like(gates)                           # (T, B, 4H)
-    dhs = np.zeros_like(d_out)                          # (T, B, P): dh_t of every step
-    dh, dc = d_hn, d_cn
-    for t in reversed(range(T)):
-        dhs[t] = np.where(m[t], dh + d_out[t], 0)
-        d_cell_out = dhs[t] if W_hr is None else dhs[t] @ W_hr
-        da_t, dc_prev = lstm_step_pointwise_backward(d_cell_out, dc, gates[t], cs[t], cs[t + 1])
-        da[t] = np.where(m[t], da_t, 0)
-        dh = np.where(m[t], da[t] @ W_hh, dh)
-        dc = np.where(m[t], dc_prev, dc)
+
+    def step(t, d_states):
+        dh_t, dc = d_states
+        da_t, dc_prev = lstm_step_pointwise_backward(dh_t if W_hr is None else dh_t @ W_hr, dc,
+                                                     gates[t], cs[t], cs[t + 1])
+        return (da_t @ W_hh, dc_prev), (da_t, dh_t)
+
+    (dh, dc), (da, dhs) = backward_loop(d_out, (d_hn, d_cn), lengths, step)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
     dW_hr = None if W_hr is None else np.einsum("tbp,tbh->ph", dhs, cell_out)
     return dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh, dW_hr
@@ -339,21 +386,13 @@ def _lstm_backward(d_out, d_hn, d_cn, saved):
 
 def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
-    T, B, _ = x.shape
-    H = h0.shape[1]
-    lengths = full_lengths(lengths, T, B)
-    m = step_mask(lengths, T)
-    xa = x @ W_ih.T + b_ih                              # (T, B, 3H): every step in one GEMM
-    hs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((T, B, 3 * H), x.dtype)
-    ha_n = np.empty((T, B, H), x.dtype)                 # W_hn h_{t-1} + b_hn, needed by dr
-    out = np.zeros((T, B, H), x.dtype)
-    hs[0] = h0
-    for t in range(T):
-        h_t, gates[t], ha_n[t] = gru_step_pointwise_forward(xa[t], hs[t] @ W_hh.T + b_hh, hs[t])
-        hs[t + 1] = np.where(m[t], h_t, hs[t])
-        out[t] = np.where(m[t], h_t, 0)
-    return out, hs[T], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
+    def step(xa_t, states):
+        h, = states
+        h_t, gates, ha_n = gru_step_pointwise_forward(xa_t, h @ W_hh.T + b_hh, h)
+        return (h_t,), (gates, ha_n)                    # ha_n = W_hn h_{t-1} + b_hn, needed by dr
+
+    out, (hs,), (gates, ha_n), lengths = forward_loop(x, W_ih, b_ih, (h0,), lengths, step)
+    return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
 def gru_seq_backward(d_out, d_hn, saved):
@@ -363,16 +402,12 @@ def gru_seq_backward(d_out, d_hn, saved):
     reset gate multiplies only the recurrent part of n.
     """
     x, W_ih, W_hh, lengths, hs, gates, ha_n = saved
-    T = x.shape[0]
-    m = step_mask(lengths, T)
-    dxa = np.zeros_like(gates)                          # (T, B, 3H)
-    dha = np.zeros_like(gates)
-    dh = d_hn
-    for t in reversed(range(T)):
-        dxa_t, dha_t, dh_direct = gru_step_pointwise_backward(dh + d_out[t], gates[t], ha_n[t], hs[t])
-        dxa[t] = np.where(m[t], dxa_t, 0)
-        dha[t] = np.where(m[t], dha_t, 0)
-        dh = np.where(m[t], dha[t] @ W_hh + dh_direct, dh)
+
+    def step(t, d_states):
+        dxa_t, dha_t, dh_direct = gru_step_pointwise_backward(d_states[0], gates[t], ha_n[t], hs[t])
+        return (dha_t @ W_hh + dh_direct,), (dxa_t, dha_t)
+
+    (dh,), (dxa, dha) = backward_loop(d_out, (d_hn,), lengths, step)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(dxa, dha, x, hs, W_ih)
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
 
@@ -382,21 +417,12 @@ def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
 
     Two recurrent products per step: the second, W_hn (r * h_{t-1}), needs this step's r.
     """
-    T, B, _ = x.shape
-    H = h0.shape[1]
-    lengths = full_lengths(lengths, T, B)
-    m = step_mask(lengths, T)
-    xa = x @ W_ih.T + b_ih                              # (T, B, 3H): every step in one GEMM
-    hs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((T, B, 3 * H), x.dtype)
-    rh = np.empty((T, B, H), x.dtype)                   # r * h_{t-1}, needed by dW_hn
-    out = np.zeros((T, B, H), x.dtype)
-    hs[0] = h0
-    for t in range(T):
-        h_t, gates[t], rh[t] = gru_reset_before_step_pointwise_forward(xa[t], hs[t], W_hh, b_hh)
-        hs[t + 1] = np.where(m[t], h_t, hs[t])
-        out[t] = np.where(m[t], h_t, 0)
-    return out, hs[T], (x, W_ih, W_hh, lengths, hs, gates, rh)
+    def step(xa_t, states):
+        h_t, gates, rh = gru_reset_before_step_pointwise_forward(xa_t, states[0], W_hh, b_hh)
+        return (h_t,), (gates, rh)                      # rh = r * h_{t-1}, needed by dW_hn
+
+    out, (hs,), (gates, rh), lengths = forward_loop(x, W_ih, b_ih, (h0,), lengths, step)
+    return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, rh)
 
 
 def gru_reset_before_seq_backward(d_out, d_hn, saved):
@@ -406,14 +432,13 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
     but the n rows of W_hh multiply r * h_{t-1}:  dW_hn = sum_t da_n,t^T (r_t * h_{t-1}).
     """
     x, W_ih, W_hh, lengths, hs, gates, rh = saved
-    T, _, H = rh.shape
-    m = step_mask(lengths, T)
-    da = np.zeros_like(gates)                           # (T, B, 3H)
-    dh = d_hn
-    for t in reversed(range(T)):
-        da_t, dh_prev = gru_reset_before_step_pointwise_backward(dh + d_out[t], gates[t], hs[t], W_hh)
-        da[t] = np.where(m[t], da_t, 0)
-        dh = np.where(m[t], dh_prev, dh)
+    H = rh.shape[2]
+
+    def step(t, d_states):
+        da_t, dh_prev = gru_reset_before_step_pointwise_backward(d_states[0], gates[t], hs[t], W_hh)
+        return (dh_prev,), (da_t,)
+
+    (dh,), (da,) = backward_loop(d_out, (d_hn,), lengths, step)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
     dW_hh[2 * H:] = np.einsum("tbk,tbj->kj", da[..., 2 * H:], rh)
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
@@ -421,31 +446,21 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
 
 def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
     """-> out (T, B, H), h_n, saved"""
-    T, B, _ = x.shape
-    H = h0.shape[1]
-    lengths = full_lengths(lengths, T, B)
-    m = step_mask(lengths, T)
-    xa = x @ W_ih.T + (b_ih + b_hh)                     # (T, B, H): every step in one GEMM
-    hs = np.empty((T + 1, B, H), x.dtype)
-    out = np.zeros((T, B, H), x.dtype)
-    hs[0] = h0
-    for t in range(T):
-        h_t = rnn_step_pointwise_forward(xa[t] + hs[t] @ W_hh.T, nonlinearity)
-        hs[t + 1] = np.where(m[t], h_t, hs[t])
-        out[t] = np.where(m[t], h_t, 0)
-    relu = np.array(nonlinearity == "relu")
-    return out, hs[T], (x, W_ih, W_hh, lengths, hs, relu)
+    def step(xa_t, states):
+        return (rnn_step_pointwise_forward(xa_t + states[0] @ W_hh.T, nonlinearity),), ()
+
+    out, (hs,), _, lengths = forward_loop(x, W_ih, b_ih + b_hh, (h0,), lengths, step)
+    return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(nonlinearity == "relu"))
 
 
 def rnn_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     x, W_ih, W_hh, lengths, hs, relu = saved
-    T = x.shape[0]
-    m = step_mask(lengths, T)
-    da = np.zeros_like(d_out)                           # (T, B, H)
-    dh = d_hn
-    for t in reversed(range(T)):
-        da[t] = np.where(m[t], rnn_step_pointwise_backward(dh + d_out[t], hs[t + 1], relu), 0)
-        dh = np.where(m[t], da[t] @ W_hh, dh)
+
+    def step(t, d_states):
+        da_t = rnn_step_pointwise_backward(d_states[0], hs[t + 1], relu)
+        return (da_t @ W_hh,), (da_t,)
+
+    (dh,), (da,) = backward_loop(d_out, (d_hn,), lengths, step)
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
