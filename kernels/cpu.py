@@ -38,6 +38,11 @@ What makes them fast:
   float32 stays float32 end to end;
 - no ``parallel=True``: at these sizes its thread start-up costs more than
   the loop itself.
+
+Each cell has its own time loop (``_lstm_forward``, ``_gru_forward`` ...), the
+same shape on purpose: Numba caches compiled code (``cache=True``) only for
+functions defined at module level, so one loop built by a factory around each
+cell's row function would be compiled afresh in every new process.
 """
 import numpy as np
 from numba import njit
@@ -326,7 +331,10 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, W_hr, lengths, hs, cs, gate
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
-    """-> out (T, B, H), h_n, c_n, saved"""
+    """-> out (T, B, H), h_n, c_n, saved
+
+    The LSTM without projection (W_hr None); `saved` keeps the reference's seven arrays.
+    """
     out, h_n, c_n, (x, W_ih, W_hh, _, lengths, hs, cs, gates, _) = _lstm_seq_forward(
         x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
     return out, h_n, c_n, (x, W_ih, W_hh, lengths, hs, cs, gates)

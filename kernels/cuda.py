@@ -16,7 +16,7 @@ The file builds up in steps, each a kernel you can test alone:
    column, then a tree in shared memory halves the active lanes each round.
 3. ``device_matmul``: a tiled matrix product in shared memory (explained at
    the kernel).
-4. Gate math as *device functions* (``lstm_step_point_forward`` ...), called by the
+4. The pointwise math of one step as *device functions* (``lstm_step_point_forward`` ...), called by the
    one-step gate kernels (``lstm_step_pointwise_forward`` ...) and by the persistent
    whole-sequence kernels: one copy of every equation.
 5. The persistent whole-sequence kernels (next paragraph), and
@@ -511,6 +511,12 @@ def rnn_step_pointwise_backward(dh_t, h_t, relu):
 # (T+1, B, H) with hs[0] = h_0 filled in by the host, out (T, B, H),
 # W_hhT = W_hh^T (H, G*H), lengths (B,). At a padded step (t >= L_n) the
 # state is carried, out is 0, and gates / gradients are 0.
+#
+# The six kernels repeat one skeleton (loop over t, loop over the thread's units,
+# a padded-step branch, a grid barrier) on purpose: every line inside it reads or
+# writes a different set of gates per cell, and numba.cuda kernels take fixed
+# argument lists, so a shared skeleton would hide the cell behind per-cell
+# adapters without removing any of those lines.
 
 @cuda.jit
 def _lstm_forward_kernel(xa, b, W_hhT, lengths, hs, cs, gates, out, one):

@@ -325,7 +325,11 @@ def backward_loop(d_out, d_finals, lengths, step):
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
-    """-> out (T, B, H), h_n, c_n, saved"""
+    """-> out (T, B, H), h_n, c_n, saved
+
+    The LSTM without projection (W_hr None); `saved` drops the two entries only a
+    projection needs. (cpu.py wraps its LSTM the same way.)
+    """
     out, h_n, c_n, (x, W_ih, W_hh, _, lengths, hs, cs, gates, _) = _lstm_forward(
         x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
     return out, h_n, c_n, (x, W_ih, W_hh, lengths, hs, cs, gates)
