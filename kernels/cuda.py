@@ -16,8 +16,9 @@ The file builds up in steps, each a kernel you can test alone:
    column, then a tree in shared memory halves the active lanes each round.
 3. ``device_matmul``: a tiled matrix product in shared memory (explained at
    the kernel).
-4. The pointwise math of one step as *device functions* (``lstm_step_point_forward`` ...), called by the
-   one-step gate kernels (``lstm_step_pointwise_forward`` ...) and by the persistent
+4. The pointwise math of one step as *device functions*
+   (``lstm_step_point_forward`` ...: one hidden unit), called by the one-step
+   kernels (``lstm_step_pointwise_forward`` ...) and by the persistent
    whole-sequence kernels: one copy of every equation.
 5. The persistent whole-sequence kernels (next paragraph), and
 6. the reference's sequence functions built from them (one step is a
