@@ -165,6 +165,7 @@ PROJ_CONFIGS = [dict(num_layers=1), dict(num_layers=2), dict(num_layers=3),
                 dict(num_layers=3, bidirectional=True, bias=False, batch_first=True)]
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("fused", FUSED)
 @pytest.mark.parametrize("options", PROJ_CONFIGS)
 @pytest.mark.parametrize("with_lengths", [False, True])
@@ -199,6 +200,7 @@ def test_lstm_proj_size_matches_pytorch(options, fused, with_lengths):
         np.testing.assert_allclose(p.grad, torch_params[name].grad.numpy(), **tol, err_msg=f"dL/d{name}")
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("fused", FUSED)
 def test_lstm_proj_size_float32_state_dict_loads(fused):
     """A float32 PyTorch state dict (the usual kind) loads into a float32 layer; outputs agree."""
