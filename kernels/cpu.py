@@ -509,16 +509,47 @@ def gru_seq_backward(d_out, d_hn, saved):
 
 
 @jit
-def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fast_exp, out, hs, gates, rh):
-    """The reset_after=False GRU (see reference.gru_reset_before_step_pointwise_forward).
+def _gru_reset_before_step_row_gates(a, ha, b_ih, b_hh, h_prev, rh, bits, fast_exp):
+    """First half of one reset_after=False GRU step of one sequence
+    (see reference.gru_reset_before_step_pointwise_forward), in row passes.
 
-    Fills out (T, B, H), hs (T + 1, B, H), gates [r z n] (T, B, 3H) and rh = r * h_{t-1}
-    (T, B, H). W_hrz (2H, H) and W_hn (H, H) are the two row blocks of W_hh: each step
-    makes two recurrent products, h_{t-1} W_hrz^T, then (r * h_{t-1}) W_hn^T.
+    a (3H,) holds x_t W_ih^T on entry, [r z] in its first 2H on exit;
+    ha = h_{t-1} [W_hr; W_hz]^T (2H,); h_prev (H,); rh (H,) receives r * h_{t-1}.
+
+        [r z] = sigmoid(a + b_ih + ha + b_hh)   (first 2H)
+    """
+    H = h_prev.size
+    rz = a[:2 * H]
+    for m in range(2 * H):
+        rz[m] += b_ih[m] + ha[m] + b_hh[m]
+    _sigmoid(rz, bits, fast_exp)
+    for j in range(H):
+        rh[j] = rz[j] * h_prev[j]
+
+
+@jit
+def _gru_reset_before_step_row_state(a, ha_n, b_ih, b_hh, h_prev, h, bits, fast_exp):
+    """Second half: a's n block becomes n = tanh(a_n + b_in + W_hn (r * h_{t-1}) + b_hn), with
+    ha_n = (r * h_{t-1}) W_hn^T (H,); then h = (1 - z) * n + z * h_prev."""
+    H = h.size
+    one = a.dtype.type(1)
+    z, n = a[H:2 * H], a[2 * H:]
+    for j in range(H):
+        n[j] += b_ih[2 * H + j] + ha_n[j] + b_hh[2 * H + j]
+    _tanh(n, bits, fast_exp)
+    for j in range(H):
+        h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
+
+
+@jit
+def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fast_exp, out, hs, gates, rh):
+    """The reset_after=False GRU: fills out (T, B, H), hs (T + 1, B, H), gates [r z n]
+    (T, B, 3H) and rh = r * h_{t-1} (T, B, H). W_hrz (2H, H) and W_hn (H, H) are the two
+    row blocks of W_hh: each step makes two recurrent products, h_{t-1} W_hrz^T, then
+    (r * h_{t-1}) W_hn^T, with half of the step's rows between them.
     """
     T, B, I = x.shape
     H = h0.shape[1]
-    one = x.dtype.type(1)
     np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 3 * H))
     ha = np.empty((B, 2 * H), x.dtype)                              # h_{t-1} W_hrz^T
     ha_n = np.empty((B, H), x.dtype)                                # (r * h_{t-1}) W_hn^T
@@ -530,34 +561,52 @@ def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fas
             if t >= lengths[n]:
                 rh[t, n] = 0
                 continue
-            rz = gates[t, n, :2 * H]
-            for m in range(2 * H):
-                rz[m] += b_ih[m] + ha[n, m] + b_hh[m]
-            _sigmoid(rz, bits, fast_exp)
-            for j in range(H):
-                rh[t, n, j] = rz[j] * hs[t, n, j]
+            _gru_reset_before_step_row_gates(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], rh[t, n], bits, fast_exp)
         np.dot(rh[t], W_hn.T, ha_n)
         for n in range(B):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            z, g_n = gates[t, n, H:2 * H], gates[t, n, 2 * H:]
-            for j in range(H):
-                g_n[j] += b_ih[2 * H + j] + ha_n[n, j] + b_hh[2 * H + j]
-            _tanh(g_n, bits, fast_exp)
-            for j in range(H):
-                hs[t + 1, n, j] = (one - z[j]) * g_n[j] + z[j] * hs[t, n, j]
+            _gru_reset_before_step_row_state(gates[t, n], ha_n[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], bits,
+                                             fast_exp)
             out[t, n] = hs[t + 1, n]
 
 
 @jit
+def _gru_reset_before_step_row_backward_state(gates, h_prev, dh_t, da):
+    """First half of one step's gradients (see reference.gru_reset_before_step_pointwise_backward):
+    da's z and n blocks from dh_t (H,):  dn_a = dh_t (1 - z)(1 - n^2),  dz_a = dh_t (h_{t-1} - n) z (1 - z)."""
+    H = h_prev.size
+    one = h_prev.dtype.type(1)
+    z, n = gates[H:2 * H], gates[2 * H:]
+    dz_a, dn_a = da[H:2 * H], da[2 * H:]
+    for j in range(H):
+        dn_a[j] = dh_t[j] * (one - z[j]) * (one - n[j] * n[j])
+    for j in range(H):
+        dz_a[j] = dh_t[j] * (h_prev[j] - n[j]) * z[j] * (one - z[j])
+
+
+@jit
+def _gru_reset_before_step_row_backward_gates(gates, h_prev, d_rh, dh_t, da):
+    """Second half, with d_rh = dn_a W_hn (H,):  dr_a = d_rh h_{t-1} r (1 - r);
+    dh_t becomes its direct part dh_t z + d_rh r (the product through [W_hr; W_hz] comes after)."""
+    H = h_prev.size
+    one = h_prev.dtype.type(1)
+    r, z = gates[:H], gates[H:2 * H]
+    dr_a = da[:H]
+    for j in range(H):
+        dr_a[j] = d_rh[j] * h_prev[j] * r[j] * (one - r[j])
+    for j in range(H):
+        dh_t[j] = dh_t[j] * z[j] + d_rh[j] * r[j]
+
+
+@jit
 def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da):
-    """Fills da = [dr_a dz_a dn_a] (T, B, 3H); returns dh_0 (see reference.gru_reset_before_step_pointwise_backward)."""
+    """Fills da = [dr_a dz_a dn_a] (T, B, 3H); returns dh_0."""
     T, B, H = d_out.shape
-    one = hs.dtype.type(1)
     dh = d_hn.copy()
-    dn_a = np.zeros((B, H), hs.dtype)
+    dn_a = np.zeros((B, H), hs.dtype)                               # a contiguous copy for the product
     d_rh = np.empty((B, H), hs.dtype)                               # dn_a W_hn
     da_rz = np.zeros((B, 2 * H), hs.dtype)
     dh_rec = np.empty((B, H), hs.dtype)                             # [dr_a dz_a] W_hrz
@@ -568,20 +617,14 @@ def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da)
                 dn_a[n] = 0
                 continue
             dh[n] += d_out[t, n]                                    # dh_t
-            z, g_n = gates[t, n, H:2 * H], gates[t, n, 2 * H:]
-            for j in range(H):
-                dn_a[n, j] = dh[n, j] * (one - z[j]) * (one - g_n[j] * g_n[j])
-                da[t, n, H + j] = dh[n, j] * (hs[t, n, j] - g_n[j]) * z[j] * (one - z[j])
-            da[t, n, 2 * H:] = dn_a[n]
+            _gru_reset_before_step_row_backward_state(gates[t, n], hs[t, n], dh[n], da[t, n])
+            dn_a[n] = da[t, n, 2 * H:]
         np.dot(dn_a, W_hn, d_rh)
         for n in range(B):
             if t >= lengths[n]:
                 da_rz[n] = 0
                 continue
-            r, z = gates[t, n, :H], gates[t, n, H:2 * H]
-            for j in range(H):
-                da[t, n, j] = d_rh[n, j] * hs[t, n, j] * r[j] * (one - r[j])
-                dh[n, j] = dh[n, j] * z[j] + d_rh[n, j] * r[j]
+            _gru_reset_before_step_row_backward_gates(gates[t, n], hs[t, n], d_rh[n], dh[n], da[t, n])
             da_rz[n] = da[t, n, :2 * H]
         np.dot(da_rz, W_hrz, dh_rec)
         for n in range(B):
