@@ -197,8 +197,8 @@ class GRUCell(_FusableCell):
 
     gates = 3
 
-    def __init__(self, input_size, hidden_size, bias=True, fused=False, reset_after=True):
-        super().__init__(input_size, hidden_size, bias, fused)
+    def __init__(self, input_size, hidden_size, bias=True, fused=False, reset_after=True, **options):
+        super().__init__(input_size, hidden_size, bias, fused, **options)
         self.config["reset_after"] = self.reset_after = reset_after
 
     def forward(self, x, h=None):
