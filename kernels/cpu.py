@@ -1,57 +1,52 @@
-"""Numba CPU kernels: the functions of ``reference.py``, compiled with ``@njit``.
+"""Numba CPU kernels: the sequence functions of ``reference.py``, compiled with ``@njit``.
 
-Same names, same signatures, same results (to float rounding); ``saved`` of a
-sequence kernel has the same layout as the reference's. What makes them fast,
-each idea measured on a 2-core x86 machine (AVX-512), float32. LSTM B64 T128
-I128 H256 forward+backward, 2 BLAS threads: 141 ms before the row passes,
-the float32 exp and the NumPy-made arrays below, 75-90 ms after, of which
-the matrix products alone take 62 ms (benchmarks/README.md has the table):
+Same names, same signatures, same results (to float rounding). The pointwise
+math of one step is written once per cell as a row function (``_lstm_step_row``
+...: one sequence of the batch, one step), called from that cell's time loop.
+One step needs no kernel of its own: ``tinygrad_rnn.fused`` runs it as a
+sequence of length T = 1. Timings are in benchmarks/README.md.
+
+What makes them fast:
 
 - the input projection of all T steps is one GEMM before the time loop;
-- the whole time loop runs inside one compiled function, so there is no
-  Python overhead per step; the recurrent product h_{t-1} W_hh^T of each step
-  goes to BLAS through ``np.dot`` (Numba calls SciPy's BLAS);
-- the gate math of one sequence's step is a few passes over contiguous rows
-  (``_lstm_cell_row`` …): add the pre-activations, one sigmoid over the whole
-  gate row, then the c/h update. Each pass is a plain loop over one index that
-  LLVM turns into SIMD code (16 float32 per instruction). Each pass works in
-  place or writes an array distinct from those it reads: when LLVM cannot
-  prove two arrays apart it checks at run time, and if they are the same
-  memory it runs the scalar loop (4-5x slower, measured);
-- every activation is a sigmoid: tanh(v) = 2 sigmoid(2v) - 1, so there is
-  one exp per activation and nothing else transcendental;
-- in float32, exp is ``_exp_float32``, written with arithmetic only: this
-  LLVM has no vector math library (Numba reports "SVML: False"), so a loop
-  calling ``np.exp`` stays a scalar libm call per element (2 ns), while the
-  arithmetic version vectorizes (0.3 ns; max relative error 3e-7, NumPy's
-  own float32 exp: 2e-7). float64 keeps ``np.exp`` (exact to 1e-16); the
-  wrappers pick with ``fast_exp = (x.dtype == float32)``. Together with the
-  row passes, the time of that LSTM's forward outside its matrix products
-  went from 58 ms to 10 ms (1 BLAS thread);
+- the whole time loop runs inside one compiled function (no Python per
+  step); the recurrent product h_{t-1} W_hh^T of each step goes to BLAS
+  through ``np.dot`` (Numba calls SciPy's BLAS);
+- the pointwise math of a step is a few passes over contiguous rows: add
+  the pre-activations, one sigmoid over the whole gate row, then the c/h
+  update. Each pass is a plain loop over one index that LLVM turns into SIMD
+  code. Each pass works in place or writes an array distinct from those it
+  reads: when LLVM cannot prove two arrays apart it checks at run time and,
+  if they overlap, runs a scalar loop;
+- every activation is a sigmoid, tanh(v) = 2 sigmoid(2v) - 1: one exp per
+  activation and nothing else transcendental;
+- in float32, exp is ``_exp_float32``, written with arithmetic only: without
+  a vector math library in LLVM a loop calling ``np.exp`` stays a scalar libm
+  call per element, while the arithmetic version vectorizes (max relative
+  error 3e-7; NumPy's float32 exp: 2e-7). float64 keeps ``np.exp``; the
+  wrappers pick with ``fast_exp = (x.dtype == float32)``;
 - every array with a T axis is allocated by NumPy in the Python wrapper, and
-  what forward saves for backward is one block (``_empty_arrays``): made
-  inside @njit, big arrays page-faulted afresh on most calls (LSTM C1:
-  2,100 faults, 11-17 ms per forward+backward; now none, 7.3 ms);
+  what forward saves for backward is one block (``_empty_arrays``), so big
+  arrays are not page-faulted afresh on every call;
 - backward finds the pre-activation gradients ``da`` of all steps, then the
   weight gradients are one GEMM over all steps (dW_hh = sum_t da_t^T h_{t-1});
 - fast-math flags, ``error_model="numpy"`` (no division checks) and
   ``cache=True`` (compile once per machine). The flags are all of fastmath's
   except "nnan" and "ninf": with those, LLVM assumes exp never overflows and
-  float32 sigmoid(-100) came out NaN;
+  float32 sigmoid(-100) comes out NaN;
 - constants are made in the array's dtype (``one = x.dtype.type(1)``) so
   float32 stays float32 end to end;
 - no ``parallel=True``: at these sizes its thread start-up costs more than
   the loop itself.
 
-A cell step is a sequence of length 1: the ``*_cell_*`` kernels (``one_step.py``) call the
-sequence kernels with T = 1.
+Each cell has its own time loop (``_lstm_forward``, ``_gru_forward`` ...), the
+same shape on purpose: Numba caches compiled code (``cache=True``) only for
+functions defined at module level, so one loop built by a factory around each
+cell's row function would be compiled afresh in every new process.
 """
-import sys
-
 import numpy as np
 from numba import njit
 
-from .one_step import one_step_cells
 from .reference import full_lengths
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
@@ -163,7 +158,7 @@ def _weight_grads(da, x, hs, W_ih, dx):
 
 @jit
 def _column_sums(a):
-    """a.sum(axis=0) of a 2-D array, adding whole rows (vectorizes; Numba's axis sum took 2x as long)."""
+    """a.sum(axis=0) of a 2-D array, adding whole rows (a loop that vectorizes, unlike Numba's axis sum)."""
     sums = np.zeros(a.shape[1], a.dtype)
     for row in a:
         sums += row
@@ -179,9 +174,8 @@ def _empty_arrays(dtype, *shapes):
     to the OS and each 4 kB page is then faulted in and zeroed again on first
     touch. NumPy asks Linux for huge pages (2 MB) for blocks of 4 MB and more,
     so one block for the arrays that live and die together (what forward saves
-    for backward; backward's scratch) faults up to 512 times less. Measured,
-    LSTM C1 forward+backward: 2,100 page faults and 11-17 ms per call before,
-    none and 7.3 ms after. ``out`` and ``dx``, which go back to the caller, are
+    for backward; backward's scratch) faults up to 512 times less. ``out`` and
+    ``dx``, which go back to the caller, are
     arrays of their own, so that keeping them does not keep a block alive.
     Each array starts on a 64-byte boundary (a cache line, one AVX-512 vector).
     """
@@ -206,8 +200,8 @@ def _prepare(x, *arrays, lengths):
 # --------------------------------------------------------------------------
 
 @jit
-def _lstm_cell_row(a, ha, b, c_prev, c, h, bits, fast_exp):
-    """One LSTM step of one sequence (see reference.lstm_gates_forward), in row passes.
+def _lstm_step_row(a, ha, b, c_prev, c, h, bits, fast_exp):
+    """One LSTM step of one sequence (see reference.lstm_step_pointwise_forward), in row passes.
 
     a (4H,) holds x_t W_ih^T on entry and the gates [i f g o] on exit;
     ha = h_{t-1} W_hh^T (4H,), b = b_ih + b_hh (4H,); c_prev, c, h (H,).
@@ -236,14 +230,17 @@ def _lstm_cell_row(a, ha, b, c_prev, c, h, bits, fast_exp):
 
 
 @jit
-def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, out, hs, cs, gates):
-    """Fills out (T, B, H), hs and cs (T + 1, B, H) and gates (T, B, 4H)."""
+def _lstm_forward(x, h0, c0, W_ih, W_hh, b, W_hr, lengths, fast_exp, out, hs, cs, gates, cell_out):
+    """Fills out (T, B, P), hs (T + 1, B, P), cs (T + 1, B, H), gates (T, B, 4H) and, with a
+    projection (W_hr (P, H) not empty), cell_out (T, B, H) = o * tanh(c_t); P = H without one."""
     T, B, I = x.shape
-    H = h0.shape[1]
+    H = c0.shape[1]
+    project = W_hr.shape[0] > 0
     # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 4 * H))
     ha = np.empty((B, 4 * H), x.dtype)                              # h_{t-1} W_hh^T
+    h_proj = np.empty((B, W_hr.shape[0]), x.dtype)                  # (o * tanh(c_t)) W_hr^T
     bits = np.empty(4 * H, np.int32)                                # scratch of _exp_float32
     hs[0] = h0
     cs[0] = c0
@@ -254,14 +251,24 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, lengths, fast_exp, out, hs, cs, gate
                 hs[t + 1, n] = hs[t, n]
                 cs[t + 1, n] = cs[t, n]
                 out[t, n] = 0
+                if project:
+                    cell_out[t, n] = 0
                 continue
-            _lstm_cell_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], hs[t + 1, n], bits, fast_exp)
-            out[t, n] = hs[t + 1, n]
+            h = cell_out[t, n] if project else hs[t + 1, n]
+            _lstm_step_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], h, bits, fast_exp)
+            if not project:
+                out[t, n] = h
+        if project:
+            np.dot(cell_out[t], W_hr.T, h_proj)
+            for n in range(B):
+                if t < lengths[n]:
+                    hs[t + 1, n] = h_proj[n]
+                    out[t, n] = h_proj[n]
 
 
 @jit
-def _lstm_cell_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_exp):
-    """Pre-activation gradients da (4H,) of one sequence's step (see reference.lstm_gates_backward).
+def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_exp):
+    """Pre-activation gradients da (4H,) of one sequence's step (see reference.lstm_step_pointwise_backward).
 
     gates [i f g o] (4H,); c_prev, c (H,); dh_t (H,) = dh + d_out_t; dc (H,) is
     dc_t on entry and dc_{t-1} on exit; tanh_c (H,) is scratch.
@@ -287,22 +294,34 @@ def _lstm_cell_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_e
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fast_exp, da, dx):
-    """Fills da (T, B, 4H) and dx (T, B, I)."""
-    T, B, H = d_out.shape
+def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, fast_exp, da, dx, dhs):
+    """Fills da (T, B, 4H), dx (T, B, I) and, with a projection, dhs (T, B, P) = dh_t of every step."""
+    T, B, P = d_out.shape
+    H = cs.shape[2]
+    project = W_hr.shape[0] > 0
     dh = d_hn.copy()
     dc = d_cn.copy()
-    dh_rec = np.empty((B, H), x.dtype)                              # da_t W_hh
+    dh_rec = np.empty((B, P), x.dtype)                              # da_t W_hh
+    d_cell = np.empty((B, H), x.dtype)                              # dh_t W_hr (with a projection)
     tanh_c = np.empty(H, x.dtype)
     bits = np.empty(H, np.int32)                                    # scratch of _exp_float32
     for t in range(T - 1, -1, -1):
+        if project:                                                 # d(o * tanh(c_t)) = dh_t W_hr
+            for n in range(B):
+                if t < lengths[n]:
+                    dh[n] += d_out[t, n]
+                    dhs[t, n] = dh[n]
+                else:
+                    dhs[t, n] = 0
+            np.dot(dhs[t], W_hr, d_cell)
         for n in range(B):
             if t >= lengths[n]:                                     # padded: no gradient
                 da[t, n] = 0
                 continue
-            dh[n] += d_out[t, n]                                    # dh_t
-            _lstm_cell_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], dh[n], dc[n], da[t, n],
-                                    tanh_c, bits, fast_exp)
+            if not project:
+                dh[n] += d_out[t, n]                                # dh_t
+            _lstm_step_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n] if project else dh[n],
+                                    dc[n], da[t, n], tanh_c, bits, fast_exp)
         np.dot(da[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:
@@ -312,23 +331,61 @@ def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, lengths, hs, cs, gates, fas
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
-    """-> out (T, B, H), h_n, c_n, saved"""
-    x, h0, c0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
-    (T, B, _), H = x.shape, h0.shape[1]
-    out = np.empty((T, B, H), x.dtype)
-    hs, cs, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T + 1, B, H), (T, B, 4 * H))
-    _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, lengths, fast_exp, out, hs, cs, gates)
-    return out, hs[-1], cs[-1], (x, W_ih, W_hh, lengths, hs, cs, gates)
+    """-> out (T, B, H), h_n, c_n, saved
+
+    The LSTM without projection (W_hr None); `saved` keeps the reference's seven arrays.
+    """
+    out, h_n, c_n, (x, W_ih, W_hh, _, lengths, hs, cs, gates, _) = _lstm_seq_forward(
+        x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
+    return out, h_n, c_n, (x, W_ih, W_hh, lengths, hs, cs, gates)
 
 
 def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
+    x, W_ih, W_hh, lengths, hs, cs, gates = saved
+    return _lstm_seq_backward(d_out, d_hn, d_cn, (x, W_ih, W_hh, None, lengths, hs, cs, gates, None))[:7]
+
+
+def lstm_projected_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths=None):
+    """-> out (T, B, P), h_n (B, P), c_n (B, H), saved"""
+    return _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
+
+
+def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr"""
+    return _lstm_seq_backward(d_out, d_hn, d_cn, saved)
+
+
+def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
+    x, h0, c0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
+    (T, B, _), P, H = x.shape, h0.shape[1], c0.shape[1]
+    project = W_hr is not None
+    W_hr_or_empty = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
+    out = np.empty((T, B, P), x.dtype)
+    hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
+                                            (T, B, H) if project else (0, 0, 0))
+    _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, W_hr_or_empty, lengths, fast_exp, out, hs, cs, gates,
+                  cell_out)
+    return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
+                                 cell_out if project else None)
+
+
+def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
     d_out, d_hn, d_cn = (np.ascontiguousarray(a) for a in (d_out, d_hn, d_cn))
-    x, gates = saved[0], saved[-1]
+    x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out = saved
+    project = W_hr is not None
     fast_exp = x.dtype == np.float32
     da, dx = np.empty(gates.shape, x.dtype), np.empty(x.shape, x.dtype)
-    dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, *saved, fast_exp, da, dx)
-    return dx, dh, dc, dW_ih, dW_hh, db, db.copy()
+    dhs = np.empty(d_out.shape if project else (0, 0, 0), x.dtype)
+    dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh,
+                                              W_hr if project else np.empty((0, 0), x.dtype), lengths,
+                                              hs, cs, gates, fast_exp, da, dx, dhs)
+    dW_hr = None
+    if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
+        T, B, P = dhs.shape
+        dW_hr = matmul(dhs.reshape(T * B, P).T, cell_out.reshape(T * B, -1))
+    return dx, dh, dc, dW_ih, dW_hh, db, db.copy(), dW_hr
 
 
 # --------------------------------------------------------------------------
@@ -336,8 +393,8 @@ def lstm_seq_backward(d_out, d_hn, d_cn, saved):
 # --------------------------------------------------------------------------
 
 @jit
-def _gru_cell_row(a, ha, b_ih, b_hh, h_prev, h, ha_n, bits, fast_exp):
-    """One GRU step of one sequence (see reference.gru_gates_forward), in row passes.
+def _gru_step_row(a, ha, b_ih, b_hh, h_prev, h, ha_n, bits, fast_exp):
+    """One GRU step of one sequence (see reference.gru_step_pointwise_forward), in row passes.
 
     a (3H,) holds x_t W_ih^T on entry and the gates [r z n] on exit;
     ha = h_{t-1} W_hh^T (3H,); h_prev, h (H,); ha_n (H,) receives W_hn h_{t-1} + b_hn.
@@ -378,13 +435,13 @@ def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, out, hs, gate
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            _gru_cell_row(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n], bits, fast_exp)
+            _gru_step_row(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n], bits, fast_exp)
             out[t, n] = hs[t + 1, n]
 
 
 @jit
-def _gru_cell_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
-    """Pre-activation gradients of one sequence's step (see reference.gru_gates_backward).
+def _gru_step_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
+    """Pre-activation gradients of one sequence's step (see reference.gru_step_pointwise_backward).
 
     gates [r z n] (3H,); ha_n, h_prev (H,); dh_t (H,) = dh + d_out_t on entry,
     its direct part dh_t * z on exit; writes dxa = [dr_a dz_a dn_a], dha = [dr_a dz_a dn_a * r].
@@ -420,7 +477,7 @@ def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n, dxa, dha
                 dha[t, n] = 0
                 continue
             dh[n] += d_out[t, n]                                    # dh_t
-            _gru_cell_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n], dxa[t, n], dha[t, n])
+            _gru_step_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n], dxa[t, n], dha[t, n])
         np.dot(dha[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:
@@ -451,12 +508,165 @@ def gru_seq_backward(d_out, d_hn, saved):
     return dx, dh, dW_ih, dW_hh, db_ih, db_hh
 
 
+@jit
+def _gru_reset_before_step_row_gates(a, ha, b_ih, b_hh, h_prev, rh, bits, fast_exp):
+    """First half of one reset_after=False GRU step of one sequence
+    (see reference.gru_reset_before_step_pointwise_forward), in row passes.
+
+    a (3H,) holds x_t W_ih^T on entry, [r z] in its first 2H on exit;
+    ha = h_{t-1} [W_hr; W_hz]^T (2H,); h_prev (H,); rh (H,) receives r * h_{t-1}.
+
+        [r z] = sigmoid(a + b_ih + ha + b_hh)   (first 2H)
+    """
+    H = h_prev.size
+    rz = a[:2 * H]
+    for m in range(2 * H):
+        rz[m] += b_ih[m] + ha[m] + b_hh[m]
+    _sigmoid(rz, bits, fast_exp)
+    for j in range(H):
+        rh[j] = rz[j] * h_prev[j]
+
+
+@jit
+def _gru_reset_before_step_row_state(a, ha_n, b_ih, b_hh, h_prev, h, bits, fast_exp):
+    """Second half: a's n block becomes n = tanh(a_n + b_in + W_hn (r * h_{t-1}) + b_hn), with
+    ha_n = (r * h_{t-1}) W_hn^T (H,); then h = (1 - z) * n + z * h_prev."""
+    H = h.size
+    one = a.dtype.type(1)
+    z, n = a[H:2 * H], a[2 * H:]
+    for j in range(H):
+        n[j] += b_ih[2 * H + j] + ha_n[j] + b_hh[2 * H + j]
+    _tanh(n, bits, fast_exp)
+    for j in range(H):
+        h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
+
+
+@jit
+def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fast_exp, out, hs, gates, rh):
+    """The reset_after=False GRU: fills out (T, B, H), hs (T + 1, B, H), gates [r z n]
+    (T, B, 3H) and rh = r * h_{t-1} (T, B, H). W_hrz (2H, H) and W_hn (H, H) are the two
+    row blocks of W_hh: each step makes two recurrent products, h_{t-1} W_hrz^T, then
+    (r * h_{t-1}) W_hn^T, with half of the step's rows between them.
+    """
+    T, B, I = x.shape
+    H = h0.shape[1]
+    np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 3 * H))
+    ha = np.empty((B, 2 * H), x.dtype)                              # h_{t-1} W_hrz^T
+    ha_n = np.empty((B, H), x.dtype)                                # (r * h_{t-1}) W_hn^T
+    bits = np.empty(2 * H, np.int32)                                # scratch of _exp_float32
+    hs[0] = h0
+    for t in range(T):
+        np.dot(hs[t], W_hrz.T, ha)
+        for n in range(B):
+            if t >= lengths[n]:
+                rh[t, n] = 0
+                continue
+            _gru_reset_before_step_row_gates(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], rh[t, n], bits, fast_exp)
+        np.dot(rh[t], W_hn.T, ha_n)
+        for n in range(B):
+            if t >= lengths[n]:                                     # padded: carry state
+                hs[t + 1, n] = hs[t, n]
+                out[t, n] = 0
+                continue
+            _gru_reset_before_step_row_state(gates[t, n], ha_n[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], bits,
+                                             fast_exp)
+            out[t, n] = hs[t + 1, n]
+
+
+@jit
+def _gru_reset_before_step_row_backward_state(gates, h_prev, dh_t, da):
+    """First half of one step's gradients (see reference.gru_reset_before_step_pointwise_backward):
+    da's z and n blocks from dh_t (H,):  dn_a = dh_t (1 - z)(1 - n^2),  dz_a = dh_t (h_{t-1} - n) z (1 - z)."""
+    H = h_prev.size
+    one = h_prev.dtype.type(1)
+    z, n = gates[H:2 * H], gates[2 * H:]
+    dz_a, dn_a = da[H:2 * H], da[2 * H:]
+    for j in range(H):
+        dn_a[j] = dh_t[j] * (one - z[j]) * (one - n[j] * n[j])
+    for j in range(H):
+        dz_a[j] = dh_t[j] * (h_prev[j] - n[j]) * z[j] * (one - z[j])
+
+
+@jit
+def _gru_reset_before_step_row_backward_gates(gates, h_prev, d_rh, dh_t, da):
+    """Second half, with d_rh = dn_a W_hn (H,):  dr_a = d_rh h_{t-1} r (1 - r);
+    dh_t becomes its direct part dh_t z + d_rh r (the product through [W_hr; W_hz] comes after)."""
+    H = h_prev.size
+    one = h_prev.dtype.type(1)
+    r, z = gates[:H], gates[H:2 * H]
+    dr_a = da[:H]
+    for j in range(H):
+        dr_a[j] = d_rh[j] * h_prev[j] * r[j] * (one - r[j])
+    for j in range(H):
+        dh_t[j] = dh_t[j] * z[j] + d_rh[j] * r[j]
+
+
+@jit
+def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da):
+    """Fills da = [dr_a dz_a dn_a] (T, B, 3H); returns dh_0."""
+    T, B, H = d_out.shape
+    dh = d_hn.copy()
+    dn_a = np.zeros((B, H), hs.dtype)                               # a contiguous copy for the product
+    d_rh = np.empty((B, H), hs.dtype)                               # dn_a W_hn
+    da_rz = np.zeros((B, 2 * H), hs.dtype)
+    dh_rec = np.empty((B, H), hs.dtype)                             # [dr_a dz_a] W_hrz
+    for t in range(T - 1, -1, -1):
+        for n in range(B):
+            if t >= lengths[n]:                                     # padded: no gradient
+                da[t, n] = 0
+                dn_a[n] = 0
+                continue
+            dh[n] += d_out[t, n]                                    # dh_t
+            _gru_reset_before_step_row_backward_state(gates[t, n], hs[t, n], dh[n], da[t, n])
+            dn_a[n] = da[t, n, 2 * H:]
+        np.dot(dn_a, W_hn, d_rh)
+        for n in range(B):
+            if t >= lengths[n]:
+                da_rz[n] = 0
+                continue
+            _gru_reset_before_step_row_backward_gates(gates[t, n], hs[t, n], d_rh[n], dh[n], da[t, n])
+            da_rz[n] = da[t, n, :2 * H]
+        np.dot(da_rz, W_hrz, dh_rec)
+        for n in range(B):
+            if t < lengths[n]:
+                dh[n] += dh_rec[n]
+    return dh
+
+
+def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
+    """-> out (T, B, H), h_n, saved"""
+    x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
+    (T, B, _), H = x.shape, h0.shape[1]
+    out = np.empty((T, B, H), x.dtype)
+    hs, rh, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
+    _gru_reset_before_forward(x, h0, W_ih, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh, lengths, fast_exp,
+                              out, hs, gates, rh)
+    return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, rh)
+
+
+def gru_reset_before_seq_backward(d_out, d_hn, saved):
+    """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh
+
+    Every pre-activation gradient is both the input's and the hidden part's (da = dxa = dha);
+    the n rows of W_hh multiply r * h_{t-1}:  dW_hn = sum_t da_n,t^T (r_t * h_{t-1}).
+    """
+    d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
+    x, W_ih, W_hh, lengths, hs, gates, rh = saved
+    (T, B, I), H = x.shape, hs.shape[2]
+    da = np.empty(gates.shape, x.dtype)
+    dh = _gru_reset_before_backward(d_out, d_hn, W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da)
+    da2 = da.reshape(T * B, 3 * H)
+    dW_hh = np.concatenate([da2[:, :2 * H].T @ hs[:T].reshape(T * B, H), da2[:, 2 * H:].T @ rh.reshape(T * B, H)])
+    db = da2.sum(axis=0)
+    return (da2 @ W_ih).reshape(T, B, I), dh, da2.T @ x.reshape(T * B, I), dW_hh, db, db.copy()
+
+
 # --------------------------------------------------------------------------
 # Elman RNN (tanh or relu)
 # --------------------------------------------------------------------------
 
 @jit
-def _rnn_cell_row(a, ha, b, h, relu, bits, fast_exp):
+def _rnn_step_row(a, ha, b, h, relu, bits, fast_exp):
     """One Elman step of one sequence: a (H,) holds x_t W_ih^T; h = tanh or relu(a + ha + b)."""
     zero = a.dtype.type(0)
     for j in range(h.size):
@@ -484,13 +694,13 @@ def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp, out, hs, xa):
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            _rnn_cell_row(xa[t, n], ha[n], b, hs[t + 1, n], relu, bits, fast_exp)
+            _rnn_step_row(xa[t, n], ha[n], b, hs[t + 1, n], relu, bits, fast_exp)
             out[t, n] = hs[t + 1, n]
 
 
 @jit
-def _rnn_cell_row_backward(h, dh_t, da, relu):
-    """da (H,) = dh_t * (1 - h^2) for tanh, dh_t * [h > 0] for relu (see reference.rnn_act_backward)."""
+def _rnn_step_row_backward(h, dh_t, da, relu):
+    """da (H,) = dh_t * (1 - h^2) for tanh, dh_t * [h > 0] for relu (see reference.rnn_step_pointwise_backward)."""
     one, zero = h.dtype.type(1), h.dtype.type(0)
     if relu:
         for j in range(h.size):
@@ -512,7 +722,7 @@ def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu, da, dx):
                 da[t, n] = 0
                 continue
             dh[n] += d_out[t, n]                                    # dh_t
-            _rnn_cell_row_backward(hs[t + 1, n], dh[n], da[t, n], relu)
+            _rnn_step_row_backward(hs[t + 1, n], dh[n], da[t, n], relu)
         np.dot(da[t], W_hh, dh_rec)
         for n in range(B):
             if t < lengths[n]:
@@ -539,7 +749,3 @@ def rnn_seq_backward(d_out, d_hn, saved):
     dh, dW_ih, dW_hh, db = _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, bool(relu), da, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 
-
-# A cell step is a sequence of length 1 (see one_step.py).
-(lstm_cell_forward, lstm_cell_backward, gru_cell_forward, gru_cell_backward,
- rnn_cell_forward, rnn_cell_backward) = one_step_cells(sys.modules[__name__])

@@ -16,26 +16,26 @@ The file builds up in steps, each a kernel you can test alone:
    column, then a tree in shared memory halves the active lanes each round.
 3. ``device_matmul``: a tiled matrix product in shared memory (explained at
    the kernel).
-4. Gate math as *device functions* (``lstm_point_forward`` ...), called by the
-   one-step gate kernels (``lstm_gates_forward`` ...) and by the persistent
+4. The pointwise math of one step as *device functions*
+   (``lstm_step_point_forward`` ...: one hidden unit), called by the one-step
+   kernels (``lstm_step_pointwise_forward`` ...) and by the persistent
    whole-sequence kernels: one copy of every equation.
 5. The persistent whole-sequence kernels (next paragraph), and
-6. the reference's sequence and cell functions built from them.
+6. the reference's sequence functions built from them (one step is a
+   sequence of length 1: ``tinygrad_rnn.fused`` needs no step kernel).
 
-Why the sequence kernels are *persistent* (figures measured on an H100 with
-numba-cuda, see ``shared/GPU.md``): launching a numba kernel from Python costs
-~19 µs, and cuDNN's LSTM spends less than that on a whole time step (C1:
-B32 T64 I64 H128 forward+backward in 1.11 ms). A design with two launches per
-step (matmul + gate kernel) took 140–230 µs a step, 4–80× cuDNN. So each
-sequence op here is:
+Why the sequence kernels are *persistent*: launching a kernel from Python
+costs more than a fast LSTM spends on a whole time step, so a design with
+launches per step (matmul + pointwise kernel) is dominated by launch cost.
+So each sequence op here is:
 
 - forward: the input projection of all T steps as ONE matmul
   (xa = x W_ih^T, shape (T*B, G*H)); then ONE launch for the whole time loop,
   a cooperative grid in which every thread owns hidden units (n, j), computes
-  its recurrent dot products h_{t-1} · W_hh[g*H + j, :] and the gate math, and
-  waits at a grid-wide barrier (``cuda.cg.this_grid().sync()``, 1.7 µs) before
-  the next step reads the new h_t. The state history hs[0..T] is kept anyway
-  for backward, so step t reads hs[t] and writes hs[t+1]: that is the
+  its recurrent dot products h_{t-1} · W_hh[g*H + j, :] and the pointwise
+  math, and waits at a grid-wide barrier (``cuda.cg.this_grid().sync()``)
+  before the next step reads the new h_t. The state history hs[0..T] is kept
+  anyway for backward, so step t reads hs[t] and writes hs[t+1]: that is the
   double buffer, and one barrier per step is enough.
 - backward: ONE launch for the reverse time loop. Per step, phase 1 turns
   dh_t into the pre-activation gradients da_t of the thread's own units;
@@ -52,25 +52,23 @@ most ``max_cooperative_grid_blocks`` blocks; each thread then loops over as
 many (n, j) as it must (a grid-stride loop), so any B*H fits. Numba launches a
 kernel cooperatively by itself when it sees ``this_grid().sync()`` in it.
 
-The naive persistent forward of GPU.md (one thread per (n, j), W_hh^T read
-from global memory, coalesced) ran 2.7–14.8× cuDNN's forward; this file is
-that design, written to be read. Known next steps (not taken here): keep
+This is the plain persistent design (one thread per (n, j), W_hh^T read from
+global memory, coalesced), written to be read. Known next steps: keep
 h_{t-1} and each block's slice of W_hh in shared memory, split each dot
 product across a warp when B*H is small.
 
 Matmul choice: numba.cuda ships no cuBLAS binding; a device GEMM would mean a
 new dependency (CuPy or nvmath-python). The matmuls here are outside the time
 loop (one in forward; three, plus two reductions, in backward): a fixed
-handful of launches per forward+backward, not a few per step. The tiled
-kernel is used. Its speed against
-cuBLAS on the GPU was not measured in the session that wrote this file (no
-GPU was lent to it): that comparison is open.
+handful of launches per forward+backward, not a few per step, so the tiled
+kernel ``device_matmul`` is used.
+
+LSTM projections (proj_size) and the reset_after=False GRU have no kernels
+here: the fused ops raise a clear error naming the option on this backend.
 
 Precision: every scalar function takes ``one``, the number 1 in the arrays'
 dtype, and builds its constants from it (zero = one - one), so float32 math
 stays float32 on the device instead of being promoted by a float64 literal.
-(Checked: the PTX that numba-cuda 0.30.4 emits for sm_90 from the float32
-versions of every kernel here has no float64 instruction.)
 
 Without a GPU: set ``NUMBA_ENABLE_CUDASIM=1`` before Python starts (before
 numba is imported) and Numba's simulator runs these kernels on the CPU, each
@@ -80,12 +78,10 @@ so a tile is 16 Python threads, not 256.
 """
 import functools
 import math
-import sys
 
 import numpy as np
 from numba import config, cuda, from_dtype
 
-from .one_step import one_step_cells
 from .reference import full_lengths
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -336,8 +332,8 @@ def matmul(a, b):
 # --------------------------------------------------------------------------
 
 @cuda.jit(device=True)
-def lstm_point_forward(a_i, a_f, a_g, a_o, c_prev, one):
-    """One hidden unit of one LSTM step (equations in reference.lstm_gates_forward).
+def lstm_step_point_forward(a_i, a_f, a_g, a_o, c_prev, one):
+    """One hidden unit of one LSTM step (equations in reference.lstm_step_pointwise_forward).
 
     -> i, f, g, o, c_t, h_t
     """
@@ -350,8 +346,8 @@ def lstm_point_forward(a_i, a_f, a_g, a_o, c_prev, one):
 
 
 @cuda.jit(device=True)
-def lstm_point_backward(dh_t, dc_t, i, f, g, o, c_prev, c_t, one):
-    """Chain rule through `lstm_point_forward` (reference.lstm_gates_backward).
+def lstm_step_point_backward(dh_t, dc_t, i, f, g, o, c_prev, c_t, one):
+    """Chain rule through `lstm_step_point_forward` (reference.lstm_step_pointwise_backward).
 
     -> da_i, da_f, da_g, da_o, dc_prev
     """
@@ -362,8 +358,8 @@ def lstm_point_backward(dh_t, dc_t, i, f, g, o, c_prev, c_t, one):
 
 
 @cuda.jit(device=True)
-def gru_point_forward(xa_r, xa_z, xa_n, ha_r, ha_z, ha_n, h_prev, one):
-    """One hidden unit of one GRU step (reference.gru_gates_forward).  -> r, z, n, h_t"""
+def gru_step_point_forward(xa_r, xa_z, xa_n, ha_r, ha_z, ha_n, h_prev, one):
+    """One hidden unit of one GRU step (reference.gru_step_pointwise_forward).  -> r, z, n, h_t"""
     r = sigmoid_scalar(xa_r + ha_r, one)
     z = sigmoid_scalar(xa_z + ha_z, one)
     n = math.tanh(xa_n + r * ha_n)
@@ -371,8 +367,8 @@ def gru_point_forward(xa_r, xa_z, xa_n, ha_r, ha_z, ha_n, h_prev, one):
 
 
 @cuda.jit(device=True)
-def gru_point_backward(dh_t, r, z, n, ha_n, h_prev, one):
-    """Chain rule through `gru_point_forward` (reference.gru_gates_backward).
+def gru_step_point_backward(dh_t, r, z, n, ha_n, h_prev, one):
+    """Chain rule through `gru_step_point_forward` (reference.gru_step_pointwise_backward).
 
     -> dr_a, dz_a, dn_a, dh_prev_direct   (dha_n = dn_a * r)
     """
@@ -383,12 +379,12 @@ def gru_point_backward(dh_t, r, z, n, ha_n, h_prev, one):
 
 
 @cuda.jit(device=True)
-def rnn_point_forward(a, relu, one):
+def rnn_step_point_forward(a, relu, one):
     return relu_scalar(a, one) if relu else math.tanh(a)
 
 
 @cuda.jit(device=True)
-def rnn_point_backward(dh_t, h_t, relu, one):
+def rnn_step_point_backward(dh_t, h_t, relu, one):
     return relu_grad_scalar(dh_t, h_t, one) if relu else tanh_grad_scalar(dh_t, h_t, one)
 
 
@@ -406,24 +402,24 @@ def dot_column(h, W, col, one):
 
 
 @cuda.jit
-def _lstm_gates_forward_kernel(a, c_prev, h_t, c_t, gates, one):
+def _lstm_step_pointwise_forward_kernel(a, c_prev, h_t, c_t, gates, one):
     B, H = c_prev.shape
     idx = cuda.grid(1)
     if idx < B * H:
         n, j = idx // H, idx % H
-        i, f, g, o, c, h = lstm_point_forward(a[n, j], a[n, H + j], a[n, 2 * H + j],
+        i, f, g, o, c, h = lstm_step_point_forward(a[n, j], a[n, H + j], a[n, 2 * H + j],
                                               a[n, 3 * H + j], c_prev[n, j], one)
         gates[n, j], gates[n, H + j], gates[n, 2 * H + j], gates[n, 3 * H + j] = i, f, g, o
         c_t[n, j], h_t[n, j] = c, h
 
 
 @cuda.jit
-def _lstm_gates_backward_kernel(dh_t, dc_t, gates, c_prev, c_t, da, dc_prev, one):
+def _lstm_step_pointwise_backward_kernel(dh_t, dc_t, gates, c_prev, c_t, da, dc_prev, one):
     B, H = c_prev.shape
     idx = cuda.grid(1)
     if idx < B * H:
         n, j = idx // H, idx % H
-        da_i, da_f, da_g, da_o, dc = lstm_point_backward(
+        da_i, da_f, da_g, da_o, dc = lstm_step_point_backward(
             dh_t[n, j], dc_t[n, j], gates[n, j], gates[n, H + j], gates[n, 2 * H + j],
             gates[n, 3 * H + j], c_prev[n, j], c_t[n, j], one)
         da[n, j], da[n, H + j], da[n, 2 * H + j], da[n, 3 * H + j] = da_i, da_f, da_g, da_o
@@ -431,12 +427,12 @@ def _lstm_gates_backward_kernel(dh_t, dc_t, gates, c_prev, c_t, da, dc_prev, one
 
 
 @cuda.jit
-def _gru_gates_forward_kernel(xa, ha, h_prev, h_t, gates, ha_n, one):
+def _gru_step_pointwise_forward_kernel(xa, ha, h_prev, h_t, gates, ha_n, one):
     B, H = h_prev.shape
     idx = cuda.grid(1)
     if idx < B * H:
         n, j = idx // H, idx % H
-        r, z, n_t, h = gru_point_forward(xa[n, j], xa[n, H + j], xa[n, 2 * H + j], ha[n, j],
+        r, z, n_t, h = gru_step_point_forward(xa[n, j], xa[n, H + j], xa[n, 2 * H + j], ha[n, j],
                                          ha[n, H + j], ha[n, 2 * H + j], h_prev[n, j], one)
         gates[n, j], gates[n, H + j], gates[n, 2 * H + j] = r, z, n_t
         ha_n[n, j] = ha[n, 2 * H + j]
@@ -444,13 +440,13 @@ def _gru_gates_forward_kernel(xa, ha, h_prev, h_t, gates, ha_n, one):
 
 
 @cuda.jit
-def _gru_gates_backward_kernel(dh_t, gates, ha_n, h_prev, dxa, dha, dh_direct, one):
+def _gru_step_pointwise_backward_kernel(dh_t, gates, ha_n, h_prev, dxa, dha, dh_direct, one):
     B, H = h_prev.shape
     idx = cuda.grid(1)
     if idx < B * H:
         n, j = idx // H, idx % H
         r = gates[n, j]
-        dr_a, dz_a, dn_a, dh = gru_point_backward(dh_t[n, j], r, gates[n, H + j],
+        dr_a, dz_a, dn_a, dh = gru_step_point_backward(dh_t[n, j], r, gates[n, H + j],
                                                   gates[n, 2 * H + j], ha_n[n, j],
                                                   h_prev[n, j], one)
         dxa[n, j], dxa[n, H + j], dxa[n, 2 * H + j] = dr_a, dz_a, dn_a
@@ -458,36 +454,36 @@ def _gru_gates_backward_kernel(dh_t, gates, ha_n, h_prev, dxa, dha, dh_direct, o
         dh_direct[n, j] = dh
 
 
-def lstm_gates_forward(a, c_prev):
+def lstm_step_pointwise_forward(a, c_prev):
     """a (B, 4H), c_prev (B, H) -> h_t (B, H), c_t (B, H), gates [i f g o] (B, 4H)."""
     a, c_prev = _on_device(a, c_prev)
     h_t, c_t, gates = _empty(c_prev.shape, a), _empty(c_prev.shape, a), _empty(a.shape, a)
-    _lstm_gates_forward_kernel[_launch_1d(c_prev.size)](a, c_prev, h_t, c_t, gates, _one(a))
+    _lstm_step_pointwise_forward_kernel[_launch_1d(c_prev.size)](a, c_prev, h_t, c_t, gates, _one(a))
     return h_t.copy_to_host(), c_t.copy_to_host(), gates.copy_to_host()
 
 
-def lstm_gates_backward(dh_t, dc_t, gates, c_prev, c_t):
+def lstm_step_pointwise_backward(dh_t, dc_t, gates, c_prev, c_t):
     """-> da (B, 4H), dc_prev (B, H)."""
     dh_t, dc_t, gates, c_prev, c_t = _on_device(dh_t, dc_t, gates, c_prev, c_t)
     da, dc_prev = _empty(gates.shape, gates), _empty(c_prev.shape, gates)
-    _lstm_gates_backward_kernel[_launch_1d(c_prev.size)](dh_t, dc_t, gates, c_prev, c_t,
+    _lstm_step_pointwise_backward_kernel[_launch_1d(c_prev.size)](dh_t, dc_t, gates, c_prev, c_t,
                                                          da, dc_prev, _one(gates))
     return da.copy_to_host(), dc_prev.copy_to_host()
 
 
-def gru_gates_forward(xa, ha, h_prev):
+def gru_step_pointwise_forward(xa, ha, h_prev):
     """xa, ha (B, 3H), h_prev (B, H) -> h_t (B, H), gates [r z n] (B, 3H), ha_n (B, H)."""
     xa, ha, h_prev = _on_device(xa, ha, h_prev)
     h_t, gates, ha_n = _empty(h_prev.shape, xa), _empty(xa.shape, xa), _empty(h_prev.shape, xa)
-    _gru_gates_forward_kernel[_launch_1d(h_prev.size)](xa, ha, h_prev, h_t, gates, ha_n, _one(xa))
+    _gru_step_pointwise_forward_kernel[_launch_1d(h_prev.size)](xa, ha, h_prev, h_t, gates, ha_n, _one(xa))
     return h_t.copy_to_host(), gates.copy_to_host(), ha_n.copy_to_host()
 
 
-def gru_gates_backward(dh_t, gates, ha_n, h_prev):
+def gru_step_pointwise_backward(dh_t, gates, ha_n, h_prev):
     """-> dxa (B, 3H), dha (B, 3H), dh_prev_direct (B, H)."""
     dh_t, gates, ha_n, h_prev = _on_device(dh_t, gates, ha_n, h_prev)
     dxa, dha, dh = _empty(gates.shape, gates), _empty(gates.shape, gates), _empty(h_prev.shape, gates)
-    _gru_gates_backward_kernel[_launch_1d(h_prev.size)](dh_t, gates, ha_n, h_prev,
+    _gru_step_pointwise_backward_kernel[_launch_1d(h_prev.size)](dh_t, gates, ha_n, h_prev,
                                                         dxa, dha, dh, _one(gates))
     return dxa.copy_to_host(), dha.copy_to_host(), dh.copy_to_host()
 
@@ -497,12 +493,12 @@ def sigmoid(a):
     return elementwise_map(sigmoid_scalar, a).copy_to_host()
 
 
-def rnn_act_forward(a, nonlinearity):
+def rnn_step_pointwise_forward(a, nonlinearity):
     """h_t = tanh(a) or relu(a) elementwise (a map kernel)."""
     return elementwise_map(relu_scalar if nonlinearity == "relu" else tanh_scalar, a).copy_to_host()
 
 
-def rnn_act_backward(dh_t, h_t, relu):
+def rnn_step_pointwise_backward(dh_t, h_t, relu):
     """da = dh_t * (1 - h_t^2), or dh_t * [h_t > 0] for relu (a zip kernel)."""
     return elementwise_zip(relu_grad_scalar if relu else tanh_grad_scalar, dh_t, h_t).copy_to_host()
 
@@ -516,6 +512,12 @@ def rnn_act_backward(dh_t, h_t, relu):
 # (T+1, B, H) with hs[0] = h_0 filled in by the host, out (T, B, H),
 # W_hhT = W_hh^T (H, G*H), lengths (B,). At a padded step (t >= L_n) the
 # state is carried, out is 0, and gates / gradients are 0.
+#
+# The six kernels repeat one skeleton (loop over t, loop over the thread's units,
+# a padded-step branch, a grid barrier) on purpose: every line inside it reads or
+# writes a different set of gates per cell, and numba.cuda kernels take fixed
+# argument lists, so a shared skeleton would hide the cell behind per-cell
+# adapters without removing any of those lines.
 
 @cuda.jit
 def _lstm_forward_kernel(xa, b, W_hhT, lengths, hs, cs, gates, out, one):
@@ -527,7 +529,7 @@ def _lstm_forward_kernel(xa, b, W_hhT, lengths, hs, cs, gates, out, one):
             n, j = idx // H, idx % H
             if t < lengths[n]:
                 h = hs[t, n]
-                i, f, g, o, c_t, h_t = lstm_point_forward(
+                i, f, g, o, c_t, h_t = lstm_step_point_forward(
                     xa[t, n, j] + b[j] + dot_column(h, W_hhT, j, one),
                     xa[t, n, H + j] + b[H + j] + dot_column(h, W_hhT, H + j, one),
                     xa[t, n, 2 * H + j] + b[2 * H + j] + dot_column(h, W_hhT, 2 * H + j, one),
@@ -552,7 +554,7 @@ def _lstm_backward_kernel(d_out, dh, dc, W_hh, lengths, cs, gates, da, one):
         for idx in range(cuda.grid(1), B * H, cuda.gridsize(1)):    # phase 1: da_t
             n, j = idx // H, idx % H
             if t < lengths[n]:
-                da_i, da_f, da_g, da_o, dc_prev = lstm_point_backward(
+                da_i, da_f, da_g, da_o, dc_prev = lstm_step_point_backward(
                     dh[n, j] + d_out[t, n, j], dc[n, j], gates[t, n, j], gates[t, n, H + j],
                     gates[t, n, 2 * H + j], gates[t, n, 3 * H + j], cs[t, n, j], cs[t + 1, n, j], one)
                 dc[n, j] = dc_prev
@@ -577,7 +579,7 @@ def _gru_forward_kernel(xa, b_ih, b_hh, W_hhT, lengths, hs, gates, ha_n, out, on
             if t < lengths[n]:
                 h = hs[t, n]
                 hn = dot_column(h, W_hhT, 2 * H + j, one) + b_hh[2 * H + j]
-                r, z, n_t, h_t = gru_point_forward(
+                r, z, n_t, h_t = gru_step_point_forward(
                     xa[t, n, j] + b_ih[j], xa[t, n, H + j] + b_ih[H + j],
                     xa[t, n, 2 * H + j] + b_ih[2 * H + j],
                     dot_column(h, W_hhT, j, one) + b_hh[j],
@@ -602,7 +604,7 @@ def _gru_backward_kernel(d_out, dh, W_hh, lengths, hs, gates, ha_n, dxa, dha, on
             n, j = idx // H, idx % H
             if t < lengths[n]:
                 r = gates[t, n, j]
-                dr_a, dz_a, dn_a, dh_direct = gru_point_backward(
+                dr_a, dz_a, dn_a, dh_direct = gru_step_point_backward(
                     dh[n, j] + d_out[t, n, j], r, gates[t, n, H + j], gates[t, n, 2 * H + j],
                     ha_n[t, n, j], hs[t, n, j], one)
                 dh[n, j] = dh_direct                                # phase 2 adds dha_t W_hh
@@ -627,7 +629,7 @@ def _rnn_forward_kernel(xa, b, W_hhT, lengths, hs, out, relu, one):
         for idx in range(cuda.grid(1), B * H, cuda.gridsize(1)):
             n, j = idx // H, idx % H
             if t < lengths[n]:
-                h_t = rnn_point_forward(xa[t, n, j] + b[j] + dot_column(hs[t, n], W_hhT, j, one),
+                h_t = rnn_step_point_forward(xa[t, n, j] + b[j] + dot_column(hs[t, n], W_hhT, j, one),
                                         relu, one)
                 out[t, n, j] = h_t
             else:
@@ -646,7 +648,7 @@ def _rnn_backward_kernel(d_out, dh, W_hh, lengths, hs, da, relu, one):
         for idx in range(cuda.grid(1), B * H, cuda.gridsize(1)):
             n, j = idx // H, idx % H
             if t < lengths[n]:
-                da[t, n, j] = rnn_point_backward(dh[n, j] + d_out[t, n, j], hs[t + 1, n, j], relu, one)
+                da[t, n, j] = rnn_step_point_backward(dh[n, j] + d_out[t, n, j], hs[t + 1, n, j], relu, one)
             else:
                 da[t, n, j] = zero
         grid.sync()
@@ -704,7 +706,7 @@ def _host(*arrays):
 
 
 # --------------------------------------------------------------------------
-# 6. The reference's sequence and cell functions
+# 6. The reference's sequence functions
 # --------------------------------------------------------------------------
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
@@ -791,7 +793,3 @@ def rnn_seq_backward(d_out, d_hn, saved):
     dx, dW_ih, dW_hh, db_ih, db_hh = _weight_grads(da, da, x, hs, W_ih)
     return dx, dh.copy_to_host(), dW_ih, dW_hh, db_ih, db_hh
 
-
-# A cell step is a sequence of length 1 (see one_step.py).
-(lstm_cell_forward, lstm_cell_backward, gru_cell_forward, gru_cell_backward,
- rnn_cell_forward, rnn_cell_backward) = one_step_cells(sys.modules[__name__])

@@ -72,12 +72,12 @@ def elementwise_map_and_zip():
         rows += _rows("sigmoid", dtype, [K.sigmoid(a)], [R.sigmoid(a)])
         rows += _rows("cube (a user's map)", dtype, [K.elementwise_map(cube, a).copy_to_host()], [a ** 3])
         for nonlinearity in ("tanh", "relu"):
-            h = R.rnn_act_forward(a, nonlinearity)
-            rows += _rows(f"rnn_act_forward {nonlinearity}", dtype,
-                          [K.rnn_act_forward(a, nonlinearity)], [h])
-            rows += _rows(f"rnn_act_backward {nonlinearity} (zip)", dtype,
-                          [K.rnn_act_backward(dh, h, nonlinearity == "relu")],
-                          [R.rnn_act_backward(dh, h, nonlinearity == "relu")])
+            h = R.rnn_step_pointwise_forward(a, nonlinearity)
+            rows += _rows(f"rnn_step_pointwise_forward {nonlinearity}", dtype,
+                          [K.rnn_step_pointwise_forward(a, nonlinearity)], [h])
+            rows += _rows(f"rnn_step_pointwise_backward {nonlinearity} (zip)", dtype,
+                          [K.rnn_step_pointwise_backward(dh, h, nonlinearity == "relu")],
+                          [R.rnn_step_pointwise_backward(dh, h, nonlinearity == "relu")])
     return rows
 
 
@@ -119,18 +119,18 @@ def gate_kernels():
     for dtype in (np.float64, np.float32):
         rng = np.random.default_rng(4)
         a, c_prev = _random(rng, dtype, B, 4 * H), _random(rng, dtype, B, H)
-        want = R.lstm_gates_forward(a, c_prev)
-        rows += _rows("lstm_gates_forward", dtype, K.lstm_gates_forward(a, c_prev), want)
+        want = R.lstm_step_pointwise_forward(a, c_prev)
+        rows += _rows("lstm_step_pointwise_forward", dtype, K.lstm_step_pointwise_forward(a, c_prev), want)
         dh, dc = _random(rng, dtype, B, H), _random(rng, dtype, B, H)
         _, c_t, gates = want
-        rows += _rows("lstm_gates_backward", dtype, K.lstm_gates_backward(dh, dc, gates, c_prev, c_t),
-                      R.lstm_gates_backward(dh, dc, gates, c_prev, c_t))
+        rows += _rows("lstm_step_pointwise_backward", dtype, K.lstm_step_pointwise_backward(dh, dc, gates, c_prev, c_t),
+                      R.lstm_step_pointwise_backward(dh, dc, gates, c_prev, c_t))
         xa, ha, h_prev = _random(rng, dtype, B, 3 * H), _random(rng, dtype, B, 3 * H), _random(rng, dtype, B, H)
-        want = R.gru_gates_forward(xa, ha, h_prev)
-        rows += _rows("gru_gates_forward", dtype, K.gru_gates_forward(xa, ha, h_prev), want)
+        want = R.gru_step_pointwise_forward(xa, ha, h_prev)
+        rows += _rows("gru_step_pointwise_forward", dtype, K.gru_step_pointwise_forward(xa, ha, h_prev), want)
         _, gates, ha_n = want
-        rows += _rows("gru_gates_backward", dtype, K.gru_gates_backward(dh, gates, ha_n, h_prev),
-                      R.gru_gates_backward(dh, gates, ha_n, h_prev))
+        rows += _rows("gru_step_pointwise_backward", dtype, K.gru_step_pointwise_backward(dh, gates, ha_n, h_prev),
+                      R.gru_step_pointwise_backward(dh, gates, ha_n, h_prev))
     return rows
 
 
@@ -175,7 +175,7 @@ for _cell in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
 
 
 @check
-def cell_steps():
+def one_steps():
     K, R = _kernels()
     rng = np.random.default_rng(6)
     B, I, H = 2, 3, 3
@@ -185,12 +185,13 @@ def cell_steps():
     for cell, G in (("lstm", 4), ("gru", 3), ("rnn", 1)):
         weights = [_random(rng, np.float64, *s) for s in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
         state, d_state = ((h, c), (dh, dc)) if cell == "lstm" else ((h,), (dh,))
-        *got, saved_k = getattr(K, f"{cell}_cell_forward")(x, *state, *weights)
-        *want, saved_r = getattr(R, f"{cell}_cell_forward")(x, *state, *weights)
-        rows += _rows(f"{cell}_cell_forward", np.float64, got, want)
-        rows += _rows(f"{cell}_cell_backward", np.float64,
-                      getattr(K, f"{cell}_cell_backward")(*d_state, saved_k),
-                      getattr(R, f"{cell}_cell_backward")(*d_state, saved_r))
+        # the fused cell ops run a step as a sequence of length 1
+        _, *got, saved_k = getattr(K, f"{cell}_seq_forward")(x[None], *state, *weights)
+        *want, saved_r = getattr(R, f"{cell}_step_forward")(x, *state, *weights)
+        rows += _rows(f"{cell} step forward", np.float64, got, want)
+        dx, *grads = getattr(K, f"{cell}_seq_backward")(np.zeros_like(dh)[None], *d_state, saved_k)
+        rows += _rows(f"{cell} step backward", np.float64, [dx[0], *grads],
+                      getattr(R, f"{cell}_step_backward")(*d_state, saved_r))
     return rows
 
 
@@ -221,6 +222,27 @@ def matmul_with_mismatched_shapes_names_them():
         assert "(2, 3)" in str(err) and "(4, 5)" in str(err), err
         return [("ValueError naming both shapes", "float64", 0.0)]
     raise AssertionError("device_matmul of (2, 3) and (4, 5) raised no ValueError")
+
+
+@check
+def proj_size_and_reset_after_false_give_a_clear_error():
+    """The cuda backend has no kernels for these two variants: a clear error names the option."""
+    import tinygrad_rnn as tr
+    from tinygrad_rnn import nn
+    x = tr.randn(2, 1, 3, dtype=np.float64)
+    rows = []
+    for layer, option in ((nn.LSTM(3, 4, proj_size=2), "proj_size"), (nn.GRU(3, 4, reset_after=False),
+                                                                       "reset_after=False")):
+        with tr.backend("cuda"):
+            try:
+                layer.to(np.float64)(x)
+            except NotImplementedError as err:
+                assert f"{option} is not supported by the cuda backend" in str(err), err
+                assert "tr.set_backend('numba')" in str(err), err
+                rows.append((f"{option}: clear NotImplementedError", "float64", 0.0))
+                continue
+        raise AssertionError(f"{option} on the cuda backend raised no error")
+    return rows
 
 
 def run_checks():

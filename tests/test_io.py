@@ -299,7 +299,7 @@ def test_keras_simple_rnn_layout():
 def test_convert_weights_errors():
     H = 4
     with pytest.raises(ValueError, match="reset_after=False"):
-        io.convert_weights([np.ones((3, 3 * H)), np.ones((H, 3 * H)), np.ones(3 * H)], "keras")
+        io.convert_weights([np.ones((3, 3 * H)), np.ones((H, 3 * H)), np.ones(5)], "keras")
     with pytest.raises(ValueError, match="source must be one of"):
         io.convert_weights({}, "caffe")
     with pytest.raises(KeyError, match="needs an entry 'Wh'"):

@@ -42,17 +42,24 @@ def run_sequence(k, cell, case, nonlinearity="tanh"):
 
 
 def run_cell(k, cell, case, nonlinearity="tanh"):
-    """Forward then backward of one cell-step kernel on the first time step of `case`."""
+    """One step on the first time step of `case`, forward then backward: the reference's cell
+    kernels, or for a fast backend its sequence kernel on a sequence of length 1 (as the fused
+    cell ops run it)."""
     c = case
     x, d_h = c["x"][0], c["d_out"][0]
+    if k is not reference:
+        step = dict(c, x=c["x"][:1], d_out=np.zeros_like(c["d_out"][:1]), d_hn=d_h, lengths=None)
+        results = run_sequence(k, cell, step, nonlinearity)
+        return results[1:3] + [results[3][0]] + results[4:] if cell == "lstm" else \
+            results[1:2] + [results[2][0]] + results[3:]
     if cell == "lstm":
-        h, cc, saved = k.lstm_cell_forward(x, c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
-        return [h, cc, *k.lstm_cell_backward(d_h, c["d_cn"], saved)]
+        h, cc, saved = k.lstm_step_forward(x, c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
+        return [h, cc, *k.lstm_step_backward(d_h, c["d_cn"], saved)]
     if cell == "gru":
-        h, saved = k.gru_cell_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
-        return [h, *k.gru_cell_backward(d_h, saved)]
-    h, saved = k.rnn_cell_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"], nonlinearity)
-    return [h, *k.rnn_cell_backward(d_h, saved)]
+        h, saved = k.gru_step_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])
+        return [h, *k.gru_step_backward(d_h, saved)]
+    h, saved = k.rnn_step_forward(x, c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"], nonlinearity)
+    return [h, *k.rnn_step_backward(d_h, saved)]
 
 
 def assert_all_close(got, expected, dtype):

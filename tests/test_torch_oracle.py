@@ -154,3 +154,63 @@ def test_losses_match_pytorch():
     nn.mse_loss(xo, y, reduction="sum").backward()
     torch.nn.functional.mse_loss(xt, torch.tensor(y), reduction="sum").backward()
     np.testing.assert_allclose(xo.grad, xt.grad.numpy(), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# LSTM with projections (proj_size)
+# --------------------------------------------------------------------------
+
+PROJ_CONFIGS = [dict(num_layers=1), dict(num_layers=2), dict(num_layers=3),
+                dict(num_layers=2, bidirectional=True), dict(num_layers=1, bias=False),
+                dict(num_layers=3, bidirectional=True, bias=False, batch_first=True)]
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("fused", FUSED)
+@pytest.mark.parametrize("options", PROJ_CONFIGS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_lstm_proj_size_matches_pytorch(options, fused, with_lengths):
+    """float64: outputs, final states and every gradient agree with torch.nn.LSTM(proj_size=P)."""
+    torch.manual_seed(0)
+    T, B, I, H, P = 5, 3, 4, 6, 3
+    theirs = torch.nn.LSTM(I, H, proj_size=P, **options).double()
+    ours = nn.LSTM(I, H, proj_size=P, fused=fused, **options).to(np.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    LD = ours.num_layers * ours.num_directions
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((B, T, I) if options.get("batch_first") else (T, B, I))
+    h0, c0 = rng.standard_normal((LD, B, P)), rng.standard_normal((LD, B, H))
+    config = dict(lengths=[5, 3, 1] if with_lengths else None, options=dict(options, batch_first=
+                  options.get("batch_first", False)), T=T)
+    xt, state_t, out_t, (h_t, c_t) = run_torch(theirs, x, h0, c0, config)
+    xo, h0o, c0o = (tr.Tensor(a, requires_grad=True) for a in (x, h0, c0))
+    out, (h_n, c_n) = ours(xo, (h0o, c0o), lengths=config["lengths"])
+    assert out.shape == tuple(out_t.shape) and h_n.shape == (LD, B, P) and c_n.shape == (LD, B, H)
+    weights = [loss_weights(o.shape, k) for k, o in enumerate((out, h_n, c_n))]
+    sum((o * tr.Tensor(w)).sum() for o, w in zip((out, h_n, c_n), weights)).backward()
+    sum((o * torch.tensor(w)).sum() for o, w in zip((out_t, h_t, c_t), weights)).backward()
+    tol = dict(rtol=1e-10, atol=1e-12)
+    for name, a, b in [("output", out.data, out_t), ("h_n", h_n.data, h_t), ("c_n", c_n.data, c_t),
+                       ("dL/dx", xo.grad, xt.grad), ("dL/dh0", h0o.grad, state_t[0].grad),
+                       ("dL/dc0", c0o.grad, state_t[1].grad)]:
+        np.testing.assert_allclose(a, b.detach().numpy(), **tol, err_msg=name)
+    torch_params = dict(theirs.named_parameters())
+    assert sorted(name for name, _ in ours.named_parameters()) == sorted(torch_params)
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, torch_params[name].grad.numpy(), **tol, err_msg=f"dL/d{name}")
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("fused", FUSED)
+def test_lstm_proj_size_float32_state_dict_loads(fused):
+    """A float32 PyTorch state dict (the usual kind) loads into a float32 layer; outputs agree."""
+    torch.manual_seed(1)
+    theirs = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    ours = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2, fused=fused)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    out_t, (h_t, c_t) = theirs(torch.tensor(x))
+    out, (h_n, c_n) = ours(tr.Tensor(x))
+    assert out.dtype == np.float32
+    for a, b in [(out, out_t), (h_n, h_t), (c_n, c_t)]:
+        np.testing.assert_allclose(a.data, b.detach().numpy(), **TOLERANCE[np.float32])

@@ -5,25 +5,32 @@ fused op is a single ``Function`` whose ``forward`` calls a kernel of the
 current backend (``tr.set_backend``) and whose ``backward`` calls the matching
 backward kernel with what forward saved. Same parameters, same numbers.
 
-    out, h_n, c_n = lstm_sequence(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None)
-    out, h_n      = gru_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None)
+    out, h_n, c_n = lstm_sequence(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None, W_hr=None)
+    out, h_n      = gru_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, reset_after=True)
     out, h_n      = rnn_sequence(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh")
     h_t, c_t      = lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
-    h_t           = gru_cell(x, h, W_ih, W_hh, b_ih, b_hh)
+    h_t           = gru_cell(x, h, W_ih, W_hh, b_ih, b_hh, reset_after=True)
     h_t           = rnn_cell(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh")
 
 Shapes: x (T, B, I) for sequences, (B, I) for cells; h, c (B, H); weights in
 PyTorch layout W_ih (G*H, I), W_hh (G*H, H), b_ih, b_hh (G*H,) with G = 4
-(LSTM), 3 (GRU), 1 (RNN). A bias may be None (a layer with bias=False).
+(LSTM), 3 (GRU), 1 (RNN). A bias may be None (a layer with bias=False). An LSTM
+with a projection (W_hr (P, H), PyTorch's proj_size) has h (B, P), W_hh (4H, P)
+and out (T, B, P); c stays (B, H).
 
-Several outputs, one node: LSTMSequence's forward returns the tuple
+Every op is the same ``KernelFunction`` given the name of a pair of kernels
+("lstm_seq" -> ``lstm_seq_forward`` / ``lstm_seq_backward``); a cell step is the
+sequence kernel run on a sequence of length T = 1, so no backend writes a
+separate cell kernel.
+
+Several outputs, one node: the LSTM's forward returns the tuple
 (out, h_n, c_n) and its backward receives one gradient for each (zeros for an
 output nothing used), exactly as the kernels' forward and backward do.
 """
 import numpy as np
 
-from .autograd import Function
-from .backend import current_kernels
+from .autograd import AnomalyError, Function, is_anomaly_enabled
+from .backend import current_kernels, get_backend
 from .tensor import Tensor
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -31,143 +38,154 @@ NONLINEARITIES = ("tanh", "relu")
 
 
 # --------------------------------------------------------------------------
-# The Functions (arrays in, one array out)
+# One Function for every kernel pair (arrays in, arrays out)
 # --------------------------------------------------------------------------
 
-class LSTMSequence(Function):
-    """(out (T, B, H), h_n, c_n) = LSTM over all T steps of x."""
+class KernelFunction(Function):
+    """A graph node whose forward and backward are the kernels ``<kernel>_forward`` and
+    ``<kernel>_backward`` of the current backend.
 
-    @staticmethod
-    def forward(ctx, x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
-        ctx.kernels = current_kernels()
-        out, h_n, c_n, saved = ctx.kernels.lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths)
+    A sequence kernel returns (outputs..., saved); its backward takes one gradient per
+    output and `saved`, and returns one gradient per input. With ``one_step`` the node
+    is one time step: x (B, I) is run as a sequence of length 1, and the node's
+    outputs are the final states (h_t, and c_t for the LSTM).
+    """
+
+    kernel = None        # "lstm_seq", "gru_seq", ...
+    one_step = False
+    option = None        # the layer option that selects this kernel, for the error of a backend without it
+
+    @classmethod
+    def forward(cls, ctx, x, *arrays, where=None, **params):
+        ctx.kernels, ctx.where = cls._kernels(), where
+        if cls.one_step:
+            x = x[None]                                      # (1, B, I)
+        if is_anomaly_enabled():
+            _check_steps(cls, where, "input x already contains {bad}", x, params.get("lengths"))
+        out, *finals, saved = getattr(ctx.kernels, cls.kernel + "_forward")(x, *arrays, **params)
         ctx.save_for_backward(*saved)
-        return out, h_n, c_n
+        ctx.lengths = params.get("lengths")
+        if is_anomaly_enabled():
+            _check_steps(cls, where, "produced {bad} in its output", out, ctx.lengths)
+        if cls.one_step:
+            return finals[0] if len(finals) == 1 else tuple(finals)
+        return (out, *finals)
 
-    @staticmethod
-    def backward(ctx, grads):
-        d_out, d_hn, d_cn = grads
-        return ctx.kernels.lstm_seq_backward(d_out, d_hn, d_cn, ctx.saved)
+    @classmethod
+    def backward(cls, ctx, grads):
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if cls.one_step:                                     # no gradient reaches the (unused) out
+            grads = (np.zeros_like(grads[0])[None], *grads)
+        dx, *rest = getattr(ctx.kernels, cls.kernel + "_backward")(*grads, ctx.saved)
+        if is_anomaly_enabled():
+            _check_steps(cls, ctx.where, "produced {bad} in the gradient of its input x in backward", dx,
+                         ctx.lengths, latest=True)
+        return (dx[0] if cls.one_step else dx, *rest)
 
-
-class GRUSequence(Function):
-    """(out (T, B, H), h_n) = GRU over all T steps of x."""
-
-    @staticmethod
-    def forward(ctx, x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
-        ctx.kernels = current_kernels()
-        out, h_n, saved = ctx.kernels.gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths)
-        ctx.save_for_backward(*saved)
-        return out, h_n
-
-    @staticmethod
-    def backward(ctx, grads):
-        d_out, d_hn = grads
-        return ctx.kernels.gru_seq_backward(d_out, d_hn, ctx.saved)
-
-
-class RNNSequence(Function):
-    """(out (T, B, H), h_n) = Elman RNN (tanh or relu) over all T steps of x."""
-
-    @staticmethod
-    def forward(ctx, x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
-        ctx.kernels = current_kernels()
-        out, h_n, saved = ctx.kernels.rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, nonlinearity)
-        ctx.save_for_backward(*saved)
-        return out, h_n
-
-    @staticmethod
-    def backward(ctx, grads):
-        d_out, d_hn = grads
-        return ctx.kernels.rnn_seq_backward(d_out, d_hn, ctx.saved)
+    @classmethod
+    def _kernels(cls):
+        kernels = current_kernels()
+        if not hasattr(kernels, cls.kernel + "_forward"):
+            raise NotImplementedError(f"{cls.option} is not supported by the {get_backend()} backend; "
+                                      f"use tr.set_backend('numba') (or 'numpy') for this layer")
+        return kernels
 
 
-class LSTMCellStep(Function):
-    """(h_t, c_t) (B, H) each = one LSTM step."""
-
-    @staticmethod
-    def forward(ctx, x, h, c, W_ih, W_hh, b_ih, b_hh):
-        ctx.kernels = current_kernels()
-        h_t, c_t, saved = ctx.kernels.lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh)
-        ctx.save_for_backward(*saved)
-        return h_t, c_t
-
-    @staticmethod
-    def backward(ctx, grads):
-        dh_t, dc_t = grads
-        return ctx.kernels.lstm_cell_backward(dh_t, dc_t, ctx.saved)
+def _kernel_function(name, kernel, doc, one_step=False, option=None):
+    return type(name, (KernelFunction,), dict(kernel=kernel, one_step=one_step, option=option, __doc__=doc))
 
 
-class GRUCellStep(Function):
-    """h_t (B, H) = one GRU step."""
+LSTMSequence = _kernel_function("LSTMSequence", "lstm_seq", "(out (T, B, H), h_n, c_n) = LSTM over all T steps of x.")
+LSTMProjectedSequence = _kernel_function(
+    "LSTMProjectedSequence", "lstm_projected_seq",
+    "(out (T, B, P), h_n (B, P), c_n (B, H)) = LSTM with projection W_hr over all T steps of x.", option="proj_size")
+GRUSequence = _kernel_function("GRUSequence", "gru_seq", "(out (T, B, H), h_n) = GRU over all T steps of x.")
+GRUResetBeforeSequence = _kernel_function(
+    "GRUResetBeforeSequence", "gru_reset_before_seq",
+    "(out (T, B, H), h_n) = GRU with reset_after=False over all T steps of x.", option="reset_after=False")
+RNNSequence = _kernel_function("RNNSequence", "rnn_seq", "(out (T, B, H), h_n) = Elman RNN over all T steps of x.")
+LSTMStep = _kernel_function("LSTMStep", "lstm_seq", "(h_t, c_t) (B, H) each = one LSTM step.", one_step=True)
+GRUStep = _kernel_function("GRUStep", "gru_seq", "h_t (B, H) = one GRU step.", one_step=True)
+GRUResetBeforeStep = _kernel_function("GRUResetBeforeStep", "gru_reset_before_seq",
+                                      "h_t (B, H) = one GRU step with reset_after=False.", one_step=True,
+                                      option="reset_after=False")
+RNNStep = _kernel_function("RNNStep", "rnn_seq", "h_t (B, H) = one Elman RNN step.", one_step=True)
 
-    @staticmethod
-    def forward(ctx, x, h, W_ih, W_hh, b_ih, b_hh):
-        ctx.kernels = current_kernels()
-        h_t, saved = ctx.kernels.gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh)
-        ctx.save_for_backward(*saved)
-        return h_t
 
-    @staticmethod
-    def backward(ctx, g):
-        return ctx.kernels.gru_cell_backward(g, ctx.saved)
-
-
-class RNNCellStep(Function):
-    """h_t (B, H) = one Elman RNN step."""
-
-    @staticmethod
-    def forward(ctx, x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
-        ctx.kernels = current_kernels()
-        h_t, saved = ctx.kernels.rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity)
-        ctx.save_for_backward(*saved)
-        return h_t
-
-    @staticmethod
-    def backward(ctx, g):
-        return ctx.kernels.rnn_cell_backward(g, ctx.saved)
+def _check_steps(cls, where, what, array, lengths, latest=False):
+    """detect_anomaly on a fused op: name the time step and batch row of the first NaN/Inf in
+    `array` (T, B, ...) — the earliest step, or with `latest` the last one (the first that
+    backward reaches). `where` = (layer, reverse) when the op runs one layer's direction."""
+    bad_rows = ~np.isfinite(array).reshape(array.shape[0], array.shape[1], -1).all(axis=2)    # (T, B)
+    if not bad_rows.any():
+        return
+    steps = np.nonzero(bad_rows.any(axis=1))[0]
+    t = int(steps[-1] if latest else steps[0])
+    b = int(np.nonzero(bad_rows[t])[0][0])
+    bad = "NaN" if np.isnan(array[t, b]).any() else "Inf"
+    label = cls.__name__
+    if where is not None:
+        layer, reverse = where
+        if reverse:                                 # x was read backwards: report the original step
+            T = array.shape[0]
+            length = T if lengths is None else int(lengths[b])
+            t = length - 1 - t if t < length else t
+        label += f" (layer {layer}, {'reverse' if reverse else 'forward'} direction)"
+    place = "" if cls.one_step else f" at time step {t}"
+    raise AnomalyError(f"detect_anomaly: {label} {what.format(bad=bad)}{place}, batch row {b}")
 
 
 # --------------------------------------------------------------------------
 # Public wrappers: check shapes, fill in missing biases
 # --------------------------------------------------------------------------
 
-def lstm_sequence(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None):
-    """LSTM over a whole sequence as one graph node -> (out (T, B, H), h_n, c_n)."""
-    b_ih, b_hh, lengths = _check("lstm_sequence", "lstm", x, (h0, c0), W_ih, W_hh, b_ih, b_hh, lengths)
-    return LSTMSequence.apply(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
+def lstm_sequence(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, W_hr=None, where=None):
+    """LSTM over a whole sequence as one graph node -> (out (T, B, H), h_n, c_n).
+
+    With a projection W_hr (P, H): h0 (B, P), W_hh (4H, P) -> out (T, B, P), h_n (B, P), c_n (B, H).
+    `where` = (layer, reverse) names the layer's direction in anomaly errors.
+    """
+    b_ih, b_hh, lengths = _check("lstm_sequence", "lstm", x, (h0, c0), W_ih, W_hh, b_ih, b_hh, lengths, W_hr)
+    if W_hr is None:
+        return LSTMSequence.apply(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=lengths, where=where)
+    return LSTMProjectedSequence.apply(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths=lengths, where=where)
 
 
-def gru_sequence(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None):
-    """GRU over a whole sequence as one graph node -> (out (T, B, H), h_n)."""
+def gru_sequence(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, reset_after=True, where=None):
+    """GRU over a whole sequence as one graph node -> (out (T, B, H), h_n).
+
+    reset_after=False: the reset gate scales h_{t-1} before the product (see ``cells.gru_step``).
+    """
     b_ih, b_hh, lengths = _check("gru_sequence", "gru", x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths)
-    return GRUSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
+    op = GRUSequence if reset_after else GRUResetBeforeSequence
+    return op.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths, where=where)
 
 
-def rnn_sequence(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+def rnn_sequence(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh", where=None):
     """Elman RNN over a whole sequence as one graph node -> (out (T, B, H), h_n)."""
     check_nonlinearity("rnn_sequence", nonlinearity)
     b_ih, b_hh, lengths = _check("rnn_sequence", "rnn", x, (h0,), W_ih, W_hh, b_ih, b_hh, lengths)
-    return RNNSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths, nonlinearity=nonlinearity)
+    return RNNSequence.apply(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths, nonlinearity=nonlinearity,
+                             where=where)
 
 
 def lstm_cell(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None):
     """One LSTM step as one graph node -> (h_t, c_t)."""
     b_ih, b_hh, _ = _check("lstm_cell", "lstm", x, (h, c), W_ih, W_hh, b_ih, b_hh)
-    return LSTMCellStep.apply(x, h, c, W_ih, W_hh, b_ih, b_hh)
+    return LSTMStep.apply(x, h, c, W_ih, W_hh, b_ih, b_hh)
 
 
-def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None):
+def gru_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, reset_after=True):
     """One GRU step as one graph node -> h_t (B, H)."""
     b_ih, b_hh, _ = _check("gru_cell", "gru", x, (h,), W_ih, W_hh, b_ih, b_hh)
-    return GRUCellStep.apply(x, h, W_ih, W_hh, b_ih, b_hh)
+    return (GRUStep if reset_after else GRUResetBeforeStep).apply(x, h, W_ih, W_hh, b_ih, b_hh)
 
 
 def rnn_cell(x, h, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """One Elman RNN step as one graph node -> h_t (B, H)."""
     check_nonlinearity("rnn_cell", nonlinearity)
     b_ih, b_hh, _ = _check("rnn_cell", "rnn", x, (h,), W_ih, W_hh, b_ih, b_hh)
-    return RNNCellStep.apply(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity=nonlinearity)
+    return RNNStep.apply(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity=nonlinearity)
 
 
 # --------------------------------------------------------------------------
@@ -179,7 +197,7 @@ def check_nonlinearity(op, nonlinearity):
         raise ValueError(f"{op}: nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
 
 
-def _check(op, cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths=None):
+def _check(op, cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths=None, W_hr=None):
     """Raise a clear ValueError/TypeError for bad shapes; return (b_ih, b_hh, lengths) ready to use.
 
     A missing bias becomes a constant zero Tensor (it gets no gradient).
@@ -194,14 +212,21 @@ def _check(op, cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths=None):
     B, I = x.shape[-2:]
     G = GATES[cell]
     state_names = ("h0", "c0") if sequence else ("h", "c")
-    H = states[0].shape[-1] if states[0].ndim == 2 else None
-    for name, s in zip(state_names, states):
-        if s.ndim != 2 or s.shape != (B, H):
+    H = states[-1].shape[-1] if states[-1].ndim == 2 else None
+    if W_hr is not None and not isinstance(W_hr, Tensor):
+        raise TypeError(f"{op}: W_hr must be a Tensor, got {type(W_hr).__name__}")
+    if W_hr is not None and (W_hr.ndim != 2 or W_hr.shape[1] != H):
+        raise ValueError(f"{op}: W_hr has shape {W_hr.shape} but the cell state has H={H} units; "
+                         f"expected (P, H) = (P, {H}), P the projected size of h")
+    P = H if W_hr is None else W_hr.shape[0]                        # h has P units (P = H without W_hr)
+    h_units = "P" if W_hr is not None else "H"
+    for name, s, (units, symbol) in zip(state_names, states, ((P, h_units), (H, "H"))):
+        if s.ndim != 2 or s.shape != (B, units):
             raise ValueError(f"{op}: {name} has shape {s.shape} but x {x.shape} has B={B}; "
-                             f"expected (B, H) = ({B}, {'H' if H is None else H})")
-    expected = {"W_ih": ((G * H, I), f"({G}*H, I)"), "W_hh": ((G * H, H), f"({G}*H, H)"),
-                "b_ih": ((G * H,), f"({G}*H,)"), "b_hh": ((G * H,), f"({G}*H,)")}
-    for name, t in (("W_ih", W_ih), ("W_hh", W_hh), ("b_ih", b_ih), ("b_hh", b_hh)):
+                             f"expected (B, {symbol}) = ({B}, {symbol if units is None else units})")
+    expected = {"W_ih": ((G * H, I), f"({G}*H, I)"), "W_hh": ((G * H, P), f"({G}*H, {h_units})"),
+                "b_ih": ((G * H,), f"({G}*H,)"), "b_hh": ((G * H,), f"({G}*H,)"), "W_hr": ((P, H), "(P, H)")}
+    for name, t in (("W_ih", W_ih), ("W_hh", W_hh), ("b_ih", b_ih), ("b_hh", b_hh), ("W_hr", W_hr)):
         shape, formula = expected[name]
         if t is not None and t.shape != shape:
             raise ValueError(f"{op}: {name} has shape {t.shape} but x has I={I} features and the state "

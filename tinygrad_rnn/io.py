@@ -375,9 +375,12 @@ def convert_weights(state, source, layer=0):
     source="keras": {"kernel": (I, G*H), "recurrent_kernel": (H, G*H), "bias"}
         or the list layer.get_weights() in that order; G = 1 (SimpleRNN),
         4 (LSTM, gates i, f, c, o = our i, f, g, o) or 3 (GRU, gates z, r, h
-        -> our r, z, n). A Keras GRU must use reset_after=True (the default
-        since Keras 2.3; bias (2, 3H) = [input bias; recurrent bias]), whose
-        equations are ours:  n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+        -> our r, z, n). A Keras GRU comes in two kinds, told apart by its bias:
+        reset_after=True (the default since Keras 2.3), bias (2, 3H) = [input
+        bias; recurrent bias], n = tanh(W_in x + b_in + r * (W_hn h + b_hn)):
+        load it into nn.GRU(...); reset_after=False, bias (3H,) (input bias
+        only, bias_hh = 0), n = tanh(W_in x + b_in + W_hn (r * h)): load it
+        into nn.GRU(..., reset_after=False).
     layer: the layer index in the names (weight_ih_l0, ...); None gives a
         cell's names (weight_ih, ...).
     """
@@ -430,14 +433,11 @@ def _gate_count(W_h, source, known):
 
 
 def _keras_biases(bias, gates, H):
-    if gates == 3 and bias.shape == (3 * H,):
-        raise ValueError("convert_weights: this Keras GRU has reset_after=False (bias of shape (3H,)): it "
-                         "applies the reset gate before the recurrent matrix, r * h_{t-1}, which our GRU "
-                         "(and PyTorch's) cannot express; retrain it with reset_after=True")
-    if gates == 3:
-        if bias.shape != (2, 3 * H):
-            raise ValueError(f"convert_weights: a Keras GRU bias must have shape (2, {3 * H}), got {bias.shape}")
+    if gates == 3 and bias.shape == (2, 3 * H):           # reset_after=True: [input bias; recurrent bias]
         return bias[0], bias[1]
+    if gates == 3 and bias.shape != (3 * H,):
+        raise ValueError(f"convert_weights: a Keras GRU bias must have shape (2, {3 * H}) (reset_after=True) "
+                         f"or ({3 * H},) (reset_after=False), got {bias.shape}")
     if bias.shape != (gates * H,):
         raise ValueError(f"convert_weights: a Keras bias must have shape ({gates * H},), got {bias.shape}")
     return bias, np.zeros_like(bias)

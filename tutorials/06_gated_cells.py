@@ -125,6 +125,43 @@ for t in (T - 1, T - 10, T - 20, 0):
 # 0.99 keeps 0.99^100 = 37% of the gradient over 100 steps; the vanilla RNN's
 # factor of about 0.6 per step keeps 1e-22.
 #
+# ## 4. Two GRUs: where the reset gate goes
+#
+# There are two GRUs in use. They differ in one place, the candidate n:
+#
+#     reset_after=True  (PyTorch, cuDNN; the default)   n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
+#     reset_after=False (the 2014 paper, Keras option)   n = tanh(W_in x_t + b_in + W_hn (r * h_{t-1}) + b_hn)
+#
+# The first applies r *after* the recurrent product, so W_hh h_{t-1} for all
+# three gates is one matrix product per step (what fast kernels want). The
+# second applies r *before* it, so each step needs r first, then a second
+# product W_hn (r * h_{t-1}). With the reset gate wide open (r = 1) the two
+# are the same function; otherwise they are different cells with the same
+# parameter shapes. We give both the same weights and compare.
+
+# %%
+after, before = nn.GRUCell(I, H).double(), nn.GRUCell(I, H, reset_after=False).double()
+before.load_state_dict({name: p.data for name, p in after.named_parameters()})
+h_after, h_before = tr.zeros(5, H, dtype=np.float64), tr.zeros(5, H, dtype=np.float64)
+x = tr.tensor(xs)
+for t in range(T):
+    h_after, h_before = after(x[t], h_after), before(x[t], h_before)
+print(f"same weights, r free:  max |h_after - h_before| = {np.abs(h_after.data - h_before.data).max():.3f}")
+
+for cell in (after, before):
+    cell.bias_ih.data[:H] = 50.0                              # r = sigmoid(50 + ...) = 1: the reset gate open
+h_after, h_before = tr.zeros(5, H, dtype=np.float64), tr.zeros(5, H, dtype=np.float64)
+for t in range(T):
+    h_after, h_before = after(x[t], h_after), before(x[t], h_before)
+gap = np.abs(h_after.data - h_before.data).max()
+print(f"same weights, r = 1:   max |h_after - h_before| = {gap:.1e}")
+assert gap < 1e-12
+
+# %% [markdown]
+# Keras saves the two kinds with different biases: (2, 3H) for
+# reset_after=True, (3H,) for reset_after=False; `tr.io.convert_weights(...,
+# "keras")` reads both, and the second loads into `nn.GRU(..., reset_after=False)`.
+#
 # ## Exercises
 #
 # 1. Sweep alpha in {1, 0.5, 0.1, 0.02} for the leaky unit and plot the

@@ -79,7 +79,7 @@ x, h, c = rng.standard_normal((B, I)), rng.standard_normal((B, H)), rng.standard
 W_ih, W_hh = rng.standard_normal((4 * H, I)), rng.standard_normal((4 * H, H))
 b_ih, b_hh = rng.standard_normal(4 * H), rng.standard_normal(4 * H)
 
-h_ref, c_ref, _ = reference.lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh)
+h_ref, c_ref, _ = reference.lstm_step_forward(x, h, c, W_ih, W_hh, b_ih, b_hh)
 a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh         # the pre-activations, for the kernels below
 print("h_t (NumPy reference):\n", h_ref)
 
@@ -212,7 +212,7 @@ check(f"library tiled matmul ({gpu.TILE}x{gpu.TILE} tiles)", gpu.matmul(A, Bm), 
 # The `@njit` loop of section 2 becomes a kernel by dropping the two loops:
 # thread number idx does hidden unit (n, j) = divmod(idx, H). The gate math
 # lives in a *device function* (`@cuda.jit(device=True)`), callable from any
-# kernel: `kernels/cuda.py` calls the same `lstm_point_forward` from this
+# kernel: `kernels/cuda.py` calls the same `lstm_step_point_forward` from this
 # one-step kernel and from the whole-sequence kernel.
 
 # %%
@@ -240,14 +240,14 @@ h_gpu, c_gpu = np.empty((B, H)), np.empty((B, H))
 lstm_gates_kernel[1, B * H](a, c, h_gpu, c_gpu)
 check("CUDA gate kernel, h_t", h_gpu, h_ref)
 check("CUDA gate kernel, c_t", c_gpu, c_ref)
-h_lib, c_lib, _ = gpu.lstm_gates_forward(a, c)
+h_lib, c_lib, _ = gpu.lstm_step_pointwise_forward(a, c)
 check("library gate kernel, h_t", h_lib, h_ref)
 
 # %% [markdown]
 # ## 4. A whole sequence in one launch
 #
 # The obvious GPU LSTM launches a matmul and a gate kernel at every time step.
-# Measured on an H100 (`shared/GPU.md`): launching a numba kernel from Python
+# Measured on an H100 (benchmarks/README.md): launching a numba kernel from Python
 # costs ~19 µs, while cuDNN spends about 17 µs on a whole forward+backward
 # time step (B32 T64 I64 H128: 1.11 ms). Two launches a step lose before any
 # arithmetic happens — that design measured 4–80x slower than cuDNN.
@@ -305,4 +305,4 @@ check("nn.LSTM on cuda vs numba, dW_hh", results["cuda"][1], results["numba"][1]
 # memory at every step. Keeping each block's slice of W_hh and the current
 # h_{t-1} in shared memory for the whole sequence, and splitting each dot
 # product across a warp when B*H is small, are the known steps towards
-# cuDNN's speed (see `shared/GPU.md`).
+# cuDNN's speed (figures in benchmarks/README.md).

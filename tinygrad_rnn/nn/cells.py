@@ -40,7 +40,7 @@ def leaky_step(x, h, W_ih, W_hh, b_ih, b_hh, alpha):
     return (1 - alpha) * h + alpha * rnn_step(x, h, W_ih, W_hh, b_ih, b_hh, "tanh")
 
 
-def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh):
+def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh, W_hr=None):
     """One LSTM step (PyTorch's equations and gate order i, f, g, o):
 
         i = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)     input gate
@@ -48,19 +48,20 @@ def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh):
         g = tanh   (W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)     candidate
         o = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)     output gate
         c_t = f * c_{t-1} + i * g
-        h_t = o * tanh(c_t)
+        h_t = o * tanh(c_t)          or, with a projection W_hr (P, H),  h_t = W_hr (o * tanh(c_t))
 
     The cell state c_t is the "gradient highway": dc_t/dc_{t-1} = f, with no
-    weight matrix and no squashing in between.
+    weight matrix and no squashing in between.  x (B, I), h (B, P or H), c (B, H).
     """
     gates = affine(x, W_ih, b_ih) + affine(h, W_hh, b_hh)   # (B, 4H)
     i, f, g, o = F.split(gates, 4, axis=1)
     i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
     c_next = f * c + i * g
-    return o * c_next.tanh(), c_next
+    h_next = o * c_next.tanh()
+    return (h_next if W_hr is None else h_next @ W_hr.T), c_next
 
 
-def gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
+def gru_step(x, h, W_ih, W_hh, b_ih, b_hh, reset_after=True):
     """One GRU step (PyTorch's equations and gate order r, z, n):
 
         r = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)     reset gate
@@ -70,12 +71,25 @@ def gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
 
     Note the reset gate multiplies (W_hn h + b_hn), the hidden part *after*
     its bias, as in PyTorch and cuDNN.
+
+    reset_after=False is the GRU of the original paper (Cho et al. 2014) and
+    Keras' reset_after=False: the reset gate scales h_{t-1} *before* the product,
+
+        n = tanh(W_in x_t + b_in + W_hn (r * h_{t-1}) + b_hn)
+
+    Keras' variant has one bias (3H,), added with the input part (b_in here)
+    and no b_hn: with b_hh = 0 (what ``io.convert_weights`` gives) the two agree.
     """
     x_r, x_z, x_n = F.split(affine(x, W_ih, b_ih), 3, axis=1)   # each (B, H)
-    h_r, h_z, h_n = F.split(affine(h, W_hh, b_hh), 3, axis=1)
+    if reset_after:
+        h_r, h_z, h_n = F.split(affine(h, W_hh, b_hh), 3, axis=1)
+    else:
+        W_hrz, W_hn = W_hh[:2 * h.shape[1]], W_hh[2 * h.shape[1]:]
+        b_hrz, b_hn = (None, None) if b_hh is None else (b_hh[:2 * h.shape[1]], b_hh[2 * h.shape[1]:])
+        h_r, h_z = F.split(affine(h, W_hrz, b_hrz), 2, axis=1)
     r = (x_r + h_r).sigmoid()
     z = (x_z + h_z).sigmoid()
-    n = (x_n + r * h_n).tanh()
+    n = (x_n + r * h_n).tanh() if reset_after else (x_n + affine(r * h, W_hn, b_hn)).tanh()
     return (1 - z) * n + z * h
 
 
@@ -222,14 +236,20 @@ class LSTMCell(_FusableCell):
 
 
 class GRUCell(_FusableCell):
-    """h' = GRU step (see `gru_step`).   x (B, I), h (B, H) -> h' (B, H)"""
+    """h' = GRU step (see `gru_step`; reset_after=False is the paper's/Keras' variant).
+    x (B, I), h (B, H) -> h' (B, H)"""
 
     gates = 3
+
+    def __init__(self, input_size, hidden_size, bias=True, fused=False, reset_after=True, **options):
+        super().__init__(input_size, hidden_size, bias, fused, **options)
+        check_flags("GRUCell", reset_after=reset_after)
+        self.config["reset_after"] = self.reset_after = reset_after
 
     def forward(self, x, h=None):
         if self._check_input(x):
             return self._unbatched(x, h)
         h = self._state(h, x)
         if self._use_kernel():
-            return gru_cell(x, h, *self.weights())
-        return gru_step(x, h, *self.weights())
+            return gru_cell(x, h, *self.weights(), reset_after=self.reset_after)
+        return gru_step(x, h, *self.weights(), reset_after=self.reset_after)

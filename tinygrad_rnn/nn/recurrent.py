@@ -69,6 +69,7 @@ class _RecurrentLayer(Module):
 
     gates = 1
     has_cell_state = False
+    proj_size = 0           # an LSTM with projections has h of proj_size units (see LSTM)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, merge="concat", fused=True, dtype=None, device=None):
@@ -134,7 +135,7 @@ class _RecurrentLayer(Module):
             for d in range(self.num_directions):
                 k = layer * self.num_directions + d
                 out, final = self._run_direction(layer_input, initial[k], self.layer_weights(layer, d == 1),
-                                                 reverse=d == 1, lengths=lengths)
+                                                 reverse=d == 1, lengths=lengths, layer=layer)
                 outputs.append(out)
                 finals.append(final)
             if self.merge == "concat":
@@ -174,7 +175,7 @@ class _RecurrentLayer(Module):
             return output, tuple(s.reshape(s.shape[0], s.shape[2]) for s in final)
         return output, final.reshape(final.shape[0], final.shape[2])
 
-    def _run_direction(self, x, state, weights, reverse, lengths):
+    def _run_direction(self, x, state, weights, reverse, lengths, layer=0):
         """One layer, one direction over the whole sequence: (out (T, B, H), final state).
 
         A layer with hidden_size 0 has nothing to fuse: it takes the composite path.
@@ -182,7 +183,7 @@ class _RecurrentLayer(Module):
         if reverse:
             x = reverse_sequences(x, lengths)
         if self.fused and self.hidden_size > 0:
-            out, state = self.fused_sequence(x, state, weights, lengths)
+            out, state = self.fused_sequence(x, state, weights, lengths, where=(layer, reverse))
         else:
             out, state = self._unrolled_sequence(x, state, weights, lengths)
         if reverse:
@@ -244,20 +245,24 @@ class _RecurrentLayer(Module):
         return lengths
 
     def _initial_states(self, state, B, dtype):
-        """Split h0 (and c0) of shape (L*D, B, H) into one state tuple per layer and direction."""
+        """Split h0 (and c0) of shape (L*D, B, H) into one state tuple per layer and direction.
+
+        With an LSTM projection h0 is (L*D, B, P) and c0 stays (L*D, B, H).
+        """
         name = type(self).__name__
         count = self.num_layers * self.num_directions
-        shape = (count, B, self.hidden_size)
+        h_units = self.proj_size or self.hidden_size
+        shapes = [(count, B, h_units), (count, B, self.hidden_size)][:2 if self.has_cell_state else 1]
         if state is None:
-            parts = [zeros(*shape, dtype=dtype)] * (2 if self.has_cell_state else 1)
+            parts = [zeros(*shape, dtype=dtype) for shape in shapes]
         else:
             parts = list(state) if self.has_cell_state else [state]
             if self.has_cell_state and len(parts) != 2:
                 raise ValueError(f"{name} expected the initial state as a tuple (h0, c0)")
-            for label, part in zip(("h0", "c0"), parts):
+            for label, part, shape, units in zip(("h0", "c0"), parts, shapes, ("P" if self.proj_size else "H", "H")):
                 if not isinstance(part, Tensor) or part.shape != shape:
                     got = part.shape if isinstance(part, Tensor) else type(part).__name__
-                    raise ValueError(f"{name} expected {label} of shape (num_layers*num_directions, B, H) "
+                    raise ValueError(f"{name} expected {label} of shape (num_layers*num_directions, B, {units}) "
                                      f"= {shape}, got {got}")
                 if part.dtype != dtype:
                     raise TypeError(f"{name}: {label} dtype {part.dtype} differs from the input's {dtype}")
@@ -274,41 +279,108 @@ def _check_dropout(op, p):
 class RNN(_RecurrentLayer):
     """Elman RNN layer:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),  act = tanh or relu."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", **options):
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", proj_size=0, **options):
         check_nonlinearity("RNN", nonlinearity)
+        _refuse_proj_size("RNN", proj_size)
         super().__init__(input_size, hidden_size, num_layers, **options)
         self.config["nonlinearity"] = self.nonlinearity = nonlinearity
 
     def step(self, x, state, weights):
         return (rnn_step(x, state[0], *weights, self.nonlinearity),)
 
-    def fused_sequence(self, x, state, weights, lengths):
-        out, h = rnn_sequence(x, state[0], *weights, lengths=lengths, nonlinearity=self.nonlinearity)
+    def fused_sequence(self, x, state, weights, lengths, where=None):
+        out, h = rnn_sequence(x, state[0], *weights, lengths=lengths, nonlinearity=self.nonlinearity, where=where)
         return out, (h,)
 
 
 class LSTM(_RecurrentLayer):
-    """LSTM layer (gates i, f, g, o as in `cells.lstm_step`); state is the pair (h, c)."""
+    """LSTM layer (gates i, f, g, o as in `cells.lstm_step`); state is the pair (h, c).
+
+    proj_size = P > 0 gives PyTorch's LSTM with projections: each layer and
+    direction has one more weight, weight_hr_l{k} (P, H), and
+
+        h_t = W_hr (o * tanh(c_t))          h_t has P units, c_t keeps H
+
+    so weight_hh is (4H, P), a layer above the first reads P (or 2P
+    bidirectional) features, output is (T, B, D*P), h0 and h_n are (L*D, B, P)
+    and c0 and c_n (L*D, B, H). P must be smaller than H; 0 means no projection.
+    """
 
     gates = 4
     has_cell_state = True
 
+    def __init__(self, input_size, hidden_size, num_layers=1, proj_size=0, **options):
+        _check_proj_size(proj_size, hidden_size)
+        super().__init__(input_size, hidden_size, num_layers, **options)
+        self.config["proj_size"] = self.proj_size = proj_size
+        if proj_size:
+            self._add_projections()
+
+    def _add_projections(self):
+        """Reshape weight_hh to (4H, P) and the upper layers' weight_ih to (4H, D*P); add weight_hr (P, H)."""
+        H, P = self.hidden_size, self.proj_size
+        bound, dtype = 1 / np.sqrt(H), self.weight_ih_l0.dtype
+        merged = P * self.num_directions if self.merge == "concat" else P
+        for layer in range(self.num_layers):
+            for suffix in self._suffixes():
+                if layer > 0:
+                    setattr(self, f"weight_ih_l{layer}{suffix}", uniform_parameter((4 * H, merged), bound, dtype))
+                setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((4 * H, P), bound, dtype))
+                setattr(self, f"weight_hr_l{layer}{suffix}", uniform_parameter((P, H), bound, dtype))
+
+    def layer_weights(self, layer, reverse=False):
+        """(W_ih, W_hh, b_ih, b_hh), and W_hr (P, H) last with a projection."""
+        weights = super().layer_weights(layer, reverse)
+        if not self.proj_size:
+            return weights
+        return (*weights, getattr(self, f"weight_hr_l{layer}" + ("_reverse" if reverse else "")))
+
     def step(self, x, state, weights):
         return lstm_step(x, state[0], state[1], *weights)
 
-    def fused_sequence(self, x, state, weights, lengths):
-        out, h, c = lstm_sequence(x, state[0], state[1], *weights, lengths=lengths)
+    def fused_sequence(self, x, state, weights, lengths, where=None):
+        W_ih, W_hh, b_ih, b_hh, *W_hr = weights
+        out, h, c = lstm_sequence(x, state[0], state[1], W_ih, W_hh, b_ih, b_hh, lengths=lengths,
+                                  W_hr=W_hr[0] if W_hr else None, where=where)
         return out, (h, c)
 
 
 class GRU(_RecurrentLayer):
-    """GRU layer (gates r, z, n as in `cells.gru_step`)."""
+    """GRU layer (gates r, z, n as in `cells.gru_step`).
+
+    reset_after=True (the default) is PyTorch's and cuDNN's GRU; reset_after=False
+    applies the reset gate to h_{t-1} before the recurrent product (the original
+    GRU, Keras' reset_after=False), see `cells.gru_step`.
+    """
 
     gates = 3
 
-    def step(self, x, state, weights):
-        return (gru_step(x, state[0], *weights),)
+    def __init__(self, input_size, hidden_size, num_layers=1, reset_after=True, proj_size=0, **options):
+        _refuse_proj_size("GRU", proj_size)
+        if not isinstance(reset_after, bool):
+            raise TypeError(f"GRU: reset_after should be of type bool (True: PyTorch's GRU, False: the reset "
+                            f"gate before the recurrent product), got {reset_after!r}")
+        super().__init__(input_size, hidden_size, num_layers, **options)
+        self.config["reset_after"] = self.reset_after = reset_after
 
-    def fused_sequence(self, x, state, weights, lengths):
-        out, h = gru_sequence(x, state[0], *weights, lengths=lengths)
+    def step(self, x, state, weights):
+        return (gru_step(x, state[0], *weights, reset_after=self.reset_after),)
+
+    def fused_sequence(self, x, state, weights, lengths, where=None):
+        out, h = gru_sequence(x, state[0], *weights, lengths=lengths, reset_after=self.reset_after, where=where)
         return out, (h,)
+
+
+def _check_proj_size(proj_size, hidden_size):
+    if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
+        raise ValueError(f"LSTM: proj_size should be a positive integer or zero to disable projections, "
+                         f"got {proj_size!r}")
+    if proj_size >= hidden_size and proj_size > 0:
+        raise ValueError(f"LSTM: proj_size has to be smaller than hidden_size (it projects h from H units "
+                         f"down to P), got proj_size={proj_size}, hidden_size={hidden_size}")
+
+
+def _refuse_proj_size(name, proj_size):
+    if proj_size != 0:
+        raise ValueError(f"{name}: proj_size is only supported by LSTM (PyTorch's LSTM with projections), "
+                         f"got proj_size={proj_size!r}; use nn.LSTM(..., proj_size=P) or leave it 0")
