@@ -662,8 +662,8 @@ def _backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong):
         if text:
             return text
     if task.sequence:
-        text = (_input_of_another_step(task, arrays, ref, got, wrong) or _local_or_carried(task, arrays, dh)
-                or _one_step_sequence(task, arrays, dh))
+        text = (_input_of_another_step(task, arrays, ref, got, wrong) or _caches_reversed(task, arrays, dh, expected)
+                or _local_or_carried(task, arrays, dh) or _one_step_sequence(task, arrays, dh))
         if text:
             return text
     if task.cell == "lstm" and not task.sequence:
@@ -789,6 +789,18 @@ def _input_of_another_step(task, arrays, ref, got, wrong):
                 if _close(got[name], guess):
                     return (f"backward: {name} pairs da of step t with {symbol} of step t{shift:+d} ({ends}); "
                             f"{name} = sum over t of {symbol}_t.T @ da_t, both of the same step t")
+    return None
+
+
+def _caches_reversed(task, arrays, dh, expected):
+    """A list of per-step caches stored and read in opposite time orders (e.g. caches.insert(0, cache))."""
+    cache = task.run_forward(arrays)[1]
+    if not isinstance(cache, list) or len(cache) != arrays["x"].shape[1]:
+        return None
+    got = task.run_backward(cache[::-1], dh, None)
+    if all(_close(got[n], expected[n]) for n in task.gradients):
+        return ("backward: your forward stores the per-step caches in one time order and your backward reads them "
+                "in the other: cache[t] must be step t's cache (append them in time order t = 0..T-1)")
     return None
 
 
