@@ -158,7 +158,8 @@ def rnn_student(bug=None):
             h = h_next
         return np.stack(hs, axis=1), (caches[::-1] if bug == "caches reversed" else caches)
 
-    def backward(dh, caches):
+    def backward(dh, caches, k=None):
+        """BPTT; with k, truncated: the gradient is cut before every step t with t % k == 0."""
         xs = np.stack([c[0] for c in caches], axis=1)              # (N, T, D)
         Wx, Wh = caches[0][3:]
         dx, dWx, dWh, db = np.zeros(xs.shape), np.zeros(Wx.shape), np.zeros(Wh.shape), np.zeros(Wh.shape[0])
@@ -170,6 +171,8 @@ def rnn_student(bug=None):
             dWx += xs[:, t - 1 if bug == "dWx with x of step t-1" else t].T @ da
             dWh += h_prev.T @ da
             db += da.sum(axis=0)
+            if k and t % k == 0:
+                dh_prev = np.zeros_like(dh_prev)
         return dx, dh_prev, dWx, dWh, db
 
     return forward, backward
@@ -276,3 +279,12 @@ def test_the_second_corpus_bugs_are_located(bug):
     assert re.search(where, report.finding), (bug, report.finding)
     named = set(re.findall(r"gate ([a-z]) \(", report.finding))
     assert len(named) <= 1, f"{bug}: the finding names several gates: {report.finding}"
+
+
+def test_a_truncated_backward_that_also_cuts_before_step_0_is_told_dh0_gets_gradient():
+    forward, backward = rnn_student()
+    def cut_before_0_too(dh, caches):
+        return backward(dh, caches, k=3)
+
+    report = check.check_truncated_bptt(forward, cut_before_0_too, 3, trials=1, verbose=False)
+    assert "dh0 is zero" in (report.finding or ""), report.finding

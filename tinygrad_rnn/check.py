@@ -966,8 +966,9 @@ def check_truncated_bptt(forward, backward, k, trials=3, seed=0, atol=1e-6, rtol
 
     backward(dh, cache) -> (dx, dh0, dWx, dWh, db) like rnn_backward, except
     that no gradient crosses from step t to step t-1 when t is a multiple of
-    k: the loss at step s reaches steps k*(s//k) .. s only. For each loss
-    step s the report lists which steps received gradient (dx[:, t] != 0).
+    k: the loss at step s reaches steps k*(s//k) .. s only. There is no cut
+    before step 0: dh0 is the gradient the first chunk sends to h0. For each
+    loss step s the report lists which steps received gradient (dx[:, t] != 0).
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"check_truncated_bptt: k must be a positive int (steps per chunk), got {k!r}")
@@ -1004,8 +1005,14 @@ def check_truncated_bptt(forward, backward, k, trials=3, seed=0, atol=1e-6, rtol
             wrong = {n: bad for n in task.gradients
                      if (bad := _compare(report, trial, n, got[n], ref["grads"][n], atol=atol, rtol=rtol))}
             if wrong:
-                report.add_finding(f"truncated BPTT: the right steps receive gradient but "
-                                   f"{', '.join(wrong)} have wrong values")
+                dh0 = _as_array(got["dh0"])
+                if list(wrong) == ["dh0"] and dh0 is not None and not np.any(dh0):
+                    report.add_finding(f"truncated BPTT: dh0 is zero: the cuts are between chunks (before steps "
+                                       f"t = k, 2k, ...; k={k}), not before step 0, so the first chunk's gradient "
+                                       f"reaches h0")
+                else:
+                    report.add_finding(f"truncated BPTT: the right steps receive gradient but the values of "
+                                       f"{', '.join(wrong)} are wrong")
                 break
         except StudentError as err:
             report.add_finding(str(err))
