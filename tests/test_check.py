@@ -156,7 +156,8 @@ def rnn_student(bug=None):
             caches.append((x[:, t], h, h_next, Wx, Wh))
             hs.append(h if bug == "h stored before the step" else h_next)
             h = h_next
-        return np.stack(hs, axis=1), (caches[::-1] if bug == "caches reversed" else caches)
+        stored = {"caches reversed": caches[::-1], "caches shifted": caches[1:] + caches[:1]}.get(bug, caches)
+        return np.stack(hs, axis=1), stored
 
     def backward(dh, caches, k=None):
         """BPTT; with k, truncated: the gradient is cut before every step t with t % k == 0."""
@@ -188,9 +189,11 @@ def rnn_step_forward_with(bug):
 def lstm_step_forward_with(bug):
     """CS231n's blocks i, f, o, g."""
     def forward(x, h_prev, c_prev, Wx, Wh, b):
-        a = np.split(x @ Wx + h_prev @ Wh + b, 4, axis=1)
+        a, H = x @ Wx + h_prev @ Wh + b, h_prev.shape[1]
+        a_o = a[:, 2 * H:3 * H + (bug == "o's slice one column too wide")]
+        a = np.split(a, 4, axis=1)
         i = np.tanh(a[0]) if bug == "i as tanh" else sigmoid(a[3] if bug == "i reads g's block" else a[0])
-        f, o = sigmoid(a[1]), sigmoid(a[2])
+        f, o = sigmoid(a[1]), sigmoid(a_o)
         g = sigmoid(a[3]) if bug == "g as sigmoid" else np.tanh(a[3])
         c = f * c_prev + i * g
         return o * np.tanh(c), c
@@ -248,6 +251,11 @@ REGRESSIONS = {
                                                                                 r"step t-1"),
     "caches reversed": (lambda: check.check_rnn_sequence(*rnn_student("caches reversed"), verbose=False),
                         r"cache\[t\] must be step t's"),
+    "caches shifted": (lambda: check.check_rnn_sequence(*rnn_student("caches shifted"), verbose=False),
+                       r"shifted by one step.*cache\[t\] must be step t's"),
+    "o's slice one column too wide": (lambda: check.check_lstm_step(
+        lstm_step_forward_with("o's slice one column too wide"), gate_order="ifog", verbose=False),
+        r"o has shape \(\d, (\d)\).*gate slices"),
     "dnext_c ignored": (lambda: check.check_lstm_step(
         solution.lstm_step_forward, lambda dh, dc, cache: solution.lstm_step_backward(dh, 0 * dc, cache),
         gate_order="ifog", verbose=False), r"through dc_next"),
@@ -288,3 +296,13 @@ def test_a_truncated_backward_that_also_cuts_before_step_0_is_told_dh0_gets_grad
 
     report = check.check_truncated_bptt(forward, cut_before_0_too, 3, trials=1, verbose=False)
     assert "dh0 is zero" in (report.finding or ""), report.finding
+
+
+def test_an_error_inside_numpy_is_reported_at_the_students_line_with_the_shapes():
+    def rnn_step_forward(x, h_prev, Wx, Wh, b):
+        stacked = np.hstack((x, h_prev.T))                        # h_prev should not be transposed
+        return np.tanh(stacked @ np.vstack((Wx, Wh)) + b)
+
+    finding = check.check_rnn_step(rnn_step_forward, verbose=False).finding
+    assert "in rnn_step_forward: stacked = np.hstack((x, h_prev.T))" in finding, finding
+    assert re.search(r"there x has shape \(\d, \d\), h_prev has shape", finding), finding

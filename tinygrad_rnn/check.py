@@ -69,9 +69,14 @@ instead: Wx (G*H, D), Wh (G*H, H), used as x Wx^T.
 Comparisons use |got - expected| <= atol + rtol * |expected| with float64
 tolerances (atol=1e-6, rtol=1e-5 by default).
 """
+import linecache
+import os
+import re
+import sys
 import traceback
 from dataclasses import dataclass, field
 from itertools import permutations
+from pathlib import Path
 
 import numpy as np
 
@@ -190,9 +195,26 @@ def _call(fn, what, *args):
     except NotImplementedError as err:
         raise StudentError(f"{what} is not implemented yet ({err or 'raise NotImplementedError'})") from err
     except Exception as err:   # the student's bug, reported, never a crash of the check
-        frame = traceback.extract_tb(err.__traceback__)[-1]
-        raise StudentError(f"{what} raised {type(err).__name__}: {err} (line {frame.lineno}, "
-                           f"in {frame.name})") from err
+        raise StudentError(f"{what} raised {type(err).__name__}: {err} ({_where(err)})") from err
+
+
+_LIBRARIES = tuple(str(Path(module.__file__).parent) + os.sep for module in (np, sys.modules[__package__]))
+
+
+def _where(err):
+    """The student's line that raised, and the shapes of the arrays it names.
+
+    The innermost frame outside NumPy and this package: a wrong shape passed
+    to np.hstack is reported at the student's np.hstack line, not in NumPy.
+    """
+    frames = list(traceback.walk_tb(err.__traceback__))
+    frame, lineno = ([f for f in frames if not f[0].f_code.co_filename.startswith(_LIBRARIES)] or frames)[-1]
+    line = linecache.getline(frame.f_code.co_filename, lineno).strip()
+    names = dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
+    shapes = [f"{n} has shape {frame.f_locals[n].shape}" for n in names
+              if isinstance(frame.f_locals.get(n), np.ndarray)]
+    return f"line {lineno}, in {frame.f_code.co_name}" + (f": {line}" if line else "") + \
+        (f"; there {', '.join(shapes)}" if shapes else "")
 
 
 def _unpack(result, count, what):
@@ -350,14 +372,24 @@ class _Task:
                 "lstm": ["dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"],
                 "gru": ["dx", "dh_prev", "dWx", "dWh", "dbx", "dbh"]}[self.cell]
 
-    def run_forward(self, arrays, layout=None):
-        """The student's outputs {name: array} (engine shapes: (N, T, H)) and the cache."""
+    def student_inputs(self, arrays, layout=None):
+        """The forward's arguments {name in the signature: array}, as the student's function takes them."""
         a = _to_student(arrays, layout or self.layout)
         if self.sequence:
-            args = [a["x"], a["h0"], a["Wx"], a["Wh"], a["b"]]
+            return {"x": a["x"], "h0": a["h0"], "Wx": a["Wx"], "Wh": a["Wh"], "b": a["b"]}
+        inputs = {"x": a["x"][:, 0], "h_prev": a["h0"]}
+        if self.cell == "lstm":
+            inputs["c_prev"] = a["c0"]
+        inputs.update(Wx=a["Wx"], Wh=a["Wh"])
+        if self.cell == "gru":
+            inputs.update(bx=a["b"], bh=a["bh"])
         else:
-            args = [a["x"][:, 0], a["h0"]] + ([a["c0"]] if self.cell == "lstm" else []) + [a["Wx"], a["Wh"], a["b"]]
-            args += [a["bh"]] if self.cell == "gru" else []
+            inputs["b"] = a["b"]
+        return inputs
+
+    def run_forward(self, arrays, layout=None):
+        """The student's outputs {name: array} (engine shapes: (N, T, H)) and the cache."""
+        args = self.student_inputs(arrays, layout).values()
         outputs, cache = _unpack(_call(self.forward, self.forward_name, *args), len(self.outputs), self.forward_name)
         return dict(zip(self.outputs, outputs)), cache
 
@@ -422,8 +454,12 @@ def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
             report.add_finding(layout)
             report.lines.append(f"  {layout}")
             return
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in task.student_inputs(arrays).items())
+        if "broadcast" in str(err) and task.cell != "rnn":
+            H = arrays["h0"].shape[1]
+            raise StudentError(f"{err}; the inputs were {shapes}: check the gate slices of a: each gate's block is "
+                               f"H = {H} columns wide, a[:, k*H:(k+1)*H]") from err
         if "matmul" in str(err) or "shape" in str(err):
-            shapes = ", ".join(f"{k} {v.shape}" for k, v in _to_student(arrays, task.layout).items())
             raise StudentError(f"{err}; the inputs were {shapes}: check which product uses a transposed "
                                f"matrix") from err
         raise err
@@ -662,7 +698,7 @@ def _backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong):
         if text:
             return text
     if task.sequence:
-        text = (_input_of_another_step(task, arrays, ref, got, wrong) or _caches_reversed(task, arrays, dh, expected)
+        text = (_input_of_another_step(task, arrays, ref, got, wrong) or _caches_out_of_order(task, arrays, dh, expected)
                 or _local_or_carried(task, arrays, dh) or _one_step_sequence(task, arrays, dh))
         if text:
             return text
@@ -792,15 +828,18 @@ def _input_of_another_step(task, arrays, ref, got, wrong):
     return None
 
 
-def _caches_reversed(task, arrays, dh, expected):
-    """A list of per-step caches stored and read in opposite time orders (e.g. caches.insert(0, cache))."""
+def _caches_out_of_order(task, arrays, dh, expected):
+    """A list of per-step caches stored in one time order and read in another (e.g. caches.insert(0, cache))."""
     cache = task.run_forward(arrays)[1]
     if not isinstance(cache, list) or len(cache) != arrays["x"].shape[1]:
         return None
-    got = task.run_backward(cache[::-1], dh, None)
-    if all(_close(got[n], expected[n]) for n in task.gradients):
-        return ("backward: your forward stores the per-step caches in one time order and your backward reads them "
-                "in the other: cache[t] must be step t's cache (append them in time order t = 0..T-1)")
+    orders = {"in reverse time order": cache[::-1], "shifted by one step": cache[1:] + cache[:1],
+              "shifted by one step the other way": cache[-1:] + cache[:-1]}
+    for order, reordered in orders.items():
+        got = task.run_backward(reordered, dh, None)
+        if all(_close(got[n], expected[n]) for n in task.gradients):
+            return (f"backward: your backward reads the per-step caches {order} from the way your forward stores "
+                    f"them: cache[t] must be step t's cache (append them in time order t = 0..T-1)")
     return None
 
 
