@@ -174,6 +174,12 @@ def rnn_student(bug=None):
             db += da.sum(axis=0)
             if k and t % k == 0:
                 dh_prev = np.zeros_like(dh_prev)
+            if t == 1:
+                dh_prev_of_step_1 = dh_prev
+        if bug == "dh0 zero":
+            dh_prev = np.zeros_like(dh_prev)
+        if bug == "dh0 from step 1":
+            dh_prev = dh_prev_of_step_1          # a NameError on a one-step sequence, as in the student's code
         return dx, dh_prev, dWx, dWh, db
 
     return forward, backward
@@ -251,6 +257,9 @@ REGRESSIONS = {
                                                                                 r"step t-1"),
     "caches reversed": (lambda: check.check_rnn_sequence(*rnn_student("caches reversed"), verbose=False),
                         r"cache\[t\] must be step t's"),
+    "dh0 zero": (lambda: check.check_rnn_sequence(*rnn_student("dh0 zero"), verbose=False), r"dh0 is zero"),
+    "dh0 from step 1": (lambda: check.check_rnn_sequence(*rnn_student("dh0 from step 1"), verbose=False),
+                        r"dh0 is wrong while every other gradient is right"),
     "caches shifted": (lambda: check.check_rnn_sequence(*rnn_student("caches shifted"), verbose=False),
                        r"shifted by one step.*cache\[t\] must be step t's"),
     "o's slice one column too wide": (lambda: check.check_lstm_step(

@@ -693,24 +693,40 @@ def _gru_variants(arrays, gate_order):
 
 def _backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong):
     """Which gradient, which gate's derivative, which time step; local or carried."""
-    for finder in (_shape_or_transpose, _permuted_gates, _flipped_sign, _not_summed, _h_instead_of_h_prev):
+    for finder in (_shape_or_transpose, _permuted_gates, _flipped_sign, _not_summed, _h_instead_of_h_prev,
+                   _only_dh0):
         text = finder(task, ref, got, expected, wrong)
         if text:
             return text
+    probes = []               # each re-runs the student's code on a changed problem
     if task.sequence:
-        text = (_input_of_another_step(task, arrays, ref, got, wrong) or _caches_out_of_order(task, arrays, dh, expected)
-                or _local_or_carried(task, arrays, dh) or _one_step_sequence(task, arrays, dh))
-        if text:
-            return text
+        probes += [lambda: _input_of_another_step(task, arrays, ref, got, wrong),
+                   lambda: _caches_out_of_order(task, arrays, dh, expected),
+                   lambda: _local_or_carried(task, arrays, dh), lambda: _one_step_sequence(task, arrays, dh)]
     if task.cell == "lstm" and not task.sequence:
-        text = _lstm_cell_path(task, arrays, dh, dc_last)
-        if text:
-            return text
+        probes.append(lambda: _lstm_cell_path(task, arrays, dh, dc_last))
     if task.cell == "gru":
-        text = _gru_reset_probe(task, arrays, dh, wrong)
+        probes.append(lambda: _gru_reset_probe(task, arrays, dh, wrong))
+    for probe in probes:
+        try:
+            text = probe()
+        except StudentError:  # the student's code fails on the probe's problem (e.g. T = 1): not the cause sought
+            continue
         if text:
             return text
     return _gradient_finding(task, wrong)
+
+
+def _only_dh0(task, ref, got, expected, wrong):
+    """A sequence's dh0 wrong while everything else is right: returned from the wrong place."""
+    if not task.sequence or list(wrong) != ["dh0"]:
+        return None
+    dh0 = _as_array(got["dh0"])
+    what = ("dh0 is the gradient that step 0 sends back to h0, the dh_prev of step 0 (the last one the loop "
+            "over t = T-1..0 computes)")
+    if dh0 is not None and not np.any(dh0):
+        return f"backward: dh0 is zero while every other gradient is right: {what}"
+    return f"backward: dh0 is wrong while every other gradient is right (returned from the wrong step?): {what}"
 
 
 def _wrong_gates(task, arrays, dh, dc_last=None):
