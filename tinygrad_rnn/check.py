@@ -965,6 +965,9 @@ _FORMULAS = {
     ("lstm", "dh_prev"): ": dh_prev = da @ Wh.T", ("lstm", "dx"): ": dx = da @ Wx.T",
     ("gru", "dh_prev"): ": dh_prev = da_h @ Wh.T + dh_next * z (the direct path through z * h_prev)",
     ("gru", "dx"): ": dx = da_x @ Wx.T",
+    ("lstm", "db"): ": db = da summed over the batch", ("lstm", "dWx"): ": dWx = x.T @ da",
+    ("gru", "dbx"): ": dbx = da_x summed over the batch", ("gru", "dbh"): ": dbh = da_h summed over the batch",
+    ("gru", "dWx"): ": dWx = x.T @ da_x", ("gru", "dWh"): ": dWh = h_prev.T @ da_h",
 }
 
 
