@@ -125,3 +125,9 @@ def test_an_unwritable_results_file_is_one_line_not_a_traceback(tmp_path, capsys
     out = blocker / "results.json"                                  # a path under a file
     assert cli.main(["grade", str(student_file(tmp_path, "")), "--format", "gradescope", "--output", str(out)]) == 1
     assert "grade: cannot write" in capsys.readouterr().err
+
+
+def test_a_student_killed_by_a_signal_gets_a_graded_result(tmp_path):
+    body = "import os, signal\ndef rnn_step_forward(*args):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    results, tests = grade_to_json(tmp_path, student_file(tmp_path, body), "--timeout", "20")
+    assert results["score"] == 0 and "killed by signal 9 (SIGKILL" in tests["rnn_step_forward"]["output"]

@@ -34,6 +34,7 @@ TAs who write their own pytest tests call the checks directly:
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -161,7 +162,10 @@ def grade_file(path, timeout=60.0, gate_order="ifog"):
             process = subprocess.run(command, cwd=path.resolve().parent, stdin=subprocess.DEVNULL,
                                      capture_output=True, text=True, timeout=timeout,
                                      env={**os.environ, "MPLBACKEND": "Agg"})
-            if process.returncode != 0:
+            if process.returncode < 0:
+                name = next((s.name for s in signal.Signals if s == -process.returncode), "unknown")
+                stopped = f"the student's code was killed by signal {-process.returncode} ({name}; out of memory?)"
+            elif process.returncode != 0:
                 stopped = (f"the student's file stopped the grader (exit status {process.returncode}): "
                            + (process.stderr.strip().splitlines() or ["no message"])[-1])
         except subprocess.TimeoutExpired:
