@@ -16,6 +16,10 @@ cause, decided in this order:
    carried from step t+1.
 
 The lines after it give the numbers (what was wrong where, and by how much).
+To name a cause a check reruns the student's functions on changed problems:
+a gate saturated (its bias moved by +-40, so its sigmoid is 0 or 1 to
+machine precision and the other gates can be told apart), c_prev = 0, a
+loss at the last step only, a one-step sequence.
 
     import tinygrad_rnn as tr
     report = tr.check.check_lstm_step(lstm_step_forward, lstm_step_backward, gate_order="ifog")
@@ -739,7 +743,7 @@ def _wrong_gates(task, arrays, dh, dc_last=None):
 
 
 def _gru_reset_probe(task, arrays, dh, wrong):
-    """GRU: da_r = dn_a * (h_prev Wh_n + bh_n) * r (1 - r) flows through n's derivative, so a wrong n makes r wrong.
+    """GRU: da_r = da_n * (h_prev Wh_n + bh_n) * r (1 - r) flows through n's derivative, so a wrong n makes r wrong.
 
     With gate r saturated at 1, r (1 - r) = 0 and r's gradient vanishes: if
     gate n is still wrong, its own local derivative is the cause.
