@@ -134,3 +134,184 @@ def test_bad_arguments_from_the_ta_raise():
 
 def test_checks_are_exported():
     assert tr.check.check_lstm_sequence is check.check_lstm_sequence
+
+
+# --------------------------------------------------------------------------
+# Bugs from a second, independently written corpus that the grader once missed
+# or located too vaguely. Each small student below is CS231n-style numpy with
+# at most one planted bug (`bug`); the finding must name the cause.
+# --------------------------------------------------------------------------
+
+
+def sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def rnn_student(bug=None):
+    """rnn_forward and rnn_backward (BPTT) keeping a list of per-step caches."""
+    def forward(x, h0, Wx, Wh, b):
+        h, caches, hs = (np.zeros_like(h0) if bug == "h0 ignored" else h0), [], []
+        for t in range(x.shape[1]):
+            h_next = np.tanh(x[:, t] @ Wx + h @ Wh + b)
+            caches.append((x[:, t], h, h_next, Wx, Wh))
+            hs.append(h if bug == "h stored before the step" else h_next)
+            h = h_next
+        stored = {"caches reversed": caches[::-1], "caches shifted": caches[1:] + caches[:1]}.get(bug, caches)
+        return np.stack(hs, axis=1), stored
+
+    def backward(dh, caches, k=None):
+        """BPTT; with k, truncated: the gradient is cut before every step t with t % k == 0."""
+        xs = np.stack([c[0] for c in caches], axis=1)              # (N, T, D)
+        Wx, Wh = caches[0][3:]
+        dx, dWx, dWh, db = np.zeros(xs.shape), np.zeros(Wx.shape), np.zeros(Wh.shape), np.zeros(Wh.shape[0])
+        dh_prev = np.zeros(dh[:, 0].shape)
+        for t in reversed(range(dh.shape[1])):
+            x, h_prev, h_next = caches[t][:3]
+            da = (dh[:, t] + dh_prev) * (1 - h_next ** 2)
+            dx[:, t], dh_prev = da @ Wx.T, da @ Wh.T
+            dWx += xs[:, t - 1 if bug == "dWx with x of step t-1" else t].T @ da
+            dWh += h_prev.T @ da
+            db += da.sum(axis=0)
+            if k and t % k == 0:
+                dh_prev = np.zeros_like(dh_prev)
+            if t == 1:
+                dh_prev_of_step_1 = dh_prev
+        if bug == "dh0 zero":
+            dh_prev = np.zeros_like(dh_prev)
+        if bug == "dh0 from step 1":
+            dh_prev = dh_prev_of_step_1          # a NameError on a one-step sequence, as in the student's code
+        return dx, dh_prev, dWx, dWh, db
+
+    return forward, backward
+
+
+def rnn_step_forward_with(bug):
+    def forward(x, h_prev, Wx, Wh, b):
+        a = x @ Wx + h_prev @ Wh + (0 if bug == "no bias" else b)
+        return np.maximum(a, 0) if bug == "relu" else np.tanh(a)
+    return forward
+
+
+def lstm_step_forward_with(bug):
+    """CS231n's blocks i, f, o, g."""
+    def forward(x, h_prev, c_prev, Wx, Wh, b):
+        a, H = x @ Wx + h_prev @ Wh + b, h_prev.shape[1]
+        a_o = a[:, 2 * H:3 * H + (bug == "o's slice one column too wide")]
+        a = np.split(a, 4, axis=1)
+        i = np.tanh(a[0]) if bug == "i as tanh" else sigmoid(a[3] if bug == "i reads g's block" else a[0])
+        f, o = sigmoid(a[1]), sigmoid(a_o)
+        g = sigmoid(a[3]) if bug == "g as sigmoid" else np.tanh(a[3])
+        c = f * c_prev + i * g
+        return o * np.tanh(c), c
+    return forward
+
+
+def lstm_forward_c0_from_h0(x, h0, Wx, Wh, b):
+    h, c, hs = h0, h0.copy(), []                                  # CS231n starts from c0 = 0
+    for t in range(x.shape[1]):
+        h, c = lstm_step_forward_with(None)(x[:, t], h, c, Wx, Wh, b)
+        hs.append(h)
+    return np.stack(hs, axis=1)
+
+
+def gru_student(bug=None):
+    """gru_step_forward/backward with PyTorch's equations (blocks r, z, n; two biases)."""
+    def forward(x, h_prev, Wx, Wh, bx, bh):
+        ax, ah = np.split(x @ Wx + bx, 3, axis=1), np.split(h_prev @ Wh + bh, 3, axis=1)
+        r = sigmoid(ax[0] + ah[0])
+        z = sigmoid(ax[1] + (ah[0] if bug == "z reads r's hidden block" else ah[1]))
+        hn = (r * h_prev) @ np.split(Wh, 3, axis=1)[2] + np.split(bh, 3)[2] if bug == "r applied twice" else ah[2]
+        a_n = ax[2] + (hn if bug == "no reset" else r * hn)
+        n = sigmoid(a_n) if bug == "n as sigmoid" else np.tanh(a_n)
+        return (1 - z) * n + z * h_prev, (x, h_prev, Wx, Wh, r, z, n, hn)
+
+    def backward(dh_next, cache):
+        x, h_prev, Wx, Wh, r, z, n, hn = cache
+        da_n = dh_next * (1 - z) * (1 - n if bug == "tanh' as 1 - n" else 1 - n ** 2)
+        da_r = da_n * hn * r * (1 - r)
+        da_z = dh_next * (h_prev - n) * z * (1 - z)
+        dax, dah = np.hstack((da_r, da_z, da_n)), np.hstack((da_r, da_z, da_n * r))
+        return (dax @ Wx.T, dh_next * z + dah @ Wh.T, x.T @ dax, h_prev.T @ dah, dax.sum(0), dah.sum(0))
+
+    return forward, backward
+
+
+def test_the_second_corpus_students_pass_without_a_bug():
+    assert check.check_rnn_sequence(*rnn_student(), verbose=False).passed
+    assert check.check_rnn_step(rnn_step_forward_with(None), verbose=False).passed
+    assert check.check_lstm_step(lstm_step_forward_with(None), gate_order="ifog", verbose=False).passed
+    assert check.check_gru_step(*gru_student(), verbose=False).passed
+
+
+REGRESSIONS = {
+    "relu": (lambda: check.check_rnn_step(rnn_step_forward_with("relu"), verbose=False), r"relu instead of tanh"),
+    "no bias": (lambda: check.check_rnn_step(rnn_step_forward_with("no bias"), verbose=False), r"bias b"),
+    "h stored before the step": (lambda: check.check_rnn_sequence(rnn_student("h stored before the step")[0],
+                                                                  verbose=False), r"shifted by one time step"),
+    "h0 ignored": (lambda: check.check_rnn_sequence(rnn_student("h0 ignored")[0], verbose=False),
+                   r"t=0.*ignores h0"),
+    "c0 from h0": (lambda: check.check_lstm_sequence(lstm_forward_c0_from_h0, gate_order="ifog", verbose=False),
+                   r"c0 = h0"),
+    "dWx with x of step t-1": (lambda: check.check_rnn_sequence(*rnn_student("dWx with x of step t-1"),
+                                                                verbose=False), r"dWx pairs da of step t with x of "
+                                                                                r"step t-1"),
+    "caches reversed": (lambda: check.check_rnn_sequence(*rnn_student("caches reversed"), verbose=False),
+                        r"cache\[t\] must be step t's"),
+    "dh0 zero": (lambda: check.check_rnn_sequence(*rnn_student("dh0 zero"), verbose=False), r"dh0 is zero"),
+    "dh0 from step 1": (lambda: check.check_rnn_sequence(*rnn_student("dh0 from step 1"), verbose=False),
+                        r"dh0 is wrong while every other gradient is right"),
+    "caches shifted": (lambda: check.check_rnn_sequence(*rnn_student("caches shifted"), verbose=False),
+                       r"shifted by one step.*cache\[t\] must be step t's"),
+    "o's slice one column too wide": (lambda: check.check_lstm_step(
+        lstm_step_forward_with("o's slice one column too wide"), gate_order="ifog", verbose=False),
+        r"o has shape \(\d, (\d)\).*gate slices"),
+    "dnext_c ignored": (lambda: check.check_lstm_step(
+        solution.lstm_step_forward, lambda dh, dc, cache: solution.lstm_step_backward(dh, 0 * dc, cache),
+        gate_order="ifog", verbose=False), r"through dc_next"),
+    "i as tanh": (lambda: check.check_lstm_step(lstm_step_forward_with("i as tanh"), gate_order="ifog",
+                                                verbose=False), r"gate i \(input gate\) is wrong"),
+    "i reads g's block": (lambda: check.check_lstm_step(lstm_step_forward_with("i reads g's block"),
+                                                        gate_order="ifog", verbose=False),
+                          r"gate i \(input gate\) does not follow its block"),
+    "g as sigmoid": (lambda: check.check_lstm_step(lstm_step_forward_with("g as sigmoid"), gate_order="ifog",
+                                                   verbose=False), r"gate g \(candidate\) is wrong"),
+    "no reset": (lambda: check.check_gru_step(gru_student("no reset")[0], verbose=False),
+                 r"gate r \(reset gate\) is not applied"),
+    "r applied twice": (lambda: check.check_gru_step(gru_student("r applied twice")[0], verbose=False),
+                        r"gate r \(reset gate\) is used wrongly"),
+    "n as sigmoid": (lambda: check.check_gru_step(gru_student("n as sigmoid")[0], verbose=False),
+                     r"gate n \(candidate\) is wrong"),
+    "z reads r's hidden block": (lambda: check.check_gru_step(gru_student("z reads r's hidden block")[0],
+                                                              verbose=False), r"gate z \(update gate\) is wrong"),
+    "tanh' as 1 - n": (lambda: check.check_gru_step(*gru_student("tanh' as 1 - n"), verbose=False),
+                       r"local derivative of gate n \(candidate\) is wrong"),
+}
+
+
+@pytest.mark.parametrize("bug", list(REGRESSIONS))
+def test_the_second_corpus_bugs_are_located(bug):
+    run, where = REGRESSIONS[bug]
+    report = run()
+    assert not report.passed and len(report.findings) == 1, (bug, report.findings)
+    assert re.search(where, report.finding), (bug, report.finding)
+    named = set(re.findall(r"gate ([a-z]) \(", report.finding))
+    assert len(named) <= 1, f"{bug}: the finding names several gates: {report.finding}"
+
+
+def test_a_truncated_backward_that_also_cuts_before_step_0_is_told_dh0_gets_gradient():
+    forward, backward = rnn_student()
+    def cut_before_0_too(dh, caches):
+        return backward(dh, caches, k=3)
+
+    report = check.check_truncated_bptt(forward, cut_before_0_too, 3, trials=1, verbose=False)
+    assert "dh0 is zero" in (report.finding or ""), report.finding
+
+
+def test_an_error_inside_numpy_is_reported_at_the_students_line_with_the_shapes():
+    def rnn_step_forward(x, h_prev, Wx, Wh, b):
+        stacked = np.hstack((x, h_prev.T))                        # h_prev should not be transposed
+        return np.tanh(stacked @ np.vstack((Wx, Wh)) + b)
+
+    finding = check.check_rnn_step(rnn_step_forward, verbose=False).finding
+    assert "in rnn_step_forward: stacked = np.hstack((x, h_prev.T))" in finding, finding
+    assert re.search(r"there x has shape \(\d, \d\), h_prev has shape", finding), finding

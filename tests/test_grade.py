@@ -108,3 +108,26 @@ def test_user_mistakes_get_one_line_not_a_traceback(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["grade", str(path), "--timeout", "0"])
     assert "must be a number of seconds > 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body, message", [
+    ("", "defines none of the graded functions (rnn_step_forward"),
+    ("import os\nos._exit(0)\n", "ended the grader's process early"),
+    ("name = input('your name? ')\n", "could not be imported: EOFError"),      # stdin is closed, never the TA's
+])
+def test_odd_files_get_zero_with_a_message_saying_why(tmp_path, body, message):
+    results, tests = grade_to_json(tmp_path, student_file(tmp_path, body), "--timeout", "20")
+    assert results["score"] == 0 and message in results["output"], results["output"]
+
+
+def test_an_unwritable_results_file_is_one_line_not_a_traceback(tmp_path, capsys):
+    blocker = student_file(tmp_path, "", name="not_a_folder")
+    out = blocker / "results.json"                                  # a path under a file
+    assert cli.main(["grade", str(student_file(tmp_path, "")), "--format", "gradescope", "--output", str(out)]) == 1
+    assert "grade: cannot write" in capsys.readouterr().err
+
+
+def test_a_student_killed_by_a_signal_gets_a_graded_result(tmp_path):
+    body = "import os, signal\ndef rnn_step_forward(*args):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    results, tests = grade_to_json(tmp_path, student_file(tmp_path, body), "--timeout", "20")
+    assert results["score"] == 0 and "killed by signal 9 (SIGKILL" in tests["rnn_step_forward"]["output"]

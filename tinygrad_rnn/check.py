@@ -16,6 +16,10 @@ cause, decided in this order:
    carried from step t+1.
 
 The lines after it give the numbers (what was wrong where, and by how much).
+To name a cause a check reruns the student's functions on changed problems:
+a gate saturated (its bias moved by +-40, so its sigmoid is 0 or 1 to
+machine precision and the other gates can be told apart), c_prev = 0, a
+loss at the last step only, a one-step sequence.
 
     import tinygrad_rnn as tr
     report = tr.check.check_lstm_step(lstm_step_forward, lstm_step_backward, gate_order="ifog")
@@ -69,9 +73,14 @@ instead: Wx (G*H, D), Wh (G*H, H), used as x Wx^T.
 Comparisons use |got - expected| <= atol + rtol * |expected| with float64
 tolerances (atol=1e-6, rtol=1e-5 by default).
 """
+import linecache
+import os
+import re
+import sys
 import traceback
 from dataclasses import dataclass, field
 from itertools import permutations
+from pathlib import Path
 
 import numpy as np
 
@@ -190,9 +199,26 @@ def _call(fn, what, *args):
     except NotImplementedError as err:
         raise StudentError(f"{what} is not implemented yet ({err or 'raise NotImplementedError'})") from err
     except Exception as err:   # the student's bug, reported, never a crash of the check
-        frame = traceback.extract_tb(err.__traceback__)[-1]
-        raise StudentError(f"{what} raised {type(err).__name__}: {err} (line {frame.lineno}, "
-                           f"in {frame.name})") from err
+        raise StudentError(f"{what} raised {type(err).__name__}: {err} ({_where(err)})") from err
+
+
+_LIBRARIES = tuple(str(Path(module.__file__).parent) + os.sep for module in (np, sys.modules[__package__]))
+
+
+def _where(err):
+    """The student's line that raised, and the shapes of the arrays it names.
+
+    The innermost frame outside NumPy and this package: a wrong shape passed
+    to np.hstack is reported at the student's np.hstack line, not in NumPy.
+    """
+    frames = list(traceback.walk_tb(err.__traceback__))
+    frame, lineno = ([f for f in frames if not f[0].f_code.co_filename.startswith(_LIBRARIES)] or frames)[-1]
+    line = linecache.getline(frame.f_code.co_filename, lineno).strip()
+    names = dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
+    shapes = [f"{n} has shape {frame.f_locals[n].shape}" for n in names
+              if isinstance(frame.f_locals.get(n), np.ndarray)]
+    return f"line {lineno}, in {frame.f_code.co_name}" + (f": {line}" if line else "") + \
+        (f"; there {', '.join(shapes)}" if shapes else "")
 
 
 def _unpack(result, count, what):
@@ -350,14 +376,24 @@ class _Task:
                 "lstm": ["dx", "dh_prev", "dc_prev", "dWx", "dWh", "db"],
                 "gru": ["dx", "dh_prev", "dWx", "dWh", "dbx", "dbh"]}[self.cell]
 
-    def run_forward(self, arrays, layout=None):
-        """The student's outputs {name: array} (engine shapes: (N, T, H)) and the cache."""
+    def student_inputs(self, arrays, layout=None):
+        """The forward's arguments {name in the signature: array}, as the student's function takes them."""
         a = _to_student(arrays, layout or self.layout)
         if self.sequence:
-            args = [a["x"], a["h0"], a["Wx"], a["Wh"], a["b"]]
+            return {"x": a["x"], "h0": a["h0"], "Wx": a["Wx"], "Wh": a["Wh"], "b": a["b"]}
+        inputs = {"x": a["x"][:, 0], "h_prev": a["h0"]}
+        if self.cell == "lstm":
+            inputs["c_prev"] = a["c0"]
+        inputs.update(Wx=a["Wx"], Wh=a["Wh"])
+        if self.cell == "gru":
+            inputs.update(bx=a["b"], bh=a["bh"])
         else:
-            args = [a["x"][:, 0], a["h0"]] + ([a["c0"]] if self.cell == "lstm" else []) + [a["Wx"], a["Wh"], a["b"]]
-            args += [a["bh"]] if self.cell == "gru" else []
+            inputs["b"] = a["b"]
+        return inputs
+
+    def run_forward(self, arrays, layout=None):
+        """The student's outputs {name: array} (engine shapes: (N, T, H)) and the cache."""
+        args = self.student_inputs(arrays, layout).values()
         outputs, cache = _unpack(_call(self.forward, self.forward_name, *args), len(self.outputs), self.forward_name)
         return dict(zip(self.outputs, outputs)), cache
 
@@ -422,8 +458,12 @@ def _check_trial(report, task, trial, arrays, dh, dc_last, atol, rtol):
             report.add_finding(layout)
             report.lines.append(f"  {layout}")
             return
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in task.student_inputs(arrays).items())
+        if "broadcast" in str(err) and task.cell != "rnn":
+            H = arrays["h0"].shape[1]
+            raise StudentError(f"{err}; the inputs were {shapes}: check the gate slices of a: each gate's block is "
+                               f"H = {H} columns wide, a[:, k*H:(k+1)*H]") from err
         if "matmul" in str(err) or "shape" in str(err):
-            shapes = ", ".join(f"{k} {v.shape}" for k, v in _to_student(arrays, task.layout).items())
             raise StudentError(f"{err}; the inputs were {shapes}: check which product uses a transposed "
                                f"matrix") from err
         raise err
@@ -521,33 +561,115 @@ def _forward_finding(task, arrays, outputs, expected, wrong):
         for description, variant in _gru_variants(arrays, task.gate_order).items():
             if _close(got, variant):
                 return f"forward: h_next is wrong: you wrote {description}"
-        return "forward: h_next is wrong (check r, z, n and h_next = (1 - z) * n + z * h_prev)"
+        return _gru_gate_probe(task, arrays)
     if task.cell == "lstm":
-        if "c_next" not in wrong:
-            return ("forward: h_next is wrong while c_next is right: check gate o (output gate) and "
-                    "h_next = o * tanh(c_next)")
-        zero_c = dict(arrays, c0=np.zeros_like(arrays["c0"]))
-        try:
-            c_when_no_c_prev = task.run_forward(zero_c)[0]["c_next"]
-        except StudentError:
-            c_when_no_c_prev = None
-        ref = _engine("lstm", zero_c, task.gate_order)
-        if _close(c_when_no_c_prev, ref["c"][:, 0]):
-            return ("forward: c_next is wrong only through c_prev: check the term f * c_prev "
-                    "(gate f (forget gate))")
-        return "forward: c_next is wrong: check gate i (input gate), gate g (candidate) and c_next = f * c_prev + i * g"
+        return _lstm_gate_probe(task, arrays, wrong)
+    x, h_prev, Wx, Wh, b = arrays["x"][:, 0], arrays["h0"], arrays["Wx"], arrays["Wh"], arrays["b"]
+    a = x @ Wx + h_prev @ Wh + b
+    variants = {"left out the bias b": np.tanh(x @ Wx + h_prev @ Wh), "left out h_prev @ Wh": np.tanh(x @ Wx + b),
+                "left out x @ Wx": np.tanh(h_prev @ Wh + b), "used relu instead of tanh": np.maximum(a, 0),
+                "used sigmoid instead of tanh": sigmoid(a), "left out the tanh": a}
+    for mistake, variant in variants.items():
+        if _close(got, variant):
+            return f"forward: h_next is wrong: you {mistake}; h_next = tanh(x @ Wx + h_prev @ Wh + b)"
     return "forward: h_next is wrong: check h_next = tanh(x @ Wx + h_prev @ Wh + b)"
 
 
 def _forward_time_finding(task, arrays, got, expected):
     bad = [t for t in range(got.shape[1]) if not _close(got[:, t], expected[:, t])]
     first = bad[0]
-    text = f"forward: h is wrong from time step t={first} on (checked {got.shape[1]} steps)"
+    T = got.shape[1]
+    if _close(got[:, 0], arrays["h0"]) and _close(got[:, 1:], expected[:, :-1]):
+        return (f"forward: h is shifted by one time step: h[:, t] holds the hidden state of step t-1 (h[:, 0] is "
+                f"h0); store h_t after computing step t (checked {T} steps)")
+    starts = {"ignores h0 (starts from zeros)": dict(arrays, h0=np.zeros_like(arrays["h0"]))}
+    if task.cell == "lstm":
+        starts["starts from c0 = h0; lstm_forward starts from c0 = 0"] = dict(arrays, c0=arrays["h0"])
+    for mistake, start in starts.items():
+        if _close(got, _engine(task.cell, start, task.gate_order)["h"]):
+            return f"forward: h is wrong from time step t=0 on: your forward {mistake} (checked {T} steps)"
+    text = f"forward: h is wrong from time step t={first} on (checked {T} steps)"
     if np.all(got[:, first] == 0):
         text += f"; h[:, {first}] is all zeros: was step {first} computed? (does your time loop start at t = 0?)"
     elif first == 0:
         text += "; the first step must start from h0"
     return text
+
+
+def _saturated(task, arrays, gate, value):
+    """`arrays` with gate `gate`'s bias pushed so far (+-40) that sigmoid of its pre-activation is `value` (0 or 1)."""
+    H = arrays["h0"].shape[1]
+    k = task.gate_order.index(gate)
+    b = arrays["b"].copy()
+    b[k * H:(k + 1) * H] += 40.0 if value else -40.0
+    return dict(arrays, b=b)
+
+
+def _forward_right(task, arrays, output=None):
+    """Whether the student's forward gives the engine's outputs (or just `output`) on `arrays`."""
+    try:
+        got = task.run_forward(arrays)[0]
+    except StudentError:
+        return False
+    ref = _engine(task.cell, arrays, task.gate_order)
+    return all(_close(got[k], e) for k, e in task.expected_outputs(ref).items() if output in (None, k))
+
+
+def _lstm_gate_probe(task, arrays, wrong):
+    """Find the wrong LSTM gate: drop c_prev, then saturate gate i or gate o.
+
+    With c_prev = 0, c_next = i * g (gate f plays no part); with i = 1,
+    c_next = f * c_prev + g; with i = 0, c_next = f * c_prev; with o = 1,
+    h_next = tanh(c_next); with o = 0, h_next = 0.
+    """
+    if "c_next" not in wrong:
+        if _forward_right(task, _saturated(task, arrays, "o", 1), "h_next"):
+            return ("forward: h_next is wrong while c_next is right, and right when gate o is saturated at 1: "
+                    "gate o (output gate) is wrong: o = sigmoid(a_o)")
+        if not _forward_right(task, _saturated(task, arrays, "o", 0), "h_next"):
+            return ("forward: h_next is wrong while c_next is right: gate o (output gate) does not follow its block "
+                    "of a (with a_o very negative, o must be 0 and h_next 0): o = sigmoid(a_o)")
+        return ("forward: h_next is wrong while c_next is right, and gate o (output gate) is right too: check the "
+                "tanh in h_next = o * tanh(c_next)")
+    if _forward_right(task, dict(arrays, c0=np.zeros_like(arrays["c0"])), "c_next") or \
+            _forward_right(task, _saturated(task, arrays, "f", 0), "c_next"):
+        return ("forward: c_next is wrong only in the term f * c_prev (right when c_prev = 0 or gate f is "
+                "saturated at 0): check gate f (forget gate) and that it multiplies c_prev")
+    if _forward_right(task, _saturated(task, arrays, "i", 1), "c_next"):
+        return ("forward: c_next is wrong, and right when gate i is saturated at 1: gate i (input gate) is wrong: "
+                "i = sigmoid(a_i)")
+    if not _forward_right(task, _saturated(task, arrays, "i", 0), "c_next"):
+        return ("forward: c_next is wrong: gate i (input gate) does not follow its block of a (with a_i very "
+                "negative, i must be 0 and c_next = f * c_prev): i = sigmoid(a_i)")
+    return ("forward: c_next is wrong: gate g (candidate) is wrong (c_next is right when i = 0, wrong when i = 1 "
+            "and c_next = f * c_prev + g): g = tanh(a_g)")
+
+
+def _gru_gate_probe(task, arrays):
+    """Find the wrong GRU gate by saturating the others.
+
+    With z = 1, h_next = h_prev whatever n is; with z = 0, h_next = n; with
+    z = 0 and r = 1, n = tanh(x Wx_n + bx_n + h_prev Wh_n + bh_n); with z = 0
+    and r = 0, n = tanh(x Wx_n + bx_n). Each probe that goes wrong names a
+    gate.
+    """
+    if not _forward_right(task, _saturated(task, arrays, "z", 1)):
+        return ("forward: gate z (update gate) mixes wrongly: with z = 1 h_next must be h_prev; "
+                "h_next = (1 - z) * n + z * h_prev")
+    if _forward_right(task, _saturated(task, arrays, "z", 0)):
+        return ("forward: gate z (update gate) is wrong: h_next is right whenever z is 0 or 1, so n is right "
+                "and z itself is not: z = sigmoid(x Wx_z + bx_z + h_prev Wh_z + bh_z)")
+    n_only = _saturated(task, arrays, "z", 0)
+    r_open, r_shut = _forward_right(task, _saturated(task, n_only, "r", 1)), \
+        _forward_right(task, _saturated(task, n_only, "r", 0))
+    if r_open and r_shut:
+        return ("forward: gate r (reset gate) is used wrongly: n is right when r is 0 or 1 and wrong in between; "
+                "r multiplies (h_prev Wh_n + bh_n) once: n = tanh(x Wx_n + bx_n + r * (h_prev Wh_n + bh_n))")
+    if r_open:
+        return ("forward: gate r (reset gate) is not applied: with r = 0 the candidate must be n = tanh(x Wx_n + "
+                "bx_n), yours still uses h_prev; n = tanh(x Wx_n + bx_n + r * (h_prev Wh_n + bh_n))")
+    return ("forward: gate n (candidate) is wrong even with r = 1 and z = 0 (h_next = n): "
+            "n = tanh(x Wx_n + bx_n + r * (h_prev Wh_n + bh_n))")
 
 
 def _gru_variants(arrays, gate_order):
@@ -575,19 +697,68 @@ def _gru_variants(arrays, gate_order):
 
 def _backward_finding(task, arrays, dh, dc_last, ref, got, expected, wrong):
     """Which gradient, which gate's derivative, which time step; local or carried."""
-    for finder in (_shape_or_transpose, _permuted_gates, _flipped_sign, _not_summed, _h_instead_of_h_prev):
+    for finder in (_shape_or_transpose, _permuted_gates, _flipped_sign, _not_summed, _h_instead_of_h_prev,
+                   _only_dh0):
         text = finder(task, ref, got, expected, wrong)
         if text:
             return text
+    probes = []               # each re-runs the student's code on a changed problem
     if task.sequence:
-        text = _local_or_carried(task, arrays, dh) or _one_step_sequence(task, arrays, dh)
-        if text:
-            return text
+        probes += [lambda: _input_of_another_step(task, arrays, ref, got, wrong),
+                   lambda: _caches_out_of_order(task, arrays, dh, expected),
+                   lambda: _local_or_carried(task, arrays, dh), lambda: _one_step_sequence(task, arrays, dh)]
     if task.cell == "lstm" and not task.sequence:
-        text = _lstm_cell_path(task, arrays, dh, dc_last)
+        probes.append(lambda: _lstm_cell_path(task, arrays, dh, dc_last))
+    if task.cell == "gru":
+        probes.append(lambda: _gru_reset_probe(task, arrays, dh, wrong))
+    for probe in probes:
+        try:
+            text = probe()
+        except StudentError:  # the student's code fails on the probe's problem (e.g. T = 1): not the cause sought
+            continue
         if text:
             return text
     return _gradient_finding(task, wrong)
+
+
+def _only_dh0(task, ref, got, expected, wrong):
+    """A sequence's dh0 wrong while everything else is right: returned from the wrong place."""
+    if not task.sequence or list(wrong) != ["dh0"]:
+        return None
+    dh0 = _as_array(got["dh0"])
+    what = ("dh0 is the gradient that step 0 sends back to h0, the dh_prev of step 0 (the last one the loop "
+            "over t = T-1..0 computes)")
+    if dh0 is not None and not np.any(dh0):
+        return f"backward: dh0 is zero while every other gradient is right: {what}"
+    return f"backward: dh0 is wrong while every other gradient is right (returned from the wrong step?): {what}"
+
+
+def _wrong_gates(task, arrays, dh, dc_last=None):
+    """The gates whose bias gradient (the sum of their da) the student gets wrong on `arrays`."""
+    ref = _engine(task.cell, arrays, task.gate_order, dh, dc_last)
+    got = task.run_backward(task.run_forward(arrays)[1], dh, dc_last)
+    expected = task.expected_grads(ref)
+    names = [n for n in ("db", "dbx", "dbh", "dWx", "dWh") if n in expected]
+    return {k for n in names for k, g, e in _gate_blocks(task, got[n], expected[n]) if not _close(g, e)}
+
+
+def _gru_reset_probe(task, arrays, dh, wrong):
+    """GRU: da_r = da_n * (h_prev Wh_n + bh_n) * r (1 - r) flows through n's derivative, so a wrong n makes r wrong.
+
+    With gate r saturated at 1, r (1 - r) = 0 and r's gradient vanishes: if
+    gate n is still wrong, its own local derivative is the cause.
+    """
+    labels = {label for labels in wrong.values() for label in labels if label}
+    if not {f"gate {GATE_NAMES['r']}", f"gate {GATE_NAMES['n']}"} <= labels:
+        return None
+    gates = _wrong_gates(task, _saturated(task, arrays, "r", 1), dh)
+    if gates == {"n"}:
+        return ("backward: the local derivative of gate n (candidate) is wrong (r's gradient goes through "
+                "n's, so it is wrong too; with r saturated at 1 only gate n is wrong): da_n = dn * (1 - n^2)")
+    if not gates:
+        return ("backward: the local derivative of gate r (reset gate) is wrong (right when r is saturated at 1): "
+                "da_r = da_n * (h_prev Wh_n + bh_n) * r * (1 - r)")
+    return None
 
 
 def _shape_or_transpose(task, ref, got, expected, wrong):
@@ -657,6 +828,41 @@ def _h_instead_of_h_prev(task, ref, got, expected, wrong):
     return None
 
 
+def _input_of_another_step(task, arrays, ref, got, wrong):
+    """dWx or dWh pairing da_t with the input of step t-1 or t+1 instead of step t."""
+    da = ref["steps"]["b"]                                           # (T, N, G*H)
+    T = da.shape[0]
+    h_prev = [arrays["h0"]] + [ref["h"][:, t] for t in range(T - 1)]
+    inputs = {"dWx": ("x", [arrays["x"][:, t] for t in range(T)]), "dWh": ("h_prev", h_prev)}
+    for name in ("dWx", "dWh"):
+        if name not in wrong:
+            continue
+        symbol, values = inputs[name]
+        for shift in (-1, 1):
+            for ends, index in (("wrapping around", lambda t: (t + shift) % T),
+                                ("clamped at the ends", lambda t: min(max(t + shift, 0), T - 1))):
+                guess = sum(values[index(t)].T @ da[t] for t in range(T))
+                if _close(got[name], guess):
+                    return (f"backward: {name} pairs da of step t with {symbol} of step t{shift:+d} ({ends}); "
+                            f"{name} = sum over t of {symbol}_t.T @ da_t, both of the same step t")
+    return None
+
+
+def _caches_out_of_order(task, arrays, dh, expected):
+    """A list of per-step caches stored in one time order and read in another (e.g. caches.insert(0, cache))."""
+    cache = task.run_forward(arrays)[1]
+    if not isinstance(cache, list) or len(cache) != arrays["x"].shape[1]:
+        return None
+    orders = {"in reverse time order": cache[::-1], "shifted by one step": cache[1:] + cache[:1],
+              "shifted by one step the other way": cache[-1:] + cache[:-1]}
+    for order, reordered in orders.items():
+        got = task.run_backward(reordered, dh, None)
+        if all(_close(got[n], expected[n]) for n in task.gradients):
+            return (f"backward: your backward reads the per-step caches {order} from the way your forward stores "
+                    f"them: cache[t] must be step t's cache (append them in time order t = 0..T-1)")
+    return None
+
+
 def _local_or_carried(task, arrays, dh):
     """Seed the loss at the last step only: a wrong last step is a local error, wrong earlier steps a carried one."""
     T = dh.shape[1]
@@ -714,6 +920,9 @@ def _lstm_cell_path(task, arrays, dh, dc_last):
         found[probe] = {n for n in expected if not _close(got[n], expected[n])}
         found[probe + "_gates"] = {k for k, blocks, e in _gate_blocks(task, got["db"], expected["db"])
                                    if not _close(blocks, e)}
+    if found["dc"] and not found["dh"]:
+        return ("backward: the gradient arriving through dc_next is lost or wrong (with dh_next = 0 your gradients "
+                "are wrong, with dc_next = 0 they are right): dc = dc_next + dh_next * o * (1 - tanh(c_next)^2)")
     if not found["dc"] and found["dh"]:
         gates = found["dh_gates"]
         if "o" not in gates and gates == set(task.gate_order) - {"o"}:
@@ -760,6 +969,9 @@ _FORMULAS = {
     ("lstm", "dh_prev"): ": dh_prev = da @ Wh.T", ("lstm", "dx"): ": dx = da @ Wx.T",
     ("gru", "dh_prev"): ": dh_prev = da_h @ Wh.T + dh_next * z (the direct path through z * h_prev)",
     ("gru", "dx"): ": dx = da_x @ Wx.T",
+    ("lstm", "db"): ": db = da summed over the batch", ("lstm", "dWx"): ": dWx = x.T @ da",
+    ("gru", "dbx"): ": dbx = da_x summed over the batch", ("gru", "dbh"): ": dbh = da_h summed over the batch",
+    ("gru", "dWx"): ": dWx = x.T @ da_x", ("gru", "dWh"): ": dWh = h_prev.T @ da_h",
 }
 
 
@@ -816,8 +1028,9 @@ def check_truncated_bptt(forward, backward, k, trials=3, seed=0, atol=1e-6, rtol
 
     backward(dh, cache) -> (dx, dh0, dWx, dWh, db) like rnn_backward, except
     that no gradient crosses from step t to step t-1 when t is a multiple of
-    k: the loss at step s reaches steps k*(s//k) .. s only. For each loss
-    step s the report lists which steps received gradient (dx[:, t] != 0).
+    k: the loss at step s reaches steps k*(s//k) .. s only. There is no cut
+    before step 0: dh0 is the gradient the first chunk sends to h0. For each
+    loss step s the report lists which steps received gradient (dx[:, t] != 0).
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"check_truncated_bptt: k must be a positive int (steps per chunk), got {k!r}")
@@ -854,8 +1067,14 @@ def check_truncated_bptt(forward, backward, k, trials=3, seed=0, atol=1e-6, rtol
             wrong = {n: bad for n in task.gradients
                      if (bad := _compare(report, trial, n, got[n], ref["grads"][n], atol=atol, rtol=rtol))}
             if wrong:
-                report.add_finding(f"truncated BPTT: the right steps receive gradient but "
-                                   f"{', '.join(wrong)} have wrong values")
+                dh0 = _as_array(got["dh0"])
+                if list(wrong) == ["dh0"] and dh0 is not None and not np.any(dh0):
+                    report.add_finding(f"truncated BPTT: dh0 is zero: the cuts are between chunks (before steps "
+                                       f"t = k, 2k, ...; k={k}), not before step 0, so the first chunk's gradient "
+                                       f"reaches h0")
+                else:
+                    report.add_finding(f"truncated BPTT: the right steps receive gradient but the values of "
+                                       f"{', '.join(wrong)} are wrong")
                 break
         except StudentError as err:
             report.add_finding(str(err))

@@ -18,6 +18,10 @@ Functions use CS231n's layout (Wx (D, G*H), LSTM gate blocks i, f, o, g);
 see `tinygrad_rnn.check` for every signature. ``rnn_backward_truncated(dh,
 cache, k)`` is graded only when the file defines it.
 
+Exit status: 0 whenever a result was produced, whatever the student's file
+did; 1 for a mistake of the TA (no such student file, a bad --gate-order,
+an --output that cannot be written); 2 for arguments argparse rejects.
+
 TAs who write their own pytest tests call the checks directly:
 
     import tinygrad_rnn as tr
@@ -30,6 +34,7 @@ TAs who write their own pytest tests call the checks directly:
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -120,6 +125,8 @@ def _worker(student, out, gate_order):
         emit(import_error=f"{type(err).__name__}: {err}")
         return
     functions = vars(module)
+    if not any(callable(functions.get(item.name)) for item in GRADED):
+        emit(no_functions=True)
     for item in GRADED:
         if item.optional and item.name not in functions:
             continue
@@ -129,6 +136,7 @@ def _worker(student, out, gate_order):
         except Exception as err:   # a failure of the grader itself: reported, then the next test
             emit(test={"name": item.name, "score": 0, "max_score": item.points,
                        "output": f"the grader could not run this check: {type(err).__name__}: {err}"})
+    emit(done=True)
 
 
 # --------------------------------------------------------------------------
@@ -151,14 +159,20 @@ def grade_file(path, timeout=60.0, gate_order="ifog"):
         command = [sys.executable, "-m", "tinygrad_rnn.grade", str(path.resolve()), str(out), gate_order]
         stopped = None
         try:
-            process = subprocess.run(command, cwd=path.resolve().parent, capture_output=True, text=True,
-                                     timeout=timeout, env={**os.environ, "MPLBACKEND": "Agg"})
-            if process.returncode != 0:
+            process = subprocess.run(command, cwd=path.resolve().parent, stdin=subprocess.DEVNULL,
+                                     capture_output=True, text=True, timeout=timeout,
+                                     env={**os.environ, "MPLBACKEND": "Agg"})
+            if process.returncode < 0:
+                name = next((s.name for s in signal.Signals if s == -process.returncode), "unknown")
+                stopped = f"the student's code was killed by signal {-process.returncode} ({name}; out of memory?)"
+            elif process.returncode != 0:
                 stopped = (f"the student's file stopped the grader (exit status {process.returncode}): "
                            + (process.stderr.strip().splitlines() or ["no message"])[-1])
         except subprocess.TimeoutExpired:
             stopped = f"stopped after {timeout:g} s (an infinite loop?)"
         events = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    if not stopped and not any("done" in e or "import_error" in e for e in events):
+        stopped = "the student's file ended the grader's process early (exit status 0: os._exit?)"
     return _collect(path.name, events, stopped)
 
 
@@ -168,6 +182,9 @@ def _collect(name, events, stopped):
     for event in events:
         if "import_error" in event:
             message = f"{name} could not be imported: {event['import_error']}"
+        if "no_functions" in event:
+            message = (f"{name} defines none of the graded functions ("
+                       + ", ".join(g.name for g in GRADED if not g.optional) + ")")
         running = event.get("started", running)
         if "test" in event:
             tests[event["test"]["name"]] = event["test"]
@@ -216,8 +233,11 @@ def command_grade(args):
     else:
         output = Path(args.output or ("/autograder/results/results.json" if Path("/autograder/results").is_dir()
                                       else "results.json"))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(to_gradescope(result), indent=2))
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(to_gradescope(result), indent=2))
+        except OSError as err:
+            raise RuntimeError(f"grade: cannot write {output}: {err.strerror or err}; pass --output PATH") from err
         print(f"{result['output']}; wrote {output}")
     return 0
 
