@@ -195,8 +195,8 @@ def test_cell_no_batch_dim(torch, name, fused):
         assert part.shape == (4,)
     close(out, theirs(as_torch(torch, x), state_theirs))
     close(ours(tr.Tensor(x)), theirs(as_torch(torch, x)))          # default state, unbatched
-    batched = ours(tr.Tensor(x[None]), tuple(s.reshape(1, 4) for s in flat(state_ours))
-                   if name == "LSTMCell" else state_ours.reshape(1, 4))
+    batched = ours(tr.Tensor(x).unsqueeze(0), tuple(s.unsqueeze(0) for s in flat(state_ours))
+                   if name == "LSTMCell" else state_ours.unsqueeze(0))
     for a, b in zip(flat(out), flat(batched)):
         np.testing.assert_array_equal(a.data, b.data[0])
 
@@ -336,8 +336,8 @@ def test_layer_no_batch_dim(torch, name, config, fused):
     out_ours, _ = ours(tr.Tensor(x), state if name == "LSTM" else state[0])
     out_theirs, _ = theirs(as_torch(torch, x), state_theirs if name == "LSTM" else state_theirs[0])
     close(out_ours, out_theirs)
-    batch = x[None] if config.get("batch_first") else x[:, None]
-    out_batch, _ = ours(tr.Tensor(batch))
+    batch = tr.Tensor(x).unsqueeze(0 if config.get("batch_first") else 1)   # no_batch_dim_reference_fn
+    out_batch, _ = ours(batch)
     np.testing.assert_allclose(ours(tr.Tensor(x))[0].data, out_batch.data.reshape(4, D * 3), rtol=1e-6)
 
 
@@ -854,7 +854,8 @@ def test_module_level_functions(torch):
 
 
 def test_tensor_api_names(torch):
-    """size(), size(d), numel(), dim(), flatten(), clone(), view(-1)/reshape(-1) as in torch."""
+    """size(), size(d), numel(), dim(), flatten(), clone(), view(-1)/reshape(-1), transpose(d0, d1),
+    permute, unsqueeze, squeeze and contiguous as in torch."""
     x = randn(2, 3, 4)
     t, ours = as_torch(torch, x), tr.Tensor(x, requires_grad=True)
     assert ours.size() == tuple(t.size()) and ours.size(1) == t.size(1) and ours.size(-1) == t.size(-1)
@@ -863,6 +864,17 @@ def test_tensor_api_names(torch):
     assert ours.flatten(1).shape == tuple(t.flatten(1).shape)
     assert ours.view(-1, 4).shape == tuple(t.view(-1, 4).shape)
     assert ours.reshape(2, -1).shape == tuple(t.reshape(2, -1).shape)
+    for dims in ((0, 1), (1, 0), (-1, 0), (2, 1)):                    # PyTorch's swap of two axes
+        np.testing.assert_array_equal(ours.transpose(*dims).data, t.transpose(*dims).numpy())
+    np.testing.assert_array_equal(ours.permute(2, 0, 1).data, t.permute(2, 0, 1).numpy())
+    matrix = tr.Tensor(x[0])
+    np.testing.assert_array_equal(matrix.transpose(0, 1).data, x[0].T)  # a swap, not NumPy's no-op
+    for d in range(-4, 4):
+        assert ours.unsqueeze(d).shape == tuple(t.unsqueeze(d).shape)
+    column = tr.Tensor(x[:1, :, :1])                                       # (1, 3, 1)
+    assert column.squeeze().shape == (3,) and column.squeeze(0).shape == (3, 1)
+    assert column.squeeze(1).shape == (1, 3, 1)                           # not of length 1: kept
+    assert ours.contiguous() is ours
     copy_ = ours.clone()
     copy_.sum().backward()                                   # clone is differentiable, as in torch
     np.testing.assert_array_equal(ours.grad, np.ones_like(x))
