@@ -259,29 +259,33 @@ def test_state_dict_from_torch_every_configuration(torch, name, config, fused):
 
 
 @pytest.mark.parametrize("fused", FUSED)
-@pytest.mark.parametrize("variable_len", [False, "list", "tensor"])
+@pytest.mark.parametrize("variable_len", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("mode", ["RNN_RELU", "RNN_TANH", "LSTM", "GRU"])
-def test_RNN_cpu_vs_cudnn_no_dropout(torch, mode, bidirectional, variable_len, fused):
+def test_RNN_cpu_vs_cudnn_no_dropout(torch, mode, bidirectional, batch_first, variable_len, fused):
     """test_RNN_cpu_vs_cudnn_no_dropout (there CPU against cuDNN; here ours against torch's CPU):
     2 layers, forward and every gradient (input, h0 and parameters), padded batches through
-    lengths= against pack_padded_sequence."""
+    lengths= against pack_padded_sequence. The batch-first cases also drop the biases and pass
+    the lengths as a Tensor (PyTorch's bias and lens_as_tensor options)."""
     name = mode.split("_")[0]
     extra = {"nonlinearity": mode.split("_")[1].lower()} if name == "RNN" else {}
-    theirs, ours = twin(torch, name, 10, 6, num_layers=2, bidirectional=bidirectional, fused=fused, **extra)
+    theirs, ours = twin(torch, name, 10, 6, num_layers=2, bidirectional=bidirectional, fused=fused,
+                        batch_first=batch_first, bias=not batch_first, **extra)
     T, B, D = 7, 5, 2 if bidirectional else 1
-    x = randn(T, B, 10)
+    x = randn(*((B, T, 10) if batch_first else (T, B, 10)))
     lengths = [7, 5, 5, 2, 1] if variable_len else None
     x_ours, x_theirs = tr.Tensor(x, requires_grad=True), as_torch(torch, x, requires_grad=True)
     state_ours, state_theirs = state_pair(torch, name, 2 * D, B, 6)
     for s in flat(state_ours) + flat(state_theirs):
         s.requires_grad_(True)
     out_ours, final_ours = ours(x_ours, state_ours,
-                                lengths=tr.tensor(lengths) if variable_len == "tensor" else lengths)
+                                lengths=tr.tensor(lengths) if variable_len and batch_first else lengths)
     if variable_len:
-        packed = torch.nn.utils.rnn.pack_padded_sequence(x_theirs, lengths)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x_theirs, torch.tensor(lengths), batch_first=batch_first)
         out_theirs, final_theirs = theirs(packed, state_theirs)
-        out_theirs = torch.nn.utils.rnn.pad_packed_sequence(out_theirs, total_length=T)[0]
+        out_theirs = torch.nn.utils.rnn.pad_packed_sequence(out_theirs, batch_first=batch_first,
+                                                            total_length=T)[0]
     else:
         out_theirs, final_theirs = theirs(x_theirs, state_theirs)
     close(out_ours, out_theirs)
@@ -305,11 +309,13 @@ def test_RNN_cpu_vs_cudnn_with_dropout(torch, name, fused):
     theirs, ours = twin(torch, name, 10, 6, num_layers=2, dropout=1.0, fused=fused)
     theirs.train(), ours.train()
     x = randn(7, 5, 10)
-    close(ours(tr.Tensor(x)), theirs(as_torch(torch, x)))
     out_ours, final_ours = ours(tr.Tensor(x))
     out_theirs, final_theirs = theirs(as_torch(torch, x))
     close(out_ours, out_theirs)
     close(final_ours, final_theirs)
+    out_ours.sum().backward()
+    out_theirs.sum().backward()
+    grads_close(ours, theirs)            # layer 0 gets no gradient through the dropped activations
 
 
 @pytest.mark.parametrize("fused", FUSED)
@@ -354,6 +360,33 @@ def test_layers_in_float64(torch, name, fused):
     out_theirs, final_theirs = theirs(as_torch(torch, x))
     close(out_ours, out_theirs, atol=1e-12)
     close(final_ours, final_theirs, atol=1e-12)
+
+
+@pytest.mark.parametrize("fused", FUSED)
+@pytest.mark.parametrize("name", list(LAYERS) + list(CELLS))
+def test_modules_to(torch, name, fused):
+    """test_modules test_to: .double() / .to(np.float64) converts every parameter in place; the
+    converted module agrees with torch's .double() to 1e-12."""
+    theirs, ours = twin(torch, name, 3, 4, fused=fused)
+    assert ours.double() is ours and all(p.dtype == np.float64 for p in ours.parameters())
+    theirs = theirs.double()
+    x = randn(5, 2, 3, dtype=np.float64) if name in LAYERS else randn(2, 3, dtype=np.float64)
+    close(ours(tr.Tensor(x)), theirs(as_torch(torch, x)), atol=1e-6)     # weights were float32
+    ours.to(np.float32)
+    assert all(p.dtype == np.float32 for p in ours.parameters())
+
+
+@pytest.mark.parametrize("name", list(LAYERS) + list(CELLS))
+def test_reset_parameters_range(name):
+    """RNNBase.reset_parameters / RNNCellBase.reset_parameters: every weight and bias is drawn
+    from U(-1/sqrt(H), 1/sqrt(H))."""
+    H = 64
+    model = (LAYERS | CELLS)[name](8, H)
+    values = np.concatenate([p.data.ravel() for p in model.parameters()])
+    bound = 1 / np.sqrt(H)
+    assert np.abs(values).max() <= bound
+    assert np.abs(values).max() > 0.95 * bound and abs(values.mean()) < 0.05 * bound
+    assert abs(values.std() - bound / np.sqrt(3)) < 0.05 * bound              # std of U(-a, a)
 
 
 @pytest.mark.parametrize("fused", FUSED)
