@@ -9,12 +9,21 @@ oracle, imported with pytest.importorskip.
 
 Not ported (no counterpart in a CPU-only engine without PackedSequence or
 TorchScript): cuDNN and CUDA tests (test_RNN_cpu_vs_cudnn_* compare CPU with
-GPU: here they compare with torch on CPU instead, test_cudnn_*, test_rnn_check_device,
+GPU: here they compare with torch on CPU instead; test_cudnn_*, test_rnn_check_device,
 test_partial_flat_weights, test_*_grad_and_gradgrad, test_rnn_fused), oneDNN
 (test_LSTM_differentiable_backward_using_oneDNN), weight norm
-(test_rnn_weight_norm, test_RNN_cudnn_weight_norm), TorchScript and
-PackedSequence plumbing (pack_sequence, sort/unsort indices, .to of a
-PackedSequence), and proj_size tests (not in this tree yet).
+(test_rnn_weight_norm, test_RNN_cudnn_weight_norm), test_modules' test_gradgrad
+(the engine has no double backward), test_cpu_gpu_parity, test_memory_format,
+test_multiple_device_transfer, test_check_inplace and test_repr (our repr lists
+our own options), TorchScript and PackedSequence plumbing (pack_sequence,
+sort/unsort indices, .to of a PackedSequence), and the proj_size tests
+(test_projections_*: proj_size is not in this tree yet).
+
+Deliberate differences, asserted as such: shape errors are ValueErrors and a
+dtype mismatch a TypeError (PyTorch: RuntimeError / ValueError), each naming
+the shapes or dtypes and the fix; a layer of hidden_size 0 is allowed (PyTorch
+refuses it for layers, allows it for cells); with lengths= the output keeps the
+padded length T (pad_packed_sequence's total_length=T).
 """
 import copy
 import warnings
@@ -452,6 +461,7 @@ def test_module_error_inputs_RNN_GRU(name):
     make = LAYERS[name]
     with pytest.raises(ValueError, match="num_layers"):
         make(10, 10, 0)
+    assert make(10, 0, 1)(tr.zeros(2, 1, 10))[0].shape == (2, 1, 0)   # PyTorch: hidden_size must be > 0
     for flag in ("bias", "batch_first"):
         for value in (0, 1, "True", "False"):
             with pytest.raises(TypeError, match=f"{flag} should be of type bool"):
@@ -822,6 +832,27 @@ def test_modules_save_load(tmp_path, name, fused):
     tr.io.load(tmp_path / "model.npz", into=other)
     x = tr.randn(5, 2, 3) if name in LAYERS else tr.randn(2, 3)
     close(other(x), model(x))
+
+
+def test_module_discovery_names(torch):
+    """Module.children / named_modules / modules / named_parameters as in torch, for a model
+    built from a layer and a Linear head."""
+    class Tagger(nn.Module):
+        def __init__(self):
+            self.rnn = nn.LSTM(3, 4, num_layers=2)
+            self.head = nn.Linear(4, 2)
+
+    class TorchTagger(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(3, 4, num_layers=2)
+            self.head = torch.nn.Linear(4, 2)
+
+    ours, theirs = Tagger(), TorchTagger()
+    assert [type(m).__name__ for m in ours.children()] == [type(m).__name__ for m in theirs.children()]
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert len(list(ours.modules())) == len(list(theirs.modules()))
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
 
 
 def test_load_state_dict_with_tensors(torch):

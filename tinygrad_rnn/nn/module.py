@@ -129,6 +129,16 @@ class Module:
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
+    def children(self):
+        """The direct sub-modules (PyTorch's name); `named_children` gives their names too."""
+        return [child for _, child in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        """(name, module) for this module ("") and every sub-module below it, as in PyTorch."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
     def modules(self):
         yield self
         for _, child in self.named_children():
