@@ -60,6 +60,7 @@ def twin(torch, name, *args, fused=True, dtype=np.float32, **kwargs):
 
 
 def as_torch(torch, array, requires_grad=False):
+    """A torch tensor holding a copy of `array` (its dtype kept)."""
     return torch.tensor(np.array(array), requires_grad=requires_grad)
 
 
@@ -71,6 +72,7 @@ def flat(state):
 
 
 def close(ours, theirs, atol=1e-5):
+    """Every tensor of `ours` equals the matching one of `theirs` (torch's, or ours) within atol."""
     ours, theirs = flat(ours), flat(theirs)
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs):
@@ -98,6 +100,7 @@ def state_pair(torch, layer, L, B, H, dtype=np.float32):
 
 
 def randn(*shape, dtype=np.float32, seed=0):
+    """A fixed standard-normal NumPy array (the same for ours and torch's)."""
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
@@ -245,7 +248,8 @@ LAYER_CONFIGS = [dict(num_layers=n, bidirectional=d, bias=b, batch_first=f)
 
 
 @pytest.mark.parametrize("fused", FUSED)
-@pytest.mark.parametrize("config", LAYER_CONFIGS, ids=lambda c: "-".join(f"{k}{int(v)}" for k, v in c.items()))
+@pytest.mark.parametrize("config", LAYER_CONFIGS,
+                         ids=lambda c: "-".join(f"{k}{int(v)}" for k, v in c.items()))
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_state_dict_from_torch_every_configuration(torch, name, config, fused):
     """test_modules test_save_load / state dicts: torch's state dict of every configuration (1-3
@@ -291,7 +295,8 @@ def test_RNN_cpu_vs_cudnn_no_dropout(torch, mode, bidirectional, batch_first, va
     out_ours, final_ours = ours(x_ours, state_ours,
                                 lengths=tr.tensor(lengths) if variable_len and batch_first else lengths)
     if variable_len:
-        packed = torch.nn.utils.rnn.pack_padded_sequence(x_theirs, torch.tensor(lengths), batch_first=batch_first)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x_theirs, torch.tensor(lengths),
+                                                         batch_first=batch_first)
         out_theirs, final_theirs = theirs(packed, state_theirs)
         out_theirs = torch.nn.utils.rnn.pad_packed_sequence(out_theirs, batch_first=batch_first,
                                                             total_length=T)[0]
@@ -722,7 +727,8 @@ def test_lengths_against_pack_padded_sequence(torch, name, enforce_sorted, fused
     x_ours, x_theirs = tr.Tensor(x, requires_grad=True), as_torch(torch, x, requires_grad=True)
     out_ours, final_ours = ours(x_ours, lengths=lengths, enforce_sorted=enforce_sorted)
     rnn_utils = torch.nn.utils.rnn
-    packed = rnn_utils.pack_padded_sequence(x_theirs, lengths, batch_first=True, enforce_sorted=enforce_sorted)
+    packed = rnn_utils.pack_padded_sequence(x_theirs, lengths, batch_first=True,
+                                            enforce_sorted=enforce_sorted)
     out_packed, final_theirs = theirs(packed)
     out_theirs, out_lengths = rnn_utils.pad_packed_sequence(out_packed, batch_first=True)
     assert out_lengths.tolist() == lengths
@@ -856,13 +862,18 @@ def test_module_discovery_names(torch):
 
 
 def test_load_state_dict_with_tensors(torch):
-    """load_state_dict takes our Tensors as well as arrays; torch tensors get a clear message."""
+    """load_state_dict takes our Tensors as well as arrays; torch tensors get a clear message,
+    and the fix it names (io.convert_weights) loads them."""
     source, target = nn.GRU(3, 4), nn.GRU(3, 4)
     target.load_state_dict({k: tr.Tensor(v) for k, v in source.state_dict().items()})
     for k, v in source.state_dict().items():
         np.testing.assert_array_equal(target.state_dict()[k], v)
-    with pytest.raises(TypeError, match=r"\.numpy\(\)"):
-        target.load_state_dict(torch.nn.GRU(3, 4).state_dict())
+    theirs = torch.nn.GRU(3, 4)
+    with pytest.raises(TypeError, match=r"\.numpy\(\).*convert_weights"):
+        target.load_state_dict(theirs.state_dict())
+    target.load_state_dict(tr.io.convert_weights(theirs.state_dict(), "pytorch"))   # the advised fix
+    x = randn(5, 2, 3)
+    close(target(tr.Tensor(x)), theirs(as_torch(torch, x)))
 
 
 def test_clip_grad_norm_like_torch(torch):

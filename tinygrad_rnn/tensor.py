@@ -472,7 +472,8 @@ class Tensor:
         return F.Permute.apply(self, axes=tuple(axes) if axes else None)
 
     def unsqueeze(self, dim):
-        """A new axis of length 1 at `dim` (negative counts from the end): (3, 4).unsqueeze(0) -> (1, 3, 4)."""
+        """A new axis of length 1 at `dim` (negative counts from the end).
+        (3, 4).unsqueeze(0) -> (1, 3, 4);  (3, 4).unsqueeze(-1) -> (3, 4, 1)"""
         if not -self.ndim - 1 <= dim <= self.ndim:
             raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of shape {self.shape} "
                              f"(a new axis goes at -{self.ndim + 1}..{self.ndim})")
