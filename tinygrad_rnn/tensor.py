@@ -447,10 +447,54 @@ class Tensor:
         return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
 
     def transpose(self, *axes):
+        """Reorder axes, in NumPy's form or PyTorch's.
+
+        NumPy: a full permutation, ``x.transpose(1, 0, 2)`` or ``x.transpose((1, 0, 2))``;
+        no argument reverses every axis.  PyTorch: two axes, ``x.transpose(0, 1)``,
+        swap those two, (T, B, I) -> (B, T, I). For a 2-D tensor both forms are
+        the matrix transpose (NumPy's do-nothing ``transpose(0, 1)`` would be a
+        silent trap for PyTorch users, so two axes always mean a swap).
+        """
+        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes) and self.ndim >= 1:
+            order = list(range(self.ndim))
+            for a in axes:
+                if not -self.ndim <= a < self.ndim:
+                    raise IndexError(f"transpose: dim {a} is out of range for a tensor of shape {self.shape}")
+            d0, d1 = axes[0] % self.ndim, axes[1] % self.ndim
+            order[d0], order[d1] = order[d1], order[d0]
+            return F.Permute.apply(self, axes=tuple(order))
+        return self.permute(*axes)
+
+    def permute(self, *axes):
+        """Reorder axes by a full permutation (PyTorch's permute, NumPy's transpose):
+        (T, B, I).permute(1, 0, 2) -> (B, T, I); no argument reverses every axis."""
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
         return F.Permute.apply(self, axes=tuple(axes) if axes else None)
 
-    permute = transpose
+    def unsqueeze(self, dim):
+        """A new axis of length 1 at `dim` (negative counts from the end).
+        (3, 4).unsqueeze(0) -> (1, 3, 4);  (3, 4).unsqueeze(-1) -> (3, 4, 1)"""
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of shape {self.shape} "
+                             f"(a new axis goes at -{self.ndim + 1}..{self.ndim})")
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        """Drop axes of length 1: all of them, or only `dim` (left as is if its length is not 1,
+        as in PyTorch).   (1, 3, 1).squeeze() -> (3,);  (1, 3).squeeze(0) -> (3,)"""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        if not -self.ndim <= dim < max(self.ndim, 1):
+            raise IndexError(f"squeeze: dim {dim} is out of range for a tensor of shape {self.shape}")
+        if self.ndim == 0 or self.shape[dim] != 1:
+            return self
+        dim = dim % self.ndim
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+
+    def contiguous(self):
+        """PyTorch's memory-layout call; every operation here accepts any layout, so this is x itself."""
+        return self
 
     def __getitem__(self, index):
         return F.Index.apply(self, index=index)

@@ -226,6 +226,11 @@ class LSTMCell(_FusableCell):
     gates = 4
 
     def forward(self, x, state=None):
+        if state is not None and (not isinstance(state, (tuple, list)) or len(state) != 2):
+            got = f"a {type(state).__name__} of {len(state)}" if isinstance(state, (tuple, list)) else \
+                type(state).__name__
+            raise ValueError(f"LSTMCell expected the state as a pair (h, c), each of shape (B, "
+                             f"{self.hidden_size}), got {got}")
         if self._check_input(x):
             return self._unbatched(x, (None, None) if state is None else state)
         h, c = (None, None) if state is None else state

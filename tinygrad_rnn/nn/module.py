@@ -11,7 +11,7 @@ A parameter stays a parameter when it is frozen later
 because it gets no gradient. The module remembers the names of the attributes
 that held a trainable Tensor when they were assigned.
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -49,9 +49,16 @@ def check_flags(op, **flags):
 
 def check_recurrent_sizes(op, input_size, hidden_size, **sizes):
     """input_size and other sizes must be positive; hidden_size may be 0 (a layer with no state:
-    outputs of shape (..., 0), as PyTorch's cells give)."""
+    outputs of shape (..., 0), as PyTorch's cells give).
+
+    A size that is not an integer at all (3.0, "10") is a TypeError, as in PyTorch; an
+    integer out of range is a ValueError.
+    """
+    for name, value in dict(input_size=input_size, hidden_size=hidden_size, **sizes).items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"{op}: {name} should be of type int, got {type(value).__name__} {value!r}")
     check_sizes(op, input_size=input_size, **sizes)
-    if not isinstance(hidden_size, (int, np.integer)) or isinstance(hidden_size, bool) or hidden_size < 0:
+    if hidden_size < 0:
         raise ValueError(f"{op}: hidden_size must be a non-negative integer, got {hidden_size!r}")
 
 
@@ -74,6 +81,11 @@ def dropout(x, p, training=True):
         return x * np.zeros((), dtype=x.dtype)
     keep = rng().random(x.shape) >= p
     return x * (keep / (1 - p)).astype(x.dtype)
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = """What `Module.load_state_dict` returns, as in PyTorch: the parameter names the
+state dict lacked and the names it had that the module does not (both empty with strict=True)."""
 
 
 class Module:
@@ -117,6 +129,16 @@ class Module:
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
+    def children(self):
+        """The direct sub-modules (PyTorch's name); `named_children` gives their names too."""
+        return [child for _, child in self.named_children()]
+
+    def named_modules(self, prefix=""):
+        """(name, module) for this module ("") and every sub-module below it, as in PyTorch."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
     def modules(self):
         yield self
         for _, child in self.named_children():
@@ -131,7 +153,8 @@ class Module:
         """Copy arrays (NumPy arrays or Tensors) into the parameters, checking everything first.
 
         Nothing is changed unless every name, shape and dtype fits (with
-        strict=False, missing and unexpected names are ignored).
+        strict=False, missing and unexpected names are ignored). Returns
+        ``IncompatibleKeys(missing_keys, unexpected_keys)``, as PyTorch does.
         """
         op = f"{type(self).__name__}.load_state_dict"
         params = dict(self.named_parameters())
@@ -152,6 +175,7 @@ class Module:
         for name, array in arrays.items():
             np.copyto(params[name].data, array, casting="same_kind")
             params[name]._version += 1
+        return IncompatibleKeys(missing, unexpected)
 
     def get_extra_state(self):
         """JSON-able state that is not a parameter (e.g. a running baseline); {} by default."""
@@ -176,6 +200,15 @@ class Module:
     def zero_grad(self):
         for p in self.parameters():
             p.grad = None
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze (True) every parameter, as PyTorch's method; returns self.
+
+        Frozen parameters stay parameters (listed, saved, loaded); they get no gradient.
+        """
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def to(self, dtype=None, device=None):
         """Convert every parameter to `dtype` in place (e.g. np.float64 for gradcheck).

@@ -17,7 +17,9 @@ single sequence needs no lengths).
 
 ``dropout`` (the probability p in [0, 1] of zeroing an activation between
 stacked layers, in training only) is read at every forward, so
-``layer.dropout = 0.2`` after construction takes effect, as in PyTorch.
+``layer.dropout = 0.2`` after construction takes effect, as in PyTorch. With
+one layer there is nothing between layers to drop: the constructor warns, as
+PyTorch's does.
 
 The flags ``bias``, ``batch_first``, ``bidirectional`` and ``fused`` must be
 bools (``batch_first="False"`` would otherwise count as true). ``dtype=``
@@ -36,6 +38,8 @@ t >= lengths[b] the state of sequence b is carried unchanged, its output is 0,
 and no gradient flows through those steps. A reverse direction reads each
 sequence backwards from its own last valid step.
 """
+import warnings
+
 import numpy as np
 
 from .. import functions as F
@@ -104,6 +108,9 @@ class _RecurrentLayer(Module):
         if merge not in MERGES:
             raise ValueError(f"{name}: merge must be one of {MERGES}, got {merge!r}")
         _check_dropout(name, dropout)
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} acts between stacked layers, so with num_layers=1 "
+                          f"it does nothing; use num_layers > 1 or nn.Dropout on the output", stacklevel=3)
         return parameter_dtype(name, dtype, device)
 
     def get_config(self):
