@@ -261,8 +261,8 @@ def _weight_grads(dxa, dha, x, hs, W_ih):
     """
     T, B, GH = dxa.shape
     dxa2, dha2 = dxa.reshape(T * B, GH), dha.reshape(T * B, GH)
-    dW_ih = dxa2.T @ x.reshape(T * B, -1)               # sum_t dxa_t^T x_t
-    dW_hh = dha2.T @ hs[:-1].reshape(T * B, -1)         # sum_t dha_t^T h_{t-1}
+    dW_ih = dxa2.T @ x.reshape(T * B, x.shape[2])             # sum_t dxa_t^T x_t
+    dW_hh = dha2.T @ hs[:-1].reshape(T * B, hs.shape[2])      # sum_t dha_t^T h_{t-1}
     return dxa @ W_ih, dW_ih, dW_hh, dxa2.sum(axis=0), dha2.sum(axis=0)
 
 

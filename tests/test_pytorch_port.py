@@ -655,13 +655,8 @@ def test_error_RNN_seq_len_zero(name, batch_first, fused):
         model(x)
 
 
-ZERO_BATCH_ON_REFERENCE = pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="kernels/reference.py _weight_grads: x.reshape(T * B, -1) cannot infer -1 when B = 0")
-
-
 @pytest.mark.parametrize("fused, backend", [(True, "numba"), (False, "numba"),
-                                            pytest.param(True, "numpy", marks=ZERO_BATCH_ON_REFERENCE)])
+                                            (True, "numpy")])
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_RNN_input_size_zero(name, fused, backend):
     """test_RNN_input_size_zero: a batch of size zero gives outputs of shape (5, 0, D*H)

@@ -116,7 +116,7 @@ def _check_steps(cls, where, what, array, lengths, latest=False):
     """detect_anomaly on a fused op: name the time step and batch row of the first NaN/Inf in
     `array` (T, B, ...) — the earliest step, or with `latest` the last one (the first that
     backward reaches). `where` = (layer, reverse) when the op runs one layer's direction."""
-    bad_rows = ~np.isfinite(array).reshape(array.shape[0], array.shape[1], -1).all(axis=2)    # (T, B)
+    bad_rows = ~np.isfinite(array).all(axis=tuple(range(2, array.ndim)))    # (T, B)
     if not bad_rows.any():
         return
     steps = np.nonzero(bad_rows.any(axis=1))[0]
