@@ -459,14 +459,14 @@ def test_module_error_inputs_RNN_GRU(name):
     """module_error_inputs_torch_nn_RNN_GRU (also used for LSTM here): constructor arguments of
     the wrong type or value, and an input whose dtype differs from the weights'.
 
-    Two deliberate differences: PyTorch refuses a layer of hidden_size 0, here it works like
-    a cell of width 0 (outputs (T, B, 0)); a dtype mismatch is a TypeError here (PyTorch: a
+    One deliberate difference: a dtype mismatch is a TypeError here (PyTorch: a
     ValueError), with the same advice (convert the input or the model).
     """
     make = LAYERS[name]
     with pytest.raises(ValueError, match="num_layers"):
         make(10, 10, 0)
-    assert make(10, 0, 1)(tr.zeros(2, 1, 10))[0].shape == (2, 1, 0)   # PyTorch: hidden_size must be > 0
+    with pytest.raises(ValueError, match="hidden_size must be greater than zero"):
+        make(10, 0, 1)
     for flag in ("bias", "batch_first"):
         for value in (0, 1, "True", "False"):
             with pytest.raises(TypeError, match=f"{flag} should be of type bool"):

@@ -24,8 +24,8 @@ PyTorch's does.
 The flags ``bias``, ``batch_first``, ``bidirectional`` and ``fused`` must be
 bools (``batch_first="False"`` would otherwise count as true). ``dtype=``
 (np.float32 or np.float64) and ``device="cpu"`` are accepted as in PyTorch.
-A sequence must have at least one step (PyTorch's rule); ``hidden_size=0``
-is allowed (outputs of width 0, through the composite path).
+A sequence must have at least one step, and a layer at least one hidden unit
+(PyTorch's rules; only a cell accepts ``hidden_size=0``).
 
 With ``fused=False`` the layer loops over time in Python, calling the cell's
 step function: the graph then holds every step, exactly the unrolled network
@@ -104,6 +104,9 @@ class _RecurrentLayer(Module):
         """Check the constructor's arguments as PyTorch does; return the parameters' dtype."""
         name = type(self).__name__
         check_recurrent_sizes(name, input_size, hidden_size, num_layers=num_layers)
+        if hidden_size == 0:   # as in PyTorch: only a cell may have no hidden units
+            raise ValueError(f"{name}: hidden_size must be greater than zero, got 0 "
+                             f"(a cell such as nn.{name}Cell(input_size, 0) accepts 0)")
         check_flags(name, bias=bias, batch_first=batch_first, bidirectional=bidirectional, fused=fused)
         if merge not in MERGES:
             raise ValueError(f"{name}: merge must be one of {MERGES}, got {merge!r}")
@@ -183,13 +186,10 @@ class _RecurrentLayer(Module):
         return output, final.reshape(final.shape[0], final.shape[2])
 
     def _run_direction(self, x, state, weights, reverse, lengths, layer=0):
-        """One layer, one direction over the whole sequence: (out (T, B, H), final state).
-
-        A layer with hidden_size 0 has nothing to fuse: it takes the composite path.
-        """
+        """One layer, one direction over the whole sequence: (out (T, B, H), final state)."""
         if reverse:
             x = reverse_sequences(x, lengths)
-        if self.fused and self.hidden_size > 0:
+        if self.fused:
             out, state = self.fused_sequence(x, state, weights, lengths, where=(layer, reverse))
         else:
             out, state = self._unrolled_sequence(x, state, weights, lengths)
