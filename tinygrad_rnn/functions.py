@@ -438,6 +438,8 @@ class Cast(Function):
 
 
 class Reshape(Function):
+    """c = a with another shape (same elements, same order);   the gradient is g reshaped back"""
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
