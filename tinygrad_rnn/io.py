@@ -333,10 +333,11 @@ def check_config_sizes(checkpoint, options=None):
     stored = sum(a.size for a in checkpoint.state.values())
     config = checkpoint.config or {}
     sizes = {**{k: v for k, v in config.items()}, **{k: v for k, v in (options or {}).items() if k in config}}
-    for key, value in sizes.items():
-        if isinstance(value, (list, dict)) and key in config:
+    for key, value in config.items():
+        if isinstance(value, (list, dict)):
             raise ValueError(f"io.load: {checkpoint.path!r}: header field config.{key} must be a number or a "
                              f"name, got {type(value).__name__} {value!r:.40} (edited or corrupt header)")
+    for key, value in sizes.items():
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= max(stored, 1):
             raise ValueError(f"io.load: {checkpoint.path!r}: header field {key}={value} does not fit the "
                              f"{stored:,} numbers the file stores (edited or corrupt header)")
