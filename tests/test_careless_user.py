@@ -227,3 +227,19 @@ def test_detect_anomaly_names_the_index_on_the_composite_path():
     x = tr.Tensor([1.0, 2.0, np.inf])
     with tr.detect_anomaly(), pytest.raises(tr.AnomalyError, match=r"first at index \[2\]"):
         x.tanh()
+
+
+def test_an_empty_prime_names_the_flag(tmp_path, capsys):
+    path = tmp_path / "chars.npz"
+    assert run_cli(["train", "--task", "chars", "--steps", "1", "--hidden", "8", "--checkpoint", path]) == 0
+    capsys.readouterr()
+    assert run_cli(["sample", path, "--prime", ""]) == 1
+    assert "--prime must have at least one character" in capsys.readouterr().err
+
+
+def test_a_corpus_cut_shorter_than_a_window_names_the_flags(tmp_path, capsys):
+    assert run_cli(["train", "--task", "chars", "--max-chars", "5", "--steps", "1",
+                    "--checkpoint", tmp_path / "o.npz"]) == 1
+    err = capsys.readouterr().err
+    assert "--seq-len" in err and "--max-chars" in err
+    assert not (tmp_path / "o.npz").exists()

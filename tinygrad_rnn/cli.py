@@ -231,6 +231,8 @@ def _check_writable(path, inputs=(), replaceable=()):
 def command_sample(args):
     """Text from a char-model checkpoint."""
     apps.char_rnn.check_sampling_options(args.temperature, args.top_k)
+    if args.prime == "":
+        raise CommandError("--prime must have at least one character (leave --prime out to start from a newline)")
     _check_readable(args.checkpoint)
     saved = io.load(args.checkpoint)
     extra = saved.extra if isinstance(saved.extra, dict) else {}
