@@ -243,3 +243,25 @@ def test_a_corpus_cut_shorter_than_a_window_names_the_flags(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--seq-len" in err and "--max-chars" in err
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_numpy_operators_on_a_tensor_keep_the_graph():
+    a = tr.Tensor([1.0, 2.0], requires_grad=True)
+    y = np.array([3.0, 4.0], np.float32) * a + np.float32(1.0)
+    assert isinstance(y, tr.Tensor)
+    y.sum().backward()
+    np.testing.assert_array_equal(a.grad, [3.0, 4.0])
+    assert (np.array([1.0, 5.0], np.float32) < a).data.tolist() == [False, True]
+
+
+def test_other_numpy_functions_of_a_tensor_are_refused():
+    a = tr.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"np.tanh of a Tensor would drop the graph"):
+        np.tanh(a)          # was an object array of Tensors, and backward never saw it
+
+
+def test_tr_tensor_copies_an_array_as_torch_tensor_does():
+    array = np.array([1.0, 2.0], np.float32)
+    t = tr.tensor(array)
+    array[0] = 99.0
+    assert t.data[0] == 1.0
