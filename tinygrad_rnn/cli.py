@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -504,7 +505,8 @@ def main(argv=None):
     error, 130 for Ctrl-C at any moment. --debug (or TINYGRAD_RNN_DEBUG=1)
     re-raises instead, for a bug report with the full traceback.
     """
-    signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on Ctrl-C is KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():   # from here on Ctrl-C is KeyboardInterrupt
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         parser = build_parser()
         args, passed_on = parser.parse_known_args(argv)
