@@ -8,6 +8,18 @@
     h.sum().backward()               # backpropagation through time
     print(W.grad)
 """
+import os as _os
+import signal as _signal
+import sys as _sys
+
+if _sys.argv and _os.path.basename(_sys.argv[0]) == "tinygrad-rnn":
+    # Ctrl-C while the command line is still importing (NumPy, Numba: a second or two) exits
+    # quietly with status 130, as it does at any later moment; cli.main restores the usual handler.
+    def _interrupted_while_starting(signum, frame):
+        _sys.stderr.write("tinygrad-rnn: interrupted (Ctrl-C) while starting; nothing was written\n")
+        _os._exit(130)
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+
 from importlib.metadata import PackageNotFoundError, version as _version
 from importlib.util import find_spec as _find_spec
 

@@ -104,15 +104,31 @@ def make(out_dir, tutorials=TUTORIALS):
         raise FileNotFoundError(f"assignment make: no tutorials with {BEGIN} marks in {tutorials} "
                                 f"(it needs a source checkout of tinygrad_rnn)")
     out = Path(out_dir)
+    files = {out / "tutorials" / source.name: strip_solutions(source.read_text(), source.name) for source in sources}
+    files[out / "test_assignment.py"] = GRADER_ENTRY
+    _check_can_write(out, files)
     (out / "tutorials").mkdir(parents=True, exist_ok=True)
-    written = []
-    for source in sources:
-        target = out / "tutorials" / source.name
-        target.write_text(strip_solutions(source.read_text(), source.name))
-        written.append(target)
-    entry = out / "test_assignment.py"
-    entry.write_text(GRADER_ENTRY)
-    return written + [entry]
+    for target, text in files.items():
+        target.write_text(text)
+    return list(files)
+
+
+def _check_can_write(out, files):
+    """Refuse, before writing anything, an OUT_DIR that is a file, or files a student has changed.
+
+    Running `make` again over the same folder is fine while its files are as
+    `make` wrote them; an exercise with the student's answers is never replaced.
+    """
+    for folder in (out, out / "tutorials"):
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"assignment make: {str(folder)!r} exists and is not a folder; "
+                                     f"choose another OUT_DIR")
+    changed = [str(target) for target, text in files.items()
+               if target.exists() and (not target.is_file() or target.read_text(errors="replace") != text)]
+    if changed:
+        raise FileExistsError(f"assignment make: {changed[0]} already exists and differs from the fresh copy "
+                              f"(a student's work?); refusing to replace it: choose another OUT_DIR "
+                              f"(or delete {len(changed)} changed file(s) first)")
 
 
 # --------------------------------------------------------------------------

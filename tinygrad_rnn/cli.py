@@ -25,8 +25,10 @@ import argparse
 import inspect
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +46,8 @@ from .tensor import Tensor, manual_seed
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 DEBUG_VARIABLE = "TINYGRAD_RNN_DEBUG"
 MAX_SIZE = 2**16    # largest --hidden-size / --num-layers accepted
+MAX_LEVELS = 256    # largest --levels: 8-bit grey
+MAX_DRAWN = 10_000  # largest draw --count (each digit is drawn one pixel at a time)
 DEMO_CHECKPOINT = "demo_char_lstm.npz"
 
 
@@ -110,6 +114,9 @@ def command_train(args):
     """Train a task from scratch or resume a checkpoint."""
     if args.steps is None and args.seconds is None:
         args.steps = 200
+    if args.tbptt is not None and len(args.tbptt) > 2:
+        raise CommandError(f"--tbptt takes K1 or K1 K2 (update every K1 steps through the last K2), "
+                           f"got {len(args.tbptt)} numbers: {' '.join(map(str, args.tbptt))}")
     if args.backend:
         set_backend(args.backend)
     options = {option: getattr(args, option) for option in TASK_OPTIONS if getattr(args, option) is not None}
@@ -206,6 +213,9 @@ def _check_writable(path, inputs=(), replaceable=()):
         raise CommandError(f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable")
     if not target.exists():
         return
+    if not target.is_file():
+        raise CommandError(f"cannot write {str(path)!r}: it is not a regular file (a device or a pipe?); "
+                           f"give a file name such as 'model.npz'")
     for other in inputs:
         if _same_file(path, other):
             raise CommandError(f"{str(path)!r} is also an input of this run ({str(other)!r}); writing it would "
@@ -222,6 +232,8 @@ def _check_writable(path, inputs=(), replaceable=()):
 def command_sample(args):
     """Text from a char-model checkpoint."""
     apps.char_rnn.check_sampling_options(args.temperature, args.top_k)
+    if args.prime == "":
+        raise CommandError("--prime must have at least one character (leave --prime out to start from a newline)")
     _check_readable(args.checkpoint)
     saved = io.load(args.checkpoint)
     extra = saved.extra if isinstance(saved.extra, dict) else {}
@@ -232,7 +244,7 @@ def command_sample(args):
     io.check_config_sizes(saved)
     try:
         model = apps.char_rnn.CharRNN(**saved.config)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise CommandError(f"{args.checkpoint!r}: header field config does not fit a CharRNN ({err})") from None
     io.load(args.checkpoint, into=model)
     if len(set(options["vocab"])) != len(options["vocab"]) or len(options["vocab"]) != model.config["vocab_size"]:
@@ -380,6 +392,14 @@ def _size(text):
     return _whole_number(text, 1, MAX_SIZE)
 
 
+def _levels(text):
+    return _whole_number(text, 2, MAX_LEVELS)
+
+
+def _count(text):
+    return _whole_number(text, 1, MAX_DRAWN)
+
+
 def _seed(text):
     return _whole_number(text, 0, 2**63 - 1)
 
@@ -426,7 +446,7 @@ def build_parser():
     train.add_argument("--max-chars", type=_positive_int, help="use only the start of the corpus (chars)")
     train.add_argument("--tbptt", type=_positive_int, nargs="+", metavar=("K1", "K2"),
                        help="truncated BPTT: update every K1 steps through the last K2 (chars)")
-    train.add_argument("--levels", type=_positive_int, help="grey levels per pixel (pixels; default 4)")
+    train.add_argument("--levels", type=_levels, help="grey levels per pixel (pixels; default 4)")
     train.add_argument("--order", choices=list(apps.pixel_rnn.ORDERS),
                        help="read the image pixel by pixel or row by row (pixels)")
     train.add_argument("--condition", choices=["input", "state"], help="feed the digit label (pixels)")
@@ -449,7 +469,7 @@ def build_parser():
     draw = commands.add_parser("draw", parents=[debug],
                                help="draw digits pixel by pixel from a `train --task pixels` checkpoint")
     draw.add_argument("checkpoint")
-    draw.add_argument("-n", "--count", type=_positive_int, default=10, help="how many digits (default 10)")
+    draw.add_argument("-n", "--count", type=_count, default=10, help="how many digits (default 10)")
     draw.add_argument("--label", type=_digit, help="which digit 0-9 (models trained with --condition)")
     draw.add_argument("--temperature", type=_positive_float, default=1.0, help="> 0; lower is more conservative")
     draw.add_argument("--complete", action="store_true", help="complete the bottom halves of real digits")
@@ -485,8 +505,14 @@ def main(argv=None):
     error, 130 for Ctrl-C at any moment. --debug (or TINYGRAD_RNN_DEBUG=1)
     re-raises instead, for a bug report with the full traceback.
     """
-    parser = build_parser()
-    args, passed_on = parser.parse_known_args(argv)
+    if threading.current_thread() is threading.main_thread():   # from here on Ctrl-C is KeyboardInterrupt
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        parser = build_parser()
+        args, passed_on = parser.parse_known_args(argv)
+    except KeyboardInterrupt:
+        print("tinygrad-rnn: interrupted (Ctrl-C); nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if passed_on and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
     args.bench_args = passed_on

@@ -33,6 +33,7 @@ TAs who write their own pytest tests call the checks directly:
 """
 import importlib.util
 import json
+import math
 import os
 import signal
 import subprocess
@@ -147,12 +148,14 @@ def _worker(student, out, gate_order):
 def grade_file(path, timeout=60.0, gate_order="ifog"):
     """Grade the student's file at `path`: {"score", "max_score", "output", "tests": [...]}."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"grade: {str(path)!r} is a folder; give the student's .py file")
     if not path.is_file():
-        raise FileNotFoundError(f"grade: no student file {path}")
+        raise FileNotFoundError(f"grade: no student file {str(path)!r}")
     if sorted(gate_order) != sorted("ifgo"):
         raise ValueError(f"grade: --gate-order must be a permutation of 'ifgo', got {gate_order!r}")
-    if timeout <= 0:
-        raise ValueError(f"grade: --timeout must be > 0 seconds, got {timeout}")
+    if not 0 < timeout < math.inf:
+        raise ValueError(f"grade: --timeout must be a number of seconds > 0 and finite, got {timeout}")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "events.jsonl"
         out.touch()
@@ -233,6 +236,11 @@ def command_grade(args):
     else:
         output = Path(args.output or ("/autograder/results/results.json" if Path("/autograder/results").is_dir()
                                       else "results.json"))
+        if output.is_dir():
+            output = output / "results.json"
+        if output.exists() and os.path.samefile(output, args.student):
+            raise ValueError(f"grade: --output {str(output)!r} is the student's file; writing the results "
+                             f"there would replace it: choose another file such as results.json")
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(to_gradescope(result), indent=2))
@@ -247,9 +255,9 @@ def _seconds(text):
         value = float(text)
     except ValueError:
         value = -1.0
-    if value <= 0:
+    if not 0 < value < math.inf:
         import argparse
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 and finite, got {text}")
     return value
 
 

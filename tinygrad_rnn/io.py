@@ -194,6 +194,8 @@ def load(path, into=None):
 
 def is_checkpoint(path):
     """True if `path` is a .npz archive with a tinygrad_rnn header (a cheap look, no arrays read)."""
+    if not os.path.isfile(path):   # a folder or a device such as /dev/zero, which reads without end
+        return False
     try:
         with zipfile.ZipFile(path) as archive:
             return HEADER + ".npy" in archive.namelist()
@@ -207,6 +209,8 @@ class _NotACheckpoint(Exception):
 
 def _read_archive(path):
     """All arrays of the file and its parsed header, after checking both."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        raise ValueError(f"io.load: cannot read {path!r}: it is not a regular file (a device or a pipe?)")
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
         with open(path, "rb") as file:
             is_npy = file.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX
@@ -329,6 +333,10 @@ def check_config_sizes(checkpoint, options=None):
     stored = sum(a.size for a in checkpoint.state.values())
     config = checkpoint.config or {}
     sizes = {**{k: v for k, v in config.items()}, **{k: v for k, v in (options or {}).items() if k in config}}
+    for key, value in config.items():
+        if isinstance(value, (list, dict)):
+            raise ValueError(f"io.load: {checkpoint.path!r}: header field config.{key} must be a number or a "
+                             f"name, got {type(value).__name__} {value!r:.40} (edited or corrupt header)")
     for key, value in sizes.items():
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= max(stored, 1):
             raise ValueError(f"io.load: {checkpoint.path!r}: header field {key}={value} does not fit the "

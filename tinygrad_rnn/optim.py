@@ -175,6 +175,11 @@ def _parameter_list(op, params):
     if not any(p.requires_grad for p in params):   # frozen ones are kept (and skipped), as in PyTorch
         raise ValueError(f"{op}: no parameter requires grad (parameter 0 of shape {params[0].shape} does not "
                          f"require grad, nor do the others), so nothing can be trained")
+    for k, p in enumerate(params):
+        if p._ctx is not None:
+            raise ValueError(f"{op}: parameter {k} (shape {p.shape}) is not a leaf: it was computed by "
+                             f"{p._ctx.fn.__name__} and gets no .grad, so it could not be trained; pass the "
+                             f"tensors you created (model.parameters()), or .detach() it to make a new leaf")
     if len({id(p) for p in params}) != len(params):
         raise ValueError(f"{op}: the same parameter appears more than once in the list")
     return params
@@ -296,9 +301,9 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if isinstance(betas, str) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1) such as (0.9, 0.999), got {betas!r}")
         betas = tuple(betas)
-        if len(betas) != 2:
-            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas}")
         for name, beta in zip(("betas[0]", "betas[1]"), betas):
             check_number("Adam", name, beta, low=0, high=1, high_included=False)
         check_number("Adam", "eps", eps, low=0)

@@ -111,6 +111,17 @@ def _one_element(op, tensor):
     return tensor.data.reshape(()).item()
 
 
+# NumPy ufunc -> (the Tensor's operator, its reflected form): `ndarray OP Tensor` calls the second
+_NUMPY_OPERATORS = {
+    np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub__"),
+    np.multiply: ("__mul__", "__rmul__"), np.true_divide: ("__truediv__", "__rtruediv__"),
+    np.matmul: ("__matmul__", "__rmatmul__"), np.power: ("__pow__", "__rpow__"),
+    np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__"),
+    np.less: ("__lt__", "__gt__"), np.less_equal: ("__le__", "__ge__"),
+    np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
+}
+
+
 class Tensor:
     """A differentiable n-dimensional array.
 
@@ -129,7 +140,6 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "_version", "__weakref__")
-    __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _to_array(data, dtype)
@@ -352,6 +362,17 @@ class Tensor:
             raise ValueError(f"{numpy_op.__name__}: cannot compare shapes {self.shape} and "
                              f"{np.shape(other)}, they do not broadcast") from None
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy meeting a Tensor: `ndarray + Tensor` and the other operators become Tensor ops
+        (the graph is kept); any other NumPy function of a Tensor (np.tanh(t), np.exp(t)...) is
+        refused, as it would give an array of Tensor objects and lose the graph without a word."""
+        names = _NUMPY_OPERATORS.get(ufunc)
+        if method == "__call__" and names is not None and len(inputs) == 2 and not kwargs:
+            first, second = inputs
+            return getattr(first, names[0])(second) if isinstance(first, Tensor) else getattr(second, names[1])(first)
+        raise TypeError(f"np.{ufunc.__name__} of a Tensor would drop the graph: use the Tensor op "
+                        f"(e.g. t.tanh(), tr.exp(t)), or np.{ufunc.__name__}(t.data) for numbers without gradients")
+
     def __eq__(self, other):
         return self._compare(other, np.equal)
 
@@ -523,8 +544,13 @@ class MaxResult(tuple):
 # --------------------------------------------------------------------------
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
-    """A new Tensor from numbers, (nested) lists or an array; `device` may only be "cpu"."""
+    """A new Tensor from numbers, (nested) lists or an array; `device` may only be "cpu".
+
+    An array is copied, as torch.tensor does: writing into it later does not change the Tensor.
+    """
     check_device("tensor", device)
+    if isinstance(data, np.ndarray):
+        data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 

@@ -37,6 +37,8 @@ TASKS = {
     "hard-attention": hard_attention.build_hard_task,
 }
 
+MAX_OPTION = 2**16          # largest integer task option in a header (batch_size, seq_len...)
+UNBOUNDED_OPTIONS = {"max_chars"}   # integer options that only trim data, never size an array
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}
 
 
@@ -70,8 +72,24 @@ def read_checkpoint(path, task=None):
         raise ValueError(f"{str(path)!r}: header field extra.task_options must be a dict")
     if task is not None and extra["task"] != task:
         raise ValueError(f"{str(path)!r} holds a model of task {extra['task']!r}, not {task!r}")
+    if extra.get("model_type", checkpoint.class_name) != checkpoint.class_name:
+        raise ValueError(f"{str(path)!r}: header field extra.model_type={extra['model_type']!r:.40} does not match "
+                         f"its class {checkpoint.class_name!r} (edited or corrupt header)")
     io.check_config_sizes(checkpoint, extra["task_options"])
+    _check_task_options(path, extra["task_options"])
     return checkpoint
+
+
+def _check_task_options(path, options):
+    """Refuse task options that would size an array beyond reason, or a vocabulary that is not text."""
+    for key, value in options.items():
+        if isinstance(value, int) and not isinstance(value, bool) and key not in UNBOUNDED_OPTIONS \
+                and not 0 <= value <= MAX_OPTION:
+            raise ValueError(f"{str(path)!r}: header field extra.task_options.{key}={value} is out of range "
+                             f"(0 to {MAX_OPTION}; edited or corrupt header)")
+    if options.get("vocab") is not None and not isinstance(options["vocab"], str):
+        raise ValueError(f"{str(path)!r}: header field extra.task_options.vocab must be a string of characters, "
+                         f"got {type(options['vocab']).__name__}")
 
 
 def load_checkpoint(path, task=None, **overrides):

@@ -151,7 +151,8 @@ def build_task(corpus=None, max_chars=None, vocab=None, hidden_size=128, num_lay
         text_corpus = CharCorpus(text_corpus.text, Vocabulary(vocab))
     if len(text_corpus) < seq_len + 1:
         raise ValueError(f"char_rnn: seq_len={seq_len} needs at least {seq_len + 1} characters, the corpus has "
-                         f"{len(text_corpus)}; use a shorter seq_len or more text")
+                         f"{len(text_corpus)}{' (max_chars)' if max_chars else ''}; use a shorter seq_len (--seq-len) or more "
+                         f"text (--corpus, --max-chars)")
     model = CharRNN(len(text_corpus.vocab), hidden_size, num_layers, embedding_size, cell, fused)
     options = dict(corpus=corpus and str(corpus), max_chars=max_chars, vocab="".join(text_corpus.vocab.symbols),
                    hidden_size=hidden_size, num_layers=num_layers, embedding_size=embedding_size, cell=cell,

@@ -152,9 +152,10 @@ class Module:
     def load_state_dict(self, state, strict=True):
         """Copy arrays (NumPy arrays or Tensors) into the parameters, checking everything first.
 
-        Nothing is changed unless every name, shape and dtype fits (with
-        strict=False, missing and unexpected names are ignored). Returns
-        ``IncompatibleKeys(missing_keys, unexpected_keys)``, as PyTorch does.
+        Nothing is changed unless every name, shape and dtype fits and every
+        value is finite (with strict=False, missing and unexpected names are
+        ignored). Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``,
+        as PyTorch does.
         """
         op = f"{type(self).__name__}.load_state_dict"
         params = dict(self.named_parameters())
@@ -172,6 +173,10 @@ class Module:
             if not np.can_cast(array.dtype, param.dtype, casting="same_kind"):
                 raise ValueError(f"{op}: '{name}' has dtype {array.dtype}, which cannot be stored in the "
                                  f"model's {param.dtype} parameter")
+            if not np.isfinite(array).all():
+                raise ValueError(f"{op}: '{name}' holds {np.size(array) - np.isfinite(array).sum()} NaN/Inf "
+                                 f"values (saved after training diverged?); nothing was loaded: use an earlier "
+                                 f"checkpoint")
         for name, array in arrays.items():
             np.copyto(params[name].data, array, casting="same_kind")
             params[name]._version += 1
