@@ -209,7 +209,7 @@ def test_detect_anomaly_on_the_fused_path_names_the_time_step_and_batch_row_of_t
     x = np.random.default_rng(0).standard_normal((6, 3, 3)).astype(np.float32)
     x[4, 2, 1] = np.nan
     with tr.detect_anomaly(), pytest.raises(tr.AnomalyError, match=r"LSTMSequence .* already contains NaN"
-                                                                  r".* first at time step 4, batch row 2"):
+                                                                  r" at time step 4, batch row 2"):
         model(tr.Tensor(x))
 
 
@@ -219,7 +219,7 @@ def test_detect_anomaly_names_where_a_gradient_passed_to_backward_is_nan():
     grad = np.ones(out.shape, np.float32)
     grad[3, 1, 0] = np.inf
     with tr.detect_anomaly(), pytest.raises(tr.AnomalyError, match=r"gradient passed to backward\(\) contains "
-                                                                  r"Inf; first at time step 3, batch row 1"):
+                                                                  r"Inf; first at index \[3, 1, 0\]"):
         out.backward(tr.Tensor(grad))
 
 

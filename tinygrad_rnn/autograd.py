@@ -126,7 +126,7 @@ def backward(root, grad, retain_graph=False):
     """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it."""
     with _collector_off():
         if _State.anomaly:
-            _check_finite(grad, "the gradient passed to backward() contains {bad}", root._ctx)
+            _check_finite(grad, "the gradient passed to backward() contains {bad}")
         grads = {root: grad}   # keyed by tensor: Tensors hash by identity
         for tensor in reversed(topological_order(root)):
             g = grads.pop(tensor, None)
@@ -305,9 +305,9 @@ def _check_forward(ctx, inputs, out):
     fingerprint the saved arrays, so backward can tell if they were overwritten."""
     for k, t in enumerate(inputs):
         _check_finite(t.data, f"input {k} of {_describe(ctx)} (shape {t.shape}) already contains "
-                              f"{{bad}}: it comes from data or a leaf tensor, not from an op", ctx)
+                              f"{{bad}}: it comes from data or a leaf tensor, not from an op")
     for o in _as_tuple(out):
-        _check_finite(o, f"{_describe(ctx)} produced {{bad}} in its forward output", ctx)
+        _check_finite(o, f"{_describe(ctx)} produced {{bad}} in its forward output")
     if ctx.parents:
         ctx.checksums = [_checksum(a) for a in ctx.saved]
 
@@ -316,24 +316,17 @@ def _check_backward(ctx, parent_grads):
     for parent, pg in zip(ctx.parents, parent_grads):
         if pg is not None and parent.requires_grad:
             _check_finite(pg, f"{_describe(ctx)} produced {{bad}} in its backward pass (the gradient of "
-                              f"its input of shape {np.shape(pg)})", ctx)
+                              f"its input of shape {np.shape(pg)})")
 
 
-def _check_finite(array, message, ctx=None):
+def _check_finite(array, message):
     """Raise AnomalyError with `message` if `array` holds NaN/Inf, saying where the first one is."""
     finite = np.isfinite(array)
     if not np.all(finite):
         first = tuple(int(i) for i in np.argwhere(~finite)[0])
         bad = "NaN" if np.isnan(np.asarray(array)[first]) else "Inf"
-        raise AnomalyError("detect_anomaly: " + message.format(bad=bad) + _where(ctx, array, first))
-
-
-def _where(ctx, array, first):
-    """Where the first NaN/Inf is: '; first at time step t, batch row b' in a whole-sequence op's
-    time-major (T, B, ...) array (the fused path cannot tag its nodes with `time_step`), else its index."""
-    if ctx is not None and ctx.fn.__name__.endswith("Sequence") and np.ndim(array) == 3:
-        return f"; first at time step {first[0]}, batch row {first[1]} (index {list(first)})"
-    return f"; first at index {list(first)}" if first else ""
+        where = f"; first at index {list(first)}" if first else ""
+        raise AnomalyError("detect_anomaly: " + message.format(bad=bad) + where)
 
 
 # --------------------------------------------------------------------------
