@@ -30,7 +30,7 @@ def test_step_between_two_losses_is_refused_naming_the_op():
         loss2.backward()
     message = str(err.value)
     assert "MatMul" in message and "input 1 of shape (3, 3)" in message
-    assert "version 0 then, 1 now" in message and "opt.step()" in message
+    assert "now at version 1" in message and "opt.step()" in message
 
 
 def test_backward_before_step_gives_the_gradient_of_the_old_weights():

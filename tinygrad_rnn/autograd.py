@@ -50,13 +50,13 @@ class Context:
     """What one node of the graph remembers for its backward pass (`forward` may
     store more on it too: ctx.axis, ctx.shapes...)."""
 
-    __slots__ = ("fn", "parents", "versions", "saved", "step", "creation_number", "freed",
+    __slots__ = ("fn", "parents", "epoch", "saved", "step", "creation_number", "freed",
                  "outputs", "checksums", "__dict__", "__weakref__")
 
     def __init__(self, fn, parents):
         self.fn = fn                  # the Function subclass that made the output
         self.parents = parents        # input tensors, in `forward` argument order
-        self.versions = tuple([p._version for p in parents])  # to detect in-place changes later
+        self.epoch = _State.inplace_changes   # in-place changes made before this node was built
         self.saved = ()               # arrays `forward` keeps for `backward`
         self.step = _State.time_step  # time step that created the node, or None
         self.creation_number = next(_creation_counter)  # orders the graph for backward
@@ -160,6 +160,7 @@ class _State:
     grad_enabled = True     # False inside `no_grad()`: no graph is recorded
     anomaly = False         # True inside `detect_anomaly()`: check for NaN/Inf
     time_step = None        # set by `time_step(t)`: stored on each node for viz
+    inplace_changes = 0     # how many in-place changes `bump_version` has recorded
 
 
 _creation_counter = itertools.count()
@@ -225,16 +226,18 @@ def _check_usable(ctx):
     Backward uses arrays saved at forward time, often the inputs' own memory
     (MatMul keeps W itself). If `opt.step()` updated W in between, the
     gradient would be computed with the new W: silently wrong. Every in-place
-    change the library makes bumps the tensor's `_version`, so comparing the
-    versions recorded at forward with today's is enough. Writing into `.data`
+    change the library makes goes through `bump_version`, which numbers it:
+    a node remembers how many changes had been made when it was built, so an
+    input changed after that has a later number. Writing into `.data`
     with NumPy directly bumps nothing and cannot be seen here; under
     `detect_anomaly()` a checksum of every saved array catches it too.
     """
     if ctx.freed:
         raise RuntimeError(_freed_message(ctx))
-    for k, (parent, version) in enumerate(zip(ctx.parents, ctx.versions)):
-        if parent._version != version:
-            raise RuntimeError(_stale_message(ctx, k, parent, version))
+    if ctx.epoch != _State.inplace_changes:        # something changed in place since the node was built
+        for k, parent in enumerate(ctx.parents):
+            if parent._changed_at > ctx.epoch:
+                raise RuntimeError(_stale_message(ctx, k, parent))
     if ctx.checksums is not None:
         _check_checksums(ctx)
 
@@ -245,11 +248,11 @@ def _freed_message(ctx):
             "if you need to backpropagate through the same graph twice.")
 
 
-def _stale_message(ctx, k, parent, version):
+def _stale_message(ctx, k, parent):
     kind = " (a leaf, e.g. a parameter)" if parent._ctx is None else ""
     return (f"backward through {_describe(ctx)}: input {k} of shape {parent.shape}{kind} was "
-            f"changed in place after the forward pass (version {version} then, {parent._version} "
-            "now), so the values saved for backward are stale. Build the graph again after "
+            f"changed in place after the forward pass (it is now at version {parent._version}), "
+            "so the values saved for backward are stale. Build the graph again after "
             "opt.step(), or call backward before step.")
 
 
@@ -420,6 +423,15 @@ def time_step(t):
         yield
     finally:
         _State.time_step = previous
+
+
+def bump_version(tensor):
+    """Record that the library changed `tensor.data` in place (an optimizer step,
+    load_state_dict): backward then refuses the graph nodes built before it that
+    use `tensor`. `tensor._version` counts its changes, as in PyTorch."""
+    _State.inplace_changes += 1
+    tensor._version += 1
+    tensor._changed_at = _State.inplace_changes
 
 
 def is_grad_enabled():

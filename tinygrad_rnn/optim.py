@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from .autograd import bump_version
 from .tensor import Tensor
 
 
@@ -85,7 +86,7 @@ class Optimizer:
             if self.hyperparameters.get("weight_decay", 0) != 0:
                 g = g + self.hyperparameters["weight_decay"] * p.data
             self.update(p, g, state)
-            p._version += 1   # graphs built before this step can no longer backpropagate
+            bump_version(p)   # graphs built before this step can no longer backpropagate
 
     def update(self, p, g, state):
         raise NotImplementedError

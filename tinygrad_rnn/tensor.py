@@ -139,14 +139,15 @@ class Tensor:
     ``==`` and the other comparisons are elementwise and give boolean tensors.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "_version", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "_version", "_changed_at",
+                 "__weakref__")
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _to_array(data, dtype)
         self.grad = None
         self._ctx = None
         self._retains_grad = False
-        self._version = 0   # bumped by every in-place change the library makes (optimizer steps...)
+        self._version = self._changed_at = 0   # see autograd.bump_version (optimizer steps...)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -156,7 +157,7 @@ class Tensor:
         """Fast constructor used by Function.apply (no conversion or checks)."""
         t = cls.__new__(cls)
         t.data, t.grad, t.requires_grad, t._ctx, t._retains_grad = array, None, requires_grad, ctx, False
-        t._version = 0
+        t._version = t._changed_at = 0
         return t
 
     # ---- basic attributes ------------------------------------------------

@@ -15,6 +15,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from ..autograd import bump_version
 from ..functions import Index
 from ..tensor import DEFAULT_DTYPE, Tensor, check_device, check_dtype, check_sizes, rng, split_device
 
@@ -179,7 +180,7 @@ class Module:
                                  f"checkpoint")
         for name, array in arrays.items():
             np.copyto(params[name].data, array, casting="same_kind")
-            params[name]._version += 1
+            bump_version(params[name])
         return IncompatibleKeys(missing, unexpected)
 
     def get_extra_state(self):
