@@ -1,6 +1,5 @@
 """A careless user's mistakes, found by an adversarial pass: each ends in a clear error or a
 correct result, and no file of the user's is lost (real files, a real Ctrl-C)."""
-import json
 import os
 import signal
 import subprocess
@@ -22,25 +21,6 @@ def run_cli(argv):
     except SystemExit as stop:     # argparse's usage errors
         status = stop.code
     return status
-
-
-@pytest.fixture(scope="module")
-def routine_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("routine") / "routine.npz"
-    assert cli.main(["train", "--task", "routine", "--steps", "2", "--hidden", "8", "--checkpoint", str(path)]) == 0
-    return path
-
-
-def edited(source, target, edit):
-    """A copy of checkpoint `source` at `target` whose JSON header went through `edit`."""
-    with np.load(source, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    header = json.loads(arrays[io.HEADER].tobytes())
-    edit(header)
-    arrays[io.HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    with open(target, "wb") as file:
-        np.savez(file, **arrays)
-    return target
 
 
 # --------------------------------------------------------------------------
@@ -141,11 +121,13 @@ def test_tbptt_takes_at_most_two_numbers(tmp_path, capsys):
 def set_option(key, value):
     def edit(header):
         header["extra"]["task_options"][key] = value
+        return header
     return edit
 
 
 def set_model_type(header):
     header["extra"]["model_type"] = "os.system"
+    return header
 
 
 @pytest.mark.parametrize("edit, field", [
@@ -153,17 +135,18 @@ def set_model_type(header):
     (set_option("vocab", 123), "task_options.vocab"),
     (set_model_type, "extra.model_type"),
 ])
-def test_edited_task_options_name_the_file_and_field(routine_checkpoint, tmp_path, edit, field):
-    path = edited(routine_checkpoint, tmp_path / "edited.npz", edit)
+def test_edited_task_options_name_the_file_and_field(routine_checkpoint, edit_header, tmp_path, edit, field):
+    path = edit_header(routine_checkpoint, tmp_path / "edited.npz", edit)
     with pytest.raises(ValueError, match=field) as error:
         apps.resume(path)
     assert "edited.npz" in str(error.value)
 
 
-def test_a_config_size_that_is_a_list_names_the_field(routine_checkpoint, tmp_path):
+def test_a_config_size_that_is_a_list_names_the_field(routine_checkpoint, edit_header, tmp_path):
     def edit(header):
         header["config"]["hidden_size"] = [8]
-    path = edited(routine_checkpoint, tmp_path / "edited.npz", edit)
+        return header
+    path = edit_header(routine_checkpoint, tmp_path / "edited.npz", edit)
     with pytest.raises(ValueError, match=r"config\.hidden_size must be a number"):
         apps.read_checkpoint(path)
 

@@ -6,7 +6,6 @@ and that no file was replaced or half-written.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import zipfile
@@ -26,28 +25,6 @@ def run_cli(args, cwd, env=None):
     process = subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, timeout=300,
                              env={**os.environ, **(env or {})})
     return process.returncode, process.stdout, process.stderr
-
-
-@pytest.fixture(scope="module")
-def routine_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("routine") / "routine.npz"
-    assert cli.main(["train", "--task", "routine", "--hidden", "8", "--steps", "2", "--checkpoint", str(path)]) == 0
-    return path
-
-
-def edit_header(source, target, change):
-    """Copy a checkpoint, changing its JSON header with `change(header) -> header`."""
-    with zipfile.ZipFile(source) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    header = json.loads(np.load(source)["__header__"].tobytes())
-    text = json.dumps(change(header)).encode()
-    with zipfile.ZipFile(target, "w") as archive:
-        for name, data in members.items():
-            if name == "__header__.npy":
-                with archive.open(name, "w") as member:
-                    np.save(member, np.frombuffer(text, dtype=np.uint8))
-            else:
-                archive.writestr(name, data)
 
 
 # --------------------------------------------------------------------------
@@ -177,7 +154,8 @@ def test_ctrl_c_while_saving_leaves_the_old_file_and_no_temporary(tmp_path, monk
     (lambda h: {**h, "extra": {**h["extra"], "optimizer": {
         **h["extra"]["optimizer"], "hyperparameters": {"lr": float("nan")}}}}, "lr must be a finite number"),
 ], ids=["huge-hidden", "config-type", "deep", "negative-shape", "step", "rng", "clip", "lr-nan"])
-def test_edited_headers_give_an_error_naming_the_file_and_field(routine_checkpoint, tmp_path, change, message):
+def test_edited_headers_give_an_error_naming_the_file_and_field(routine_checkpoint, edit_header, tmp_path, change,
+                                                                message):
     edited = tmp_path / "edited.npz"
     edit_header(routine_checkpoint, edited, change)
     with pytest.raises(ValueError, match=message) as err:
@@ -203,7 +181,7 @@ def test_an_array_declaring_a_huge_shape_is_refused_before_allocating(routine_ch
         io.load(tmp_path / "huge.npz")
 
 
-def test_a_checkpoint_never_opens_the_corpus_it_names(tmp_path, capsys):
+def test_a_checkpoint_never_opens_the_corpus_it_names(edit_header, tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog. " * 10, encoding="utf-8")
     path = tmp_path / "chars.npz"
