@@ -20,7 +20,6 @@ Prints a markdown table and writes benchmarks/results/bench_graph.json.
 import argparse
 import json
 import os
-import platform
 import statistics
 import threading
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peers import run_in_child, torch_available
+from peers import run_in_child, torch_available, write_results
 
 BATCH, INPUT, HIDDEN = 1, 16, 16
 WARMUP = 2
@@ -171,13 +170,8 @@ def main():
     peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
     rows = [run_in_child(__file__, "--peer", name, "--steps", steps, "--repeats", args.repeats) for steps in sorted(args.steps) for name in peers]
     print(markdown_table(rows))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "bench_graph", "steps": args.steps, "batch": BATCH, "input": INPUT,
-        "hidden": HIDDEN, "repeats": args.repeats, "warmup": WARMUP, "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "machine": platform.machine(), "results": rows,
-    }, indent=2))
-    print(f"\nwrote {RESULTS}")
+    write_results(RESULTS, dict(benchmark="bench_graph", steps=args.steps, batch=BATCH, input=INPUT,
+                                hidden=HIDDEN, repeats=args.repeats, warmup=WARMUP, results=rows))
 
 
 if __name__ == "__main__":

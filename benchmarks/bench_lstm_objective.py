@@ -27,14 +27,13 @@ Prints a markdown table and writes benchmarks/results/bench_lstm_objective.json.
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
-from peers import run_in_child, torch_available
+from peers import run_in_child, torch_available, write_results
 
 LAYERS, SIZE = 2, 14
 WARMUP = 1
@@ -162,13 +161,8 @@ def main():
     peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
     rows = [run_in_child(__file__, "--peer", name, "--chars", chars, "--repeats", args.repeats) for chars in sorted(args.chars) for name in peers]
     print(markdown_table(rows))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "bench_lstm_objective", "chars": args.chars, "layers": LAYERS, "size": SIZE,
-        "repeats": args.repeats, "warmup": WARMUP, "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "machine": platform.machine(), "results": rows,
-    }, indent=2))
-    print(f"\nwrote {RESULTS}")
+    write_results(RESULTS, dict(benchmark="bench_lstm_objective", chars=args.chars, layers=LAYERS, size=SIZE,
+                                repeats=args.repeats, warmup=WARMUP, results=rows))
 
 
 if __name__ == "__main__":

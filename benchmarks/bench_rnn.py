@@ -16,7 +16,6 @@ median of --repeats calls. Results go to benchmarks/results/ as JSON and markdow
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peers import clean_env
+from peers import clean_env, write_results
 
 CONFIGS = {"C1": (32, 64, 64, 128), "C2": (64, 128, 128, 256),
            "C3": (1, 512, 32, 64), "C4": (128, 32, 256, 512)}          # (B, T, I, H)
@@ -171,22 +170,6 @@ def jit_times(env):
         return times
 
 
-def machine_info():
-    import numba
-    info = dict(python=platform.python_version(), numpy=np.__version__, numba=numba.__version__,
-                cpu_count=os.cpu_count(), platform=platform.platform(), processor=platform.processor())
-    try:
-        import torch
-        info["torch"] = torch.__version__
-    except ImportError:
-        pass
-    try:
-        info["load_average_at_start"] = os.getloadavg()
-    except OSError:
-        pass
-    return info
-
-
 def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "–"
 
@@ -230,7 +213,7 @@ def main(argv=None):
         return worker(args.worker, cells, configs, args.repeats)
 
     ours = clean_env(OPENBLAS_NUM_THREADS=str(args.blas_threads))
-    report = dict(machine=machine_info(), repeats=args.repeats, blas_threads_ours=args.blas_threads,
+    report = dict(repeats=args.repeats, blas_threads_ours=args.blas_threads,
                   torch_threads=os.cpu_count(), jit=jit_times(ours), results=[])
     print("JIT (LSTM fwd+bwd, float32):", json.dumps(report["jit"], indent=1))
     peers = [] if args.jit_only else args.peers.split(",")
@@ -242,11 +225,9 @@ def main(argv=None):
         report["results"] += rows
     table = markdown(report["results"], cells, configs, peers)
     print("\n" + table)
-    RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(report, indent=1))
+    write_results(RESULTS / f"bench-{stamp}.json", report)
     (RESULTS / f"bench-{stamp}.md").write_text(table + "\n")
-    print(f"\nwrote {RESULTS}/bench-{stamp}.json and .md")
 
 
 if __name__ == "__main__":

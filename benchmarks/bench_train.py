@@ -22,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from peers import clean_env, run_in_child
+from peers import clean_env, run_in_child, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_train.json"
 POOL = 32        # distinct batches, used in turn
@@ -117,13 +117,10 @@ def main(argv=None):
     print("| peer | steps/s (median) | all repeats | ratio to torch |\n|---|---|---|---|")
     torch_rate = (results.get("torch") or {}).get("steps_per_s")
     for peer, r in results.items():
-        if r is None:
-            continue
         ratio = f"{r['steps_per_s'] / torch_rate:.2f}" if torch_rate else "-"
         spread = ", ".join(f"{x:.0f}" for x in r["rates"])
         print(f"| {peer} | {r['steps_per_s']:.0f} | {spread} | {ratio} |")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(dict(args=vars(args), results=results), indent=1))
+    write_results(RESULTS, dict(benchmark="bench_train", args=vars(args), results=results))
 
 
 if __name__ == "__main__":

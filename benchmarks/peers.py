@@ -6,6 +6,7 @@ speed by 30-40 %), so every peer's process starts without them.
 """
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -32,3 +33,26 @@ def run_in_child(script, *args, env=None):
     command = [sys.executable, str(script), *map(str, args)]
     result = subprocess.run(command, capture_output=True, text=True, check=True, env=env or clean_env())
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def machine_info():
+    """Versions, core count and load: what a reader needs to compare two results files."""
+    import numba
+    import numpy
+    info = dict(python=platform.python_version(), numpy=numpy.__version__, numba=numba.__version__,
+                cpu_count=os.cpu_count(), platform=platform.platform(), processor=platform.processor())
+    if torch_available():
+        import torch
+        info["torch"] = torch.__version__
+    try:
+        info["load_average"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def write_results(path, report):
+    """Write `report` and the machine's description as JSON to `path` (results/ is not committed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(report, machine=machine_info()), indent=1))
+    print(f"\nwrote {path}")
