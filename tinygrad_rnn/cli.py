@@ -274,7 +274,7 @@ def command_draw(args):
     print(caption)
     print(apps.pixel_rnn.ascii_art(drawn, task.model.levels))
     if png:
-        print(f"saved {apps.pixel_rnn.save_grid(drawn, task.model.levels, png)}")
+        apps.pixel_rnn.save_grid(drawn, task.model.levels, png)     # prints where it saved
     return 0
 
 
@@ -533,7 +533,7 @@ def main(argv=None):
         text = " ".join(str(err).split()) or type(err).__name__
         if getattr(err, "errno", None) is not None or not expected:   # "[Errno 28] ..." needs its name
             text = f"{type(err).__name__}: {text}"
-        hint = "" if expected else f" (an unexpected error: rerun with --debug and report the traceback)"
+        hint = "" if expected else " (an unexpected error: rerun with --debug and report the traceback)"
         print(f"tinygrad-rnn: error: {text}{hint}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -31,11 +31,8 @@ from collections import defaultdict
 import numpy as np
 
 from .autograd import time_step, topological_order
-from .nn import GRU, LSTM, RNN, GRUCell, LeakyRNNCell, LSTMCell, RNNCell
+from .nn import RecurrentCell, RecurrentLayer
 from .tensor import Tensor, zeros
-
-_LAYERS = (RNN, LSTM, GRU)                            # what `unroll` steps through as one layer
-_CELLS = (RNNCell, LSTMCell, GRUCell, LeakyRNNCell)   # and as one cell
 
 # --------------------------------------------------------------------------
 # The graph as DOT text
@@ -125,7 +122,7 @@ def unroll(model, x, state=None):
     step = _step_function(model)
     if isinstance(state, Tensor):
         state = (state,)
-    if state is None and isinstance(model, _LAYERS):
+    if state is None and isinstance(model, RecurrentLayer):
         count = 2 if model.has_cell_state else 1
         state = tuple(zeros(x.shape[1], model.hidden_size, dtype=x.dtype) for _ in range(count))
     hidden_states = []
@@ -138,14 +135,14 @@ def unroll(model, x, state=None):
 
 def _step_function(model):
     """step(x_t, state tuple or None) -> new state tuple, for a cell or a one-layer layer."""
-    if isinstance(model, _LAYERS):
+    if isinstance(model, RecurrentLayer):
         if model.num_layers != 1 or model.bidirectional:
             raise ValueError(f"unroll: expects a one-layer, one-direction {type(model).__name__}, got "
                              f"num_layers={model.num_layers}, bidirectional={model.bidirectional}; "
                              f"unroll the layers one at a time instead")
         weights = model.layer_weights(0)
         return lambda x_t, state: model.step(x_t, state, weights)
-    if isinstance(model, _CELLS):
+    if isinstance(model, RecurrentCell):
         def step(x_t, state):
             out = model(x_t, None if state is None else state if len(state) == 2 else state[0])
             return out if isinstance(out, tuple) else (out,)

@@ -93,7 +93,7 @@ def gru_step(x, h, W_ih, W_hh, b_ih, b_hh, reset_after=True):
     return (1 - z) * n + z * h
 
 
-class _CellBase(Module):
+class RecurrentCell(Module):
     """Parameters and input checks shared by every cell.
 
     A cell also takes one unbatched sample, as PyTorch's cells do:
@@ -167,7 +167,7 @@ class _CellBase(Module):
         return state
 
 
-class _FusableCell(_CellBase):
+class _FusableCell(RecurrentCell):
     """A cell with a fused kernel too: ``fused=True`` runs each step as one graph node."""
 
     def __init__(self, input_size, hidden_size, bias=True, fused=False, dtype=None, device=None):
@@ -198,7 +198,7 @@ class RNNCell(_FusableCell):
         return rnn_step(x, h, *self.weights(), self.nonlinearity)
 
 
-class LeakyRNNCell(_CellBase):
+class LeakyRNNCell(RecurrentCell):
     """h' = (1 - alpha) h + alpha tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)
 
     alpha is fixed (a float) or learned (``learn_alpha=True``: a scalar

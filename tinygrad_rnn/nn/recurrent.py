@@ -68,7 +68,7 @@ def reverse_sequences(x, lengths):
     return x[source, np.arange(B)[None, :]]
 
 
-class _RecurrentLayer(Module):
+class RecurrentLayer(Module):
     """Parameters, input checks and the layer/direction loops shared by RNN, LSTM and GRU."""
 
     gates = 1
@@ -283,7 +283,7 @@ def _check_dropout(op, p):
                          f"an activation between layers), got {p!r}")
 
 
-class RNN(_RecurrentLayer):
+class RNN(RecurrentLayer):
     """Elman RNN layer:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),  act = tanh or relu."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", proj_size=0, **options):
@@ -300,7 +300,7 @@ class RNN(_RecurrentLayer):
         return out, (h,)
 
 
-class LSTM(_RecurrentLayer):
+class LSTM(RecurrentLayer):
     """LSTM layer (gates i, f, g, o as in `cells.lstm_step`); state is the pair (h, c).
 
     proj_size = P > 0 gives PyTorch's LSTM with projections: each layer and
@@ -352,7 +352,7 @@ class LSTM(_RecurrentLayer):
         return out, (h, c)
 
 
-class GRU(_RecurrentLayer):
+class GRU(RecurrentLayer):
     """GRU layer (gates r, z, n as in `cells.gru_step`).
 
     reset_after=True (the default) is PyTorch's and cuDNN's GRU; reset_after=False
