@@ -122,6 +122,13 @@ def test_stale_temporary_files_of_the_target_are_removed(tmp_path):
     assert not stale.exists() and other.exists()
 
 
+def test_the_temporary_of_a_save_still_running_is_kept(tmp_path):
+    in_progress = tmp_path / f".model.npz.{os.getpid()}.x1y2.tmp"     # this process is alive
+    in_progress.write_bytes(b"being written")
+    io.save({"w": np.zeros(2)}, tmp_path / "model.npz")
+    assert in_progress.exists()
+
+
 def test_ctrl_c_while_saving_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     path = tmp_path / "model.npz"
     io.save({"w": np.zeros(2)}, path)

@@ -143,7 +143,7 @@ def _atomic_write(path, arrays):
                                 f"{os.path.join(path, 'model.npz')!r}")
     folder, prefix = os.path.dirname(path), "." + os.path.basename(path) + "."
     _remove_stale_temporaries(folder, prefix)
-    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+    handle, temp_path = tempfile.mkstemp(dir=folder, prefix=f"{prefix}{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             _write_arrays(file, arrays)
@@ -157,13 +157,29 @@ def _atomic_write(path, arrays):
 
 
 def _remove_stale_temporaries(folder, prefix):
-    """Delete `.NAME.*.tmp` files a killed writer of the same target left behind."""
+    """Delete `.NAME.PID.*.tmp` files a killed writer of the same target left behind.
+
+    A temporary whose writer (PID) is still running is another save in progress: kept."""
     for name in os.listdir(folder):
-        if name.startswith(prefix) and name.endswith(".tmp"):
+        if name.startswith(prefix) and name.endswith(".tmp") and not _writer_alive(name[len(prefix):]):
             try:
                 os.unlink(os.path.join(folder, name))
             except OSError:
                 pass    # already gone, or not ours to delete: harmless either way
+
+
+def _writer_alive(rest):
+    """Is the process that named a temporary `PID.<random>.tmp` still running?"""
+    pid = rest.split(".", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:         # it exists but belongs to another user
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------
