@@ -45,7 +45,6 @@ from .tensor import Tensor, manual_seed
 
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 DEBUG_VARIABLE = "TINYGRAD_RNN_DEBUG"
-MAX_SIZE = 2**16    # largest --hidden-size / --num-layers accepted
 MAX_LEVELS = 256    # largest --levels: 8-bit grey
 MAX_DRAWN = 10_000  # largest draw --count (each digit is drawn one pixel at a time)
 DEMO_CHECKPOINT = "demo_char_lstm.npz"
@@ -155,11 +154,12 @@ def _resumed_trainer(args, options):
         raise CommandError(f"--resume continues the saved model, task and optimizer; drop {' '.join(dropped)} "
                            f"(start a new run to change them)")
     _check_readable(args.resume)
-    saved = apps.read_checkpoint(args.resume).extra
+    checkpoint = apps.read_checkpoint(args.resume)
+    saved = checkpoint.extra
     unknown = [option for option in options if option not in saved["task_options"]]
     if unknown:
         raise CommandError(f"{flag(unknown[0])} does not apply to the resumed task (a {saved['task']!r} run)")
-    trainer = apps.resume(args.resume, **options)
+    trainer = apps.resume(checkpoint, **options)
     if args.lr is not None:
         trainer.optimizer.lr = args.lr
     if args.clip is not None:
@@ -231,7 +231,6 @@ def _check_writable(path, inputs=(), replaceable=()):
 
 def command_sample(args):
     """Text from a char-model checkpoint."""
-    apps.char_rnn.check_sampling_options(args.temperature, args.top_k)
     if args.prime == "":
         raise CommandError("--prime must have at least one character (leave --prime out to start from a newline)")
     _check_readable(args.checkpoint)
@@ -246,7 +245,7 @@ def command_sample(args):
         model = apps.char_rnn.CharRNN(**saved.config)
     except (TypeError, ValueError) as err:
         raise CommandError(f"{args.checkpoint!r}: header field config does not fit a CharRNN ({err})") from None
-    io.load(args.checkpoint, into=model)
+    io.load_into(saved, model)
     if len(set(options["vocab"])) != len(options["vocab"]) or len(options["vocab"]) != model.config["vocab_size"]:
         raise CommandError(f"{args.checkpoint!r}: header field task_options.vocab must hold "
                            f"{model.config['vocab_size']} distinct characters (edited or corrupt header)")
@@ -261,11 +260,11 @@ def command_draw(args):
     """Digits from a pixel-model checkpoint, as ASCII art (and a PNG grid with --png)."""
     _check_readable(args.checkpoint)
     png = _png_path(args.png, args.checkpoint) if args.png else None
-    saved_task = apps.read_checkpoint(args.checkpoint).extra["task"]
-    if saved_task != "pixels":
-        raise CommandError(f"{args.checkpoint!r} holds a model of task {saved_task!r}; `draw` needs a "
-                           f"checkpoint from `tinygrad-rnn train --task pixels`")
-    task, _ = apps.load_checkpoint(args.checkpoint, task="pixels")
+    checkpoint = apps.read_checkpoint(args.checkpoint)
+    if checkpoint.extra["task"] != "pixels":
+        raise CommandError(f"{args.checkpoint!r} holds a model of task {checkpoint.extra['task']!r}; `draw` needs "
+                           f"a checkpoint from `tinygrad-rnn train --task pixels`")
+    task, _ = apps.load_checkpoint(checkpoint)
     if args.label is not None and task.model.condition is None:
         raise CommandError(f"--label needs a model trained with --condition input or state; {args.checkpoint!r} "
                            f"was trained without labels (drop --label)")
@@ -389,7 +388,7 @@ def _positive_float(text):
 def _size(text):
     """A hidden size or layer count: a positive int small enough to build (a typo such as
     --hidden 100000000 would otherwise fill the machine's memory before any error)."""
-    return _whole_number(text, 1, MAX_SIZE)
+    return _whole_number(text, 1, apps.MAX_OPTION)   # the largest size a checkpoint may declare
 
 
 def _levels(text):

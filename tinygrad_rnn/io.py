@@ -204,7 +204,7 @@ def load(path, into=None):
                          f"{err}") from None
     checkpoint = Checkpoint(path, header.get("class"), header.get("config"), state, extra, header["version"])
     if into is not None:
-        _load_into(checkpoint, into)
+        load_into(checkpoint, into)
     return checkpoint
 
 
@@ -359,7 +359,9 @@ def check_config_sizes(checkpoint, options=None):
                              f"{stored:,} numbers the file stores (edited or corrupt header)")
 
 
-def _load_into(checkpoint, module):
+def load_into(checkpoint, module):
+    """Copy a loaded Checkpoint's weights into `module` (what `load(path, into=module)` does
+    after reading the file): the class and config must match, and nothing changes on failure."""
     path, name = checkpoint.path, type(module).__name__
     if checkpoint.class_name is not None and checkpoint.class_name != name:
         raise ValueError(f"io.load: {path!r} holds a {checkpoint.class_name}, cannot load it into a {name}")

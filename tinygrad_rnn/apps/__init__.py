@@ -37,7 +37,7 @@ TASKS = {
     "hard-attention": hard_attention.build_hard_task,
 }
 
-MAX_OPTION = 2**16          # largest integer task option in a header (batch_size, seq_len...)
+MAX_OPTION = 2**16          # largest size option (hidden_size, batch_size, seq_len...), on the CLI and in a header
 UNBOUNDED_OPTIONS = {"max_chars"}   # integer options that only trim data, never size an array
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}
 
@@ -56,8 +56,8 @@ def make_optimizer(name, params, lr):
     return OPTIMIZERS[name.lower()](params, lr=lr)
 
 
-def read_checkpoint(path, task=None):
-    """The io.Checkpoint at `path`, checked to be an apps checkpoint (of `task`, if given).
+def read_checkpoint(path):
+    """The io.Checkpoint at `path`, checked to be an apps checkpoint.
 
     Nothing is built yet: the header is checked first (ValueError naming the
     file and the field), so an edited file cannot make the program allocate
@@ -70,8 +70,6 @@ def read_checkpoint(path, task=None):
                          f"written by `tinygrad-rnn train`/`demo` (no task recorded); load it with tr.io.load")
     if not isinstance(extra.get("task_options"), dict):
         raise ValueError(f"{str(path)!r}: header field extra.task_options must be a dict")
-    if task is not None and extra["task"] != task:
-        raise ValueError(f"{str(path)!r} holds a model of task {extra['task']!r}, not {task!r}")
     if extra.get("model_type", checkpoint.class_name) != checkpoint.class_name:
         raise ValueError(f"{str(path)!r}: header field extra.model_type={extra['model_type']!r:.40} does not match "
                          f"its class {checkpoint.class_name!r} (edited or corrupt header)")
@@ -92,16 +90,19 @@ def _check_task_options(path, options):
                          f"got {type(options['vocab']).__name__}")
 
 
-def load_checkpoint(path, task=None, **overrides):
+def load_checkpoint(path, **overrides):
     """Rebuild the task a checkpoint was trained on and load its weights: (task, io.Checkpoint).
 
+    `path` is a file, or the io.Checkpoint `read_checkpoint` returned (the file is then not
+    read again).
     overrides replace saved task options that do not change the model (e.g. the
     corpus path, the batch size); an option the task does not have is refused.
     A corpus file named in the checkpoint is never opened on the checkpoint's
     word: pass `corpus=` (its hash is checked). Raises ValueError for a file
-    that is not an apps checkpoint (of `task`, if given).
+    that is not an apps checkpoint.
     """
-    checkpoint = read_checkpoint(path, task)
+    checkpoint = path if isinstance(path, io.Checkpoint) else read_checkpoint(path)
+    path = checkpoint.path
     saved = checkpoint.extra["task_options"]
     unknown = sorted(set(overrides) - set(saved))
     if unknown:
@@ -118,14 +119,15 @@ def load_checkpoint(path, task=None, **overrides):
     except MemoryError:
         raise ValueError(f"{str(path)!r}: the model its header describes does not fit in memory "
                          f"(edited or corrupt header)") from None
-    io.load(path, into=built.model)
+    io.load_into(checkpoint, built.model)
     return built, checkpoint
 
 
 def resume(path, **overrides):
-    """A Trainer in exactly the state a checkpoint recorded: weights, optimizer, step, data generator."""
+    """A Trainer in exactly the state a checkpoint recorded: weights, optimizer, step, data generator.
+    `path` is a file or an io.Checkpoint from `read_checkpoint`."""
     task, checkpoint = load_checkpoint(path, **overrides)
-    extra = checkpoint.extra
+    path, extra = checkpoint.path, checkpoint.extra
     saved = extra.get("optimizer")
     if not isinstance(saved, dict) or str(saved.get("type")).lower() not in OPTIMIZERS \
             or not isinstance(saved.get("hyperparameters"), dict):
