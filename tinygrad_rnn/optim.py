@@ -368,8 +368,9 @@ def clip_grad_value_(params, clip_value):
             np.clip(p.grad, -clip_value, clip_value, out=p.grad)
 
 
-def check_number(op, name, value, low=None, high=None, high_included=True):
-    """Refuse a hyper-parameter that is not a finite real number in [low, high].
+def check_number(op, name, value, low=None, high=None, low_included=True, high_included=True):
+    """Refuse a hyper-parameter that is not a finite real number in [low, high]
+    (an open end with low_included / high_included False).
 
     NaN and Inf are refused everywhere: a NaN learning rate or clip norm
     would silently turn every weight (or no gradient) into NaN.
@@ -378,10 +379,14 @@ def check_number(op, name, value, low=None, high=None, high_included=True):
         raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{op}: {name} must be a finite number, got {value}")
+    too_low = low is not None and (value < low if low_included else value <= low)
     too_high = high is not None and (value > high if high_included else value >= high)
-    if (low is not None and value < low) or too_high:
-        bounds = f"[{low}, {high}{']' if high_included else ')'}" if high is not None else f">= {low}"
-        raise ValueError(f"{op}: {name} must be {'in ' if high is not None else ''}{bounds}, got {value}")
+    if too_low or too_high:
+        if high is None:
+            bounds = f"{'>=' if low_included else '>'} {low}"
+        else:
+            bounds = f"in {'[' if low_included else '('}{low}, {high}{']' if high_included else ')'}"
+        raise ValueError(f"{op}: {name} must be {bounds}, got {value}")
     return value
 
 

@@ -94,8 +94,8 @@ class Trainer:
     """
 
     def __init__(self, task, optimizer, clip=None, seed=0):
-        if clip is not None and check_number("Trainer", "clip (the max gradient norm)", clip) <= 0:
-            raise ValueError(f"Trainer: clip (the max gradient norm) must be > 0, got {clip}")
+        if clip is not None:
+            check_number("Trainer", "clip (the max gradient norm)", clip, low=0, low_included=False)
         self.task, self.optimizer, self.clip = task, optimizer, clip
         self.rng = np.random.default_rng(seed)
         self.step = 0
@@ -131,8 +131,8 @@ class Trainer:
         if steps is None and seconds is None:
             raise ValueError("Trainer.train: give steps or seconds (or both)")
         for name, value in (("steps", steps), ("seconds", seconds)):
-            if value is not None and check_number("Trainer.train", name, value) <= 0:
-                raise ValueError(f"Trainer.train: {name} must be > 0, got {value}")
+            if value is not None:
+                check_number("Trainer.train", name, value, low=0, low_included=False)
         result = TrainResult(self.step)
         start = time.perf_counter()
         bar = tqdm(total=steps if steps else max(1, round(seconds)), unit="step" if steps else "s",
