@@ -24,7 +24,7 @@ import numpy as np
 from .. import nn
 from ..autograd import no_grad
 from ..bptt import run as bptt_run
-from ..data.text import CharCorpus, Vocabulary, read_text
+from ..data.text import CharCorpus, Vocabulary, builtin_text, read_text
 from ..tensor import Tensor, check_sizes
 from .training import Task
 
@@ -141,14 +141,11 @@ def build_task(corpus=None, max_chars=None, vocab=None, hidden_size=128, num_lay
     check_sizes("char_rnn", seq_len=seq_len, batch_size=batch_size)
     if tbptt is not None and not 1 <= len(tbptt) <= 2:
         raise ValueError(f"char_rnn: tbptt must be [k1] or [k1, k2], got {list(tbptt)}")
+    text = read_text(corpus) if corpus else builtin_text()
     if corpus:
-        text = read_text(corpus)
         corpus_sha256 = check_corpus_hash(corpus, text, corpus_sha256)
-        text_corpus = CharCorpus(text[:max_chars] if max_chars else text)
-    else:
-        text_corpus = CharCorpus.builtin(max_chars)
-    if vocab is not None:
-        text_corpus = CharCorpus(text_corpus.text, Vocabulary(vocab))
+    text_corpus = CharCorpus(text[:max_chars] if max_chars else text,   # encoded once, with the saved vocab if any
+                             None if vocab is None else Vocabulary(vocab))
     if len(text_corpus) < seq_len + 1:
         raise ValueError(f"char_rnn: seq_len={seq_len} needs at least {seq_len + 1} characters, the corpus has "
                          f"{len(text_corpus)}{' (max_chars)' if max_chars else ''}; use a shorter seq_len (--seq-len) or more "
