@@ -50,13 +50,12 @@ class Context:
     """What one node of the graph remembers for its backward pass (`forward` may
     store more on it too: ctx.axis, ctx.shapes...)."""
 
-    __slots__ = ("fn", "parents", "epoch", "saved", "step", "creation_number", "freed",
+    __slots__ = ("fn", "parents", "saved", "step", "creation_number", "freed",
                  "outputs", "checksums", "__dict__", "__weakref__")
 
     def __init__(self, fn, parents):
         self.fn = fn                  # the Function subclass that made the output
         self.parents = parents        # input tensors, in `forward` argument order
-        self.epoch = _State.inplace_changes   # in-place changes made before this node was built
         self.saved = ()               # arrays `forward` keeps for `backward`
         self.step = _State.time_step  # time step that created the node, or None
         self.creation_number = next(_creation_counter)  # orders the graph for backward
@@ -90,7 +89,7 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors `inputs` (all float, one dtype); record the node."""
         check_float_inputs(cls, inputs)
-        needs_grad = _State.grad_enabled and any([t.requires_grad for t in inputs])
+        needs_grad = _State.grad_enabled and _any_requires_grad(inputs)
         ctx = Context(cls, inputs if needs_grad else ())
         out = _run_forward(ctx, inputs, params)
         if not needs_grad:
@@ -160,7 +159,7 @@ class _State:
     grad_enabled = True     # False inside `no_grad()`: no graph is recorded
     anomaly = False         # True inside `detect_anomaly()`: check for NaN/Inf
     time_step = None        # set by `time_step(t)`: stored on each node for viz
-    inplace_changes = 0     # how many in-place changes `bump_version` has recorded
+    last_change = -1        # creation number `bump_version` gave the latest in-place change
 
 
 _creation_counter = itertools.count()
@@ -179,6 +178,14 @@ def _describe(ctx):
 # --------------------------------------------------------------------------
 # Hooks of Function.apply: the forward call, several outputs
 # --------------------------------------------------------------------------
+
+def _any_requires_grad(inputs):
+    """Does any input require grad? Then the output does too, and the node is recorded."""
+    for t in inputs:
+        if t.requires_grad:
+            return True
+    return False
+
 
 def _run_forward(ctx, inputs, params):
     """`ctx.fn.forward` on the inputs' arrays; a shape error names the op and the shapes."""
@@ -226,17 +233,17 @@ def _check_usable(ctx):
     Backward uses arrays saved at forward time, often the inputs' own memory
     (MatMul keeps W itself). If `opt.step()` updated W in between, the
     gradient would be computed with the new W: silently wrong. Every in-place
-    change the library makes goes through `bump_version`, which numbers it:
-    a node remembers how many changes had been made when it was built, so an
-    input changed after that has a later number. Writing into `.data`
+    change the library makes goes through `bump_version`, which numbers it
+    from the same counter as the nodes: an input changed after this node was
+    built has a later number than the node. Writing into `.data`
     with NumPy directly bumps nothing and cannot be seen here; under
     `detect_anomaly()` a checksum of every saved array catches it too.
     """
     if ctx.freed:
         raise RuntimeError(_freed_message(ctx))
-    if ctx.epoch != _State.inplace_changes:        # something changed in place since the node was built
+    if _State.last_change > ctx.creation_number:   # something changed in place since the node was built
         for k, parent in enumerate(ctx.parents):
-            if parent._changed_at > ctx.epoch:
+            if parent._changed_at > ctx.creation_number:
                 raise RuntimeError(_stale_message(ctx, k, parent))
     if ctx.checksums is not None:
         _check_checksums(ctx)
@@ -429,9 +436,8 @@ def bump_version(tensor):
     """Record that the library changed `tensor.data` in place (an optimizer step,
     load_state_dict): backward then refuses the graph nodes built before it that
     use `tensor`. `tensor._version` counts its changes, as in PyTorch."""
-    _State.inplace_changes += 1
     tensor._version += 1
-    tensor._changed_at = _State.inplace_changes
+    tensor._changed_at = _State.last_change = next(_creation_counter)
 
 
 def is_grad_enabled():

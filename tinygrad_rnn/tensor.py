@@ -73,8 +73,8 @@ class ElementCount(int):
         x.size(1)       -> 4          (PyTorch; negative d counts from the end)
     """
 
-    def __new__(cls, shape):
-        count = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
+    def __new__(cls, count, shape):
+        count = super().__new__(cls, count)
         count.shape = shape
         return count
 
@@ -164,7 +164,7 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: ElementCount(self.data.shape))   # an int, and callable: see ElementCount
+    size = property(lambda self: ElementCount(self.data.size, self.data.shape))   # an int, and callable: see ElementCount
     T = property(lambda self: self.transpose())
 
     def __len__(self):
@@ -550,7 +550,7 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
     An array is copied, as torch.tensor does: writing into it later does not change the Tensor.
     """
     check_device("tensor", device)
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray) and dtype is None:    # with a dtype, Tensor converts into a new array
         data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
