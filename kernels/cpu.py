@@ -384,7 +384,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
         T, B, P = dhs.shape
-        dW_hr = matmul(dhs.reshape(T * B, P).T, cell_out.reshape(T * B, cell_out.shape[2]))
+        dW_hr = dhs.reshape(T * B, P).T @ cell_out.reshape(T * B, cell_out.shape[2])   # no contiguous copy of dhs^T
     return dx, dh, dc, dW_ih, dW_hh, db, db.copy(), dW_hr
 
 

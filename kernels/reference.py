@@ -216,22 +216,6 @@ def gru_step_backward(dh_t, saved):
             dxa.sum(axis=0), dha.sum(axis=0))
 
 
-def gru_reset_before_step_forward(x, h, W_ih, W_hh, b_ih, b_hh):
-    """-> h_t, saved"""
-    h_t, gates, rh = gru_reset_before_step_pointwise_forward(x @ W_ih.T + b_ih, h, W_hh, b_hh)
-    return h_t, (x, h, W_ih, W_hh, gates, rh)
-
-
-def gru_reset_before_step_backward(dh_t, saved):
-    """-> dx, dh, dW_ih, dW_hh, db_ih, db_hh"""
-    x, h, W_ih, W_hh, gates, rh = saved
-    H = h.shape[1]
-    da, dh = gru_reset_before_step_pointwise_backward(dh_t, gates, h, W_hh)
-    dW_hh = np.concatenate([da[:, :2 * H].T @ h, da[:, 2 * H:].T @ rh])
-    db = da.sum(axis=0)
-    return da @ W_ih, dh, da.T @ x, dW_hh, db, db.copy()
-
-
 def rnn_step_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
     """-> h_t, saved"""
     a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh           # (B, H)
