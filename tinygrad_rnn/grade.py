@@ -90,8 +90,12 @@ def _run(item, forward, backward, gate_order):
     return getattr(check, item.check)(forward, backward, **options)
 
 
-def grade_one(item, functions, gate_order="ifog"):
-    """A test result {name, score, max_score, output} for one `Graded` item."""
+def grade_one(item, functions, gate_order="ifog", graded=None):
+    """A test result {name, score, max_score, output} for one `Graded` item.
+
+    `graded` maps names to the results of items already graded: a backward item
+    reuses its forward's result from there instead of running the student's forward
+    through that check again."""
     def result(passed, output):
         return {"name": item.name, "score": item.points if passed else 0, "max_score": item.points,
                 "output": output}
@@ -99,8 +103,10 @@ def grade_one(item, functions, gate_order="ifog"):
     if not callable(functions.get(item.name)):
         return result(False, f"{item.name} is missing: define it in your file (signatures: tinygrad_rnn.check)")
     if item.backward is not None:
-        forward_item = next(g for g in GRADED if g.name == item.forward)
-        if grade_one(forward_item, functions, gate_order)["score"] == 0:
+        prior = (graded or {}).get(item.forward)
+        if prior is None:
+            prior = grade_one(next(g for g in GRADED if g.name == item.forward), functions, gate_order)
+        if prior["score"] == 0:
             return result(False, f"not graded yet: {item.forward} must pass first (its outputs feed this check)")
     forward = functions[item.forward]
     backward = functions[item.backward] if item.backward else None
@@ -128,12 +134,14 @@ def _worker(student, out, gate_order):
     functions = vars(module)
     if not any(callable(functions.get(item.name)) for item in GRADED):
         emit(no_functions=True)
+    graded = {}
     for item in GRADED:
         if item.optional and item.name not in functions:
             continue
         emit(started=item.name)
         try:
-            emit(test=grade_one(item, functions, gate_order))
+            graded[item.name] = grade_one(item, functions, gate_order, graded)
+            emit(test=graded[item.name])
         except Exception as err:   # a failure of the grader itself: reported, then the next test
             emit(test={"name": item.name, "score": 0, "max_score": item.points,
                        "output": f"the grader could not run this check: {type(err).__name__}: {err}"})
