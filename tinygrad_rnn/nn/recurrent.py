@@ -87,17 +87,20 @@ class RecurrentLayer(Module):
         self.dropout = dropout
         self.num_directions = 2 if bidirectional else 1
         G, H = self.gates, hidden_size
+        P = self.proj_size or H          # the width of h: H, or an LSTM's projection size
         bound = init_bound(H)
-        merged = H * self.num_directions if merge == "concat" else H
+        merged = P * self.num_directions if merge == "concat" else P
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else merged
             for suffix in self._suffixes():
                 setattr(self, f"weight_ih_l{layer}{suffix}",
                         uniform_parameter((G * H, layer_input), bound, dtype))
-                setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((G * H, H), bound, dtype))
+                setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((G * H, P), bound, dtype))
                 if bias:
                     setattr(self, f"bias_ih_l{layer}{suffix}", uniform_parameter((G * H,), bound, dtype))
                     setattr(self, f"bias_hh_l{layer}{suffix}", uniform_parameter((G * H,), bound, dtype))
+                if self.proj_size:
+                    setattr(self, f"weight_hr_l{layer}{suffix}", uniform_parameter((P, H), bound, dtype))
 
     def _check_options(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                        bidirectional, merge, fused, dtype, device):
@@ -318,22 +321,9 @@ class LSTM(RecurrentLayer):
 
     def __init__(self, input_size, hidden_size, num_layers=1, proj_size=0, **options):
         _check_proj_size(proj_size, hidden_size)
+        self.proj_size = proj_size               # read by RecurrentLayer.__init__ to size the weights
         super().__init__(input_size, hidden_size, num_layers, **options)
-        self.config["proj_size"] = self.proj_size = proj_size
-        if proj_size:
-            self._add_projections()
-
-    def _add_projections(self):
-        """Reshape weight_hh to (4H, P) and the upper layers' weight_ih to (4H, D*P); add weight_hr (P, H)."""
-        H, P = self.hidden_size, self.proj_size
-        bound, dtype = 1 / np.sqrt(H), self.weight_ih_l0.dtype
-        merged = P * self.num_directions if self.merge == "concat" else P
-        for layer in range(self.num_layers):
-            for suffix in self._suffixes():
-                if layer > 0:
-                    setattr(self, f"weight_ih_l{layer}{suffix}", uniform_parameter((4 * H, merged), bound, dtype))
-                setattr(self, f"weight_hh_l{layer}{suffix}", uniform_parameter((4 * H, P), bound, dtype))
-                setattr(self, f"weight_hr_l{layer}{suffix}", uniform_parameter((P, H), bound, dtype))
+        self.config["proj_size"] = proj_size
 
     def layer_weights(self, layer, reverse=False):
         """(W_ih, W_hh, b_ih, b_hh), and W_hr (P, H) last with a projection."""
