@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peers import run_in_child, torch_available, write_results
+from peers import sweep, write_results
 
 BATCH, INPUT, HIDDEN = 1, 16, 16
 WARMUP = 2
@@ -167,8 +167,7 @@ def main():
         print(json.dumps(time_peer(args.peer, args.steps[0], args.repeats)))
         return
 
-    peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
-    rows = [run_in_child(__file__, "--peer", name, "--steps", steps, "--repeats", args.repeats) for steps in sorted(args.steps) for name in peers]
+    rows = sweep(__file__, "--steps", args.steps, args.repeats)
     print(markdown_table(rows))
     write_results(RESULTS, dict(benchmark="bench_graph", steps=args.steps, batch=BATCH, input=INPUT,
                                 hidden=HIDDEN, repeats=args.repeats, warmup=WARMUP, results=rows))

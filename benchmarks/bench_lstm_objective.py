@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peers import run_in_child, torch_available, write_results
+from peers import sweep, write_results
 
 LAYERS, SIZE = 2, 14
 WARMUP = 1
@@ -158,8 +158,7 @@ def main():
         print(json.dumps(time_peer(args.peer, args.chars[0], args.repeats)))
         return
 
-    peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
-    rows = [run_in_child(__file__, "--peer", name, "--chars", chars, "--repeats", args.repeats) for chars in sorted(args.chars) for name in peers]
+    rows = sweep(__file__, "--chars", args.chars, args.repeats)
     print(markdown_table(rows))
     write_results(RESULTS, dict(benchmark="bench_lstm_objective", chars=args.chars, layers=LAYERS, size=SIZE,
                                 repeats=args.repeats, warmup=WARMUP, results=rows))
