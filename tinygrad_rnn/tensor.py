@@ -50,9 +50,9 @@ def _to_array(data, dtype):
     except ValueError as err:
         if "inhomogeneous" not in str(err) and "sequence" not in str(err):
             raise
-        raise ValueError(f"tensor: the nested lists have different lengths (a ragged list such as "
-                         f"[[1, 2], [3]]), so they do not form an array; pad every row to one length "
-                         f"(for sequences, pad and pass lengths= to the layer)") from None
+        raise ValueError("tensor: the nested lists have different lengths (a ragged list such as "
+                         "[[1, 2], [3]]), so they do not form an array; pad every row to one length "
+                         "(for sequences, pad and pass lengths= to the layer)") from None
     if array.dtype == object or array.dtype.kind in "USV":
         raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} "
                         f"{data!r:.60}; expected numbers, nested lists of numbers or an ndarray")

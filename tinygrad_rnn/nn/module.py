@@ -284,7 +284,7 @@ class Linear(Module):
 
     def forward(self, x):
         if not isinstance(x, Tensor) or x.ndim == 0:
-            got = f"a 0-d tensor" if isinstance(x, Tensor) else type(x).__name__
+            got = "a 0-d tensor" if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"Linear expected input of shape (..., in_features) = (..., "
                              f"{self.weight.shape[1]}), got {got}; for a single sample use shape "
                              f"({self.weight.shape[1]},)")
