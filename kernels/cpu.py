@@ -44,17 +44,27 @@ same shape on purpose: Numba caches compiled code (``cache=True``) only for
 functions defined at module level, so one loop built by a factory around each
 cell's row function would be compiled afresh in every new process.
 """
+import functools
+import importlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+from threadpoolctl import ThreadpoolController
 
 from .reference import full_lengths
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
-jit = njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
+jit = njit(cache=True, nogil=True, **OPTIONS)
 
 
 # --------------------------------------------------------------------------
-# Activations over a contiguous row
+# Activations of one value, in its own precision
 # --------------------------------------------------------------------------
 
 LOG2_E = np.float32(1.4426950408889634)                    # 1 / ln 2
@@ -66,8 +76,8 @@ EXP_POLY = tuple(np.float32(c) for c in (5.0000001201e-1, 1.6666665459e-1, 4.166
 
 
 @jit
-def _exp_float32(v, bits):
-    """v = exp(v), in place, for a float32 row, from + - * only, so that LLVM vectorizes the loop.
+def _exp_float32(v):
+    """exp(v) for a float32 v, from + - * only, so that a loop calling it vectorizes.
 
     Write v = k ln2 + r with k an integer and |r| <= ln2 / 2. Then
 
@@ -82,57 +92,61 @@ def _exp_float32(v, bits):
       coefficients EXP_POLY), evaluated by Horner's rule;
     - 2^k is made from its bits: a float32 is sign | 8 exponent bits with
       bias 127 | 23 mantissa bits, so the int32 (k + 127) << 23 read as a
-      float32 is exactly 2^k. ``bits`` (int32, at least as long as v) is that
-      scratch; ``bits.view(np.float32)`` reads the same memory as floats.
+      float32 (``.view(np.float32)``) is exactly 2^k.
 
     v is first clamped to [EXP_MIN, EXP_MAX], where 2^k is a normal float:
     exp(88) = 1.7e38 stands in for overflow, which is all a sigmoid needs
     (1 / (1 + 1.7e38) = 5.9e-39, the true value of sigmoid(-88) to 1 ulp).
     Max relative error on [-87, 88]: 3.0e-7 (NumPy's float32 exp: 2.0e-7).
-
-    Every row helper works in place on one array: a loop that reads one array
-    and writes another that LLVM cannot prove distinct gets a run-time overlap
-    check, and when both are the same memory it falls back to scalar code.
     """
     c0, c1, c2, c3, c4, c5 = EXP_POLY
     one, half = np.float32(1), np.float32(0.5)
-    for m in range(v.size):
-        x = min(max(v[m], EXP_MIN), EXP_MAX)
-        k = np.floor(x * LOG2_E + half)
-        r = (x - k * LN2_HIGH) - k * LN2_LOW
-        p = ((((c5 * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
-        v[m] = one + r + r * r * p                                  # exp(r)
-        bits[m] = (np.int32(k) + 127) << 23                         # the bits of 2^k
-    two_to_k = bits.view(np.float32)
-    for m in range(v.size):
-        v[m] *= two_to_k[m]
+    x = min(max(v, EXP_MIN), EXP_MAX)
+    k = np.floor(x * LOG2_E + half)
+    r = (x - k * LN2_HIGH) - k * LN2_LOW
+    p = ((((c5 * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
+    two_to_k = np.int32((np.int32(k) + 127) << 23).view(np.float32)
+    return (one + r + r * r * p) * two_to_k
 
 
-@jit
-def _sigmoid(v, bits, fast_exp):
-    """v = sigmoid(v) = 1 / (1 + exp(-v)), in place; exp is `_exp_float32` if fast_exp, else np.exp."""
-    one = v.dtype.type(1)
-    for m in range(v.size):
-        v[m] = -v[m]
-    if fast_exp:
-        _exp_float32(v, bits)
-    else:
-        for m in range(v.size):
-            v[m] = np.exp(v[m])
-    for m in range(v.size):
-        v[m] = one / (one + v[m])
+def exp(v):
+    """exp(v) in v's precision: `_exp_float32` for float32, np.exp otherwise (@jit code only).
+
+    Without a vector math library in LLVM a loop calling ``np.exp`` stays a
+    scalar libm call per element, while the arithmetic version vectorizes.
+    The choice is made from v's type when the caller is compiled.
+    """
+    raise TypeError("exp is for @jit code")
 
 
-@jit
-def _tanh(v, bits, fast_exp):
-    """v = tanh(v) = 2 sigmoid(2v) - 1, in place (one exp per element, like sigmoid)."""
-    one = v.dtype.type(1)
+def sigmoid(v):
+    """sigmoid(v) = 1 / (1 + exp(-v)) in v's precision (@jit code only)."""
+    raise TypeError("sigmoid is for @jit code")
+
+
+def tanh(v):
+    """tanh(v) = 2 sigmoid(2v) - 1 in v's precision: one exp, like sigmoid (@jit code only)."""
+    raise TypeError("tanh is for @jit code")
+
+
+@overload(exp, jit_options=OPTIONS)
+def _exp(v):
+    if v == types.float32:
+        return lambda v: _exp_float32(v)
+    return lambda v: np.exp(v)
+
+
+@overload(sigmoid, jit_options=OPTIONS)
+def _sigmoid(v):
+    one = as_dtype(v).type(1)                                   # a constant of v's dtype: float32 stays float32
+    return lambda v: one / (one + exp(-v))
+
+
+@overload(tanh, jit_options=OPTIONS)
+def _tanh(v):
+    one = as_dtype(v).type(1)
     two = one + one
-    for m in range(v.size):
-        v[m] *= two
-    _sigmoid(v, bits, fast_exp)
-    for m in range(v.size):
-        v[m] = two * v[m] - one
+    return lambda v: two * sigmoid(two * v) - one
 
 
 @jit
@@ -146,14 +160,22 @@ def matmul(a, b):
 
 
 @jit
-def _weight_grads(da, x, hs, W_ih, dx):
-    """dx (written in place), dW_ih, dW_hh, db as single products over all steps (see reference)."""
-    T, B, GH = da.shape
-    da2 = da.reshape(T * B, GH)
-    dW_ih = np.dot(da2.T, x.reshape(T * B, x.shape[2]))           # sum_t da_t^T x_t
-    dW_hh = np.dot(da2.T, hs[:T].reshape(T * B, hs.shape[2]))     # sum_t da_t^T h_{t-1}
-    np.dot(da2, W_ih, dx.reshape(T * B, W_ih.shape[1]))
-    return dW_ih, dW_hh, _column_sums(da2)
+def _project(x, W, out, lo, hi):
+    """out[lo:hi] = x[lo:hi] W^T for 2-D x: the input projection of rows lo..hi-1 of all steps' rows (T B)."""
+    np.dot(x[lo:hi], W.T, out[lo:hi])
+
+
+@jit
+def _weight_grads(dxa, dha, x, h, W_ih, dx, lo, hi):
+    """Rows lo..hi-1 of all steps' rows (T B) of dx = dxa W_ih (written in place), and their part of
+    dW_ih = sum dxa^T x, dW_hh = sum dha^T h_{t-1}, db = sum dxa (see reference); the caller adds the parts.
+
+    dxa, dha (T B, GH) are the gradients of the input's and the hidden part's pre-activations:
+    the same array for LSTM and RNN, two for GRU. x (T B, I), h (T B, H) holds h_{t-1} of every row.
+    """
+    dxa, dha = dxa[lo:hi], dha[lo:hi]
+    np.dot(dxa, W_ih, dx[lo:hi])
+    return np.dot(dxa.T, x[lo:hi]), np.dot(dha.T, h[lo:hi]), _column_sums(dxa)
 
 
 @jit
@@ -163,6 +185,64 @@ def _column_sums(a):
     for row in a:
         sums += row
     return sums
+
+
+PARALLEL_MIN_WORK = 1 << 20         # multiply-adds below which handing work to other threads costs more than it saves
+
+
+def _in_parallel(kernel, n, work, *args):
+    """[kernel(*args, lo, hi) for consecutive slices [lo, hi) of range(n)], one slice per core, run at once.
+
+    The kernels are compiled with ``nogil=True``, so Python threads run them on
+    all cores at the same time. The sequences of a batch are independent, so a
+    thread can run the whole time loop for its rows and never waits for another
+    inside the loop; a product over all steps' rows is cut the same way.
+    Meanwhile BLAS is held to one thread: its own threads would compete for the
+    same cores (and keep spinning on one after each product).
+    ``work`` (multiply-adds) below PARALLEL_MIN_WORK runs on the calling thread.
+    """
+    threads = min(_cores(), n) if work >= PARALLEL_MIN_WORK else 1
+    if threads <= 1:
+        return [kernel(*args, 0, n)]
+    bounds = [n * k // threads for k in range(threads + 1)]
+    with _blas_threads_limit():
+        others = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+        return [kernel(*args, bounds[0], bounds[1])] + [future.result() for future in others]
+
+
+def _cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_pools = {}                                                             # process id -> its thread pool
+
+
+def _pool():
+    """This process's pool of worker threads (a forked child makes its own: the parent's threads are not in it)."""
+    pid = os.getpid()
+    if pid not in _pools:
+        _pools.clear()
+        _pools[pid] = ThreadPoolExecutor(max(_cores() - 1, 1), thread_name_prefix="tinygrad_rnn")
+    return _pools[pid]
+
+
+@functools.cache
+def _blas_controller():
+    importlib.import_module("scipy.linalg.cython_blas")            # the BLAS Numba calls: loaded, threadpoolctl finds it
+    return ThreadpoolController()
+
+
+def _blas_threads_limit():
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
+    """dx (T, B, I) written in place, and dW_ih, dW_hh, db as products over all steps' rows (see `_weight_grads`)."""
+    (T, B, GH), I, H = dxa.shape, x.shape[2], hs.shape[2]
+    parts = _in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
+                         dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
+                         dx.reshape(T * B, I))
+    return [sum(terms[1:], terms[0]) for terms in zip(*parts)]
 
 
 def _empty_arrays(dtype, *shapes):
@@ -189,10 +269,10 @@ def _empty_arrays(dtype, *shapes):
 
 
 def _prepare(x, *arrays, lengths):
-    """C-contiguous arrays (BLAS and reshape need them), int64 lengths (B,), and whether exp may be the float32 one."""
+    """C-contiguous arrays (BLAS and reshape need them) and int64 lengths (B,)."""
     T, B = x.shape[:2]
     arrays = [np.ascontiguousarray(a) for a in (x,) + arrays]
-    return arrays + [full_lengths(lengths, T, B), x.dtype == np.float32]
+    return arrays + [full_lengths(lengths, T, B)]
 
 
 # --------------------------------------------------------------------------
@@ -200,53 +280,37 @@ def _prepare(x, *arrays, lengths):
 # --------------------------------------------------------------------------
 
 @jit
-def _lstm_step_row(a, ha, b, c_prev, c, h, bits, fast_exp):
-    """One LSTM step of one sequence (see reference.lstm_step_pointwise_forward), in row passes.
+def _lstm_step_row(a, ha, b, c_prev, c, h):
+    """One LSTM step of one sequence (see reference.lstm_step_pointwise_forward), one pass over j.
 
     a (4H,) holds x_t W_ih^T on entry and the gates [i f g o] on exit;
     ha = h_{t-1} W_hh^T (4H,), b = b_ih + b_hh (4H,); c_prev, c, h (H,).
-
-        a = a + ha + b, the g block doubled;  a = sigmoid(a)   (one pass, 4H)
-        g = 2 sigmoid(2 a_g) - 1 = tanh(a_g)
-        c = f * c_prev + i * g;   h = o * tanh(c)
     """
     H = c.size
-    one = a.dtype.type(1)
-    two = one + one
-    i, f, g, o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
-    for m in range(4 * H):
-        a[m] += ha[m] + b[m]
     for j in range(H):
-        g[j] *= two
-    _sigmoid(a, bits, fast_exp)
-    for j in range(H):
-        g[j] = two * g[j] - one
-    for j in range(H):
-        c[j] = f[j] * c_prev[j] + i[j] * g[j]
-    h[:] = c
-    _tanh(h, bits, fast_exp)
-    for j in range(H):
-        h[j] *= o[j]
+        i = sigmoid(a[j] + ha[j] + b[j])
+        f = sigmoid(a[H + j] + ha[H + j] + b[H + j])
+        g = tanh(a[2 * H + j] + ha[2 * H + j] + b[2 * H + j])
+        o = sigmoid(a[3 * H + j] + ha[3 * H + j] + b[3 * H + j])
+        c[j] = f * c_prev[j] + i * g
+        h[j] = o * tanh(c[j])
+        a[j], a[H + j], a[2 * H + j], a[3 * H + j] = i, f, g, o
 
 
 @jit
-def _lstm_forward(x, h0, c0, W_ih, W_hh, b, W_hr, lengths, fast_exp, out, hs, cs, gates, cell_out):
-    """Fills out (T, B, P), hs (T + 1, B, P), cs (T + 1, B, H), gates (T, B, 4H) and, with a
+def _lstm_forward(h0, c0, W_hh, b, W_hr, lengths, out, hs, cs, gates, cell_out, lo, hi):
+    """The time loop of the sequences lo..hi-1 of the batch: fills their rows of out (T, B, P),
+    hs (T + 1, B, P), cs (T + 1, B, H), gates (T, B, 4H) (x W_ih^T on entry) and, with a
     projection (W_hr (P, H) not empty), cell_out (T, B, H) = o * tanh(c_t); P = H without one."""
-    T, B, I = x.shape
-    H = c0.shape[1]
+    T, H = gates.shape[0], cs.shape[2]
     project = W_hr.shape[0] > 0
-    # x W_ih^T for all steps in one GEMM, written where the gates [i f g o] will be:
-    # each step turns its pre-activations into activations in place
-    np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 4 * H))
-    ha = np.empty((B, 4 * H), x.dtype)                              # h_{t-1} W_hh^T
-    h_proj = np.empty((B, W_hr.shape[0]), x.dtype)                  # (o * tanh(c_t)) W_hr^T
-    bits = np.empty(4 * H, np.int32)                                # scratch of _exp_float32
-    hs[0] = h0
-    cs[0] = c0
+    ha = np.empty((hi - lo, 4 * H), hs.dtype)                       # h_{t-1} W_hh^T
+    h_proj = np.empty((hi - lo, W_hr.shape[0]), hs.dtype)           # (o * tanh(c_t)) W_hr^T
+    hs[0, lo:hi] = h0[lo:hi]
+    cs[0, lo:hi] = c0[lo:hi]
     for t in range(T):
-        np.dot(hs[t], W_hh.T, ha)
-        for n in range(B):
+        np.dot(hs[t, lo:hi], W_hh.T, ha)
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
                 cs[t + 1, n] = cs[t, n]
@@ -255,79 +319,70 @@ def _lstm_forward(x, h0, c0, W_ih, W_hh, b, W_hr, lengths, fast_exp, out, hs, cs
                     cell_out[t, n] = 0
                 continue
             h = cell_out[t, n] if project else hs[t + 1, n]
-            _lstm_step_row(gates[t, n], ha[n], b, cs[t, n], cs[t + 1, n], h, bits, fast_exp)
+            _lstm_step_row(gates[t, n], ha[n - lo], b, cs[t, n], cs[t + 1, n], h)
             if not project:
                 out[t, n] = h
         if project:
-            np.dot(cell_out[t], W_hr.T, h_proj)
-            for n in range(B):
+            np.dot(cell_out[t, lo:hi], W_hr.T, h_proj)
+            for n in range(lo, hi):
                 if t < lengths[n]:
-                    hs[t + 1, n] = h_proj[n]
-                    out[t, n] = h_proj[n]
+                    hs[t + 1, n] = h_proj[n - lo]
+                    out[t, n] = h_proj[n - lo]
 
 
 @jit
-def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da, tanh_c, bits, fast_exp):
+def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da):
     """Pre-activation gradients da (4H,) of one sequence's step (see reference.lstm_step_pointwise_backward).
 
     gates [i f g o] (4H,); c_prev, c (H,); dh_t (H,) = dh + d_out_t; dc (H,) is
-    dc_t on entry and dc_{t-1} on exit; tanh_c (H,) is scratch.
+    dc_t on entry and dc_{t-1} on exit. tanh(c_t) is recomputed, not saved.
     """
     H = c.size
     one = c.dtype.type(1)
-    i, f, g, o = gates[:H], gates[H:2 * H], gates[2 * H:3 * H], gates[3 * H:]
-    da_i, da_f, da_g, da_o = da[:H], da[H:2 * H], da[2 * H:3 * H], da[3 * H:]
-    tanh_c[:] = c
-    _tanh(tanh_c, bits, fast_exp)
     for j in range(H):
-        dc[j] += dh_t[j] * o[j] * (one - tanh_c[j] * tanh_c[j])
-    for j in range(H):
-        da_i[j] = dc[j] * g[j] * i[j] * (one - i[j])
-    for j in range(H):
-        da_f[j] = dc[j] * c_prev[j] * f[j] * (one - f[j])
-    for j in range(H):
-        da_g[j] = dc[j] * i[j] * (one - g[j] * g[j])
-    for j in range(H):
-        da_o[j] = dh_t[j] * tanh_c[j] * o[j] * (one - o[j])
-    for j in range(H):
-        dc[j] *= f[j]
+        i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
+        tanh_c = tanh(c[j])
+        dc_j = dc[j] + dh_t[j] * o * (one - tanh_c * tanh_c)
+        da[j] = dc_j * g * i * (one - i)
+        da[H + j] = dc_j * c_prev[j] * f * (one - f)
+        da[2 * H + j] = dc_j * i * (one - g * g)
+        da[3 * H + j] = dh_t[j] * tanh_c * o * (one - o)
+        dc[j] = dc_j * f
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, fast_exp, da, dx, dhs):
-    """Fills da (T, B, 4H), dx (T, B, I) and, with a projection, dhs (T, B, P) = dh_t of every step."""
-    T, B, P = d_out.shape
+def _lstm_backward(d_out, d_hn, d_cn, W_hh, W_hr, lengths, cs, gates, da, dhs, lo, hi):
+    """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, 4H) and, with a
+    projection, dhs (T, B, P) = dh_t of every step; returns their dh_0 (hi - lo, P), dc_0 (hi - lo, H)."""
+    T, _, P = d_out.shape
     H = cs.shape[2]
     project = W_hr.shape[0] > 0
-    dh = d_hn.copy()
-    dc = d_cn.copy()
-    dh_rec = np.empty((B, P), x.dtype)                              # da_t W_hh
-    d_cell = np.empty((B, H), x.dtype)                              # dh_t W_hr (with a projection)
-    tanh_c = np.empty(H, x.dtype)
-    bits = np.empty(H, np.int32)                                    # scratch of _exp_float32
+    dh = d_hn[lo:hi].copy()
+    dc = d_cn[lo:hi].copy()
+    dh_rec = np.empty((hi - lo, P), da.dtype)                       # da_t W_hh
+    d_cell = np.empty((hi - lo, H), da.dtype)                       # dh_t W_hr (with a projection)
     for t in range(T - 1, -1, -1):
         if project:                                                 # d(o * tanh(c_t)) = dh_t W_hr
-            for n in range(B):
+            for n in range(lo, hi):
                 if t < lengths[n]:
-                    dh[n] += d_out[t, n]
-                    dhs[t, n] = dh[n]
+                    dh[n - lo] += d_out[t, n]
+                    dhs[t, n] = dh[n - lo]
                 else:
                     dhs[t, n] = 0
-            np.dot(dhs[t], W_hr, d_cell)
-        for n in range(B):
+            np.dot(dhs[t, lo:hi], W_hr, d_cell)
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
                 da[t, n] = 0
                 continue
             if not project:
-                dh[n] += d_out[t, n]                                # dh_t
-            _lstm_step_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n] if project else dh[n],
-                                    dc[n], da[t, n], tanh_c, bits, fast_exp)
-        np.dot(da[t], W_hh, dh_rec)
-        for n in range(B):
+                dh[n - lo] += d_out[t, n]                           # dh_t
+            _lstm_step_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n - lo] if project else dh[n - lo],
+                                    dc[n - lo], da[t, n])
+        np.dot(da[t, lo:hi], W_hh, dh_rec)
+        for n in range(lo, hi):
             if t < lengths[n]:
-                dh[n] = dh_rec[n]
-    dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih, dx)
-    return dh, dc, dW_ih, dW_hh, db
+                dh[n - lo] = dh_rec[n - lo]
+    return dh, dc
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
@@ -357,15 +412,18 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
 
 
 def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
-    x, h0, c0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
-    (T, B, _), P, H = x.shape, h0.shape[1], c0.shape[1]
+    x, h0, c0, W_ih, W_hh, lengths = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
+    (T, B, I), P, H = x.shape, h0.shape[1], c0.shape[1]
     project = W_hr is not None
     W_hr_or_empty = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
     out = np.empty((T, B, P), x.dtype)
     hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
-    _lstm_forward(x, h0, c0, W_ih, W_hh, b_ih + b_hh, W_hr_or_empty, lengths, fast_exp, out, hs, cs, gates,
-                  cell_out)
+    # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
+    # each step turns its pre-activations into activations in place
+    _in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
+    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, b_ih + b_hh, W_hr_or_empty, lengths,
+                 out, hs, cs, gates, cell_out)
     return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
                                  cell_out if project else None)
 
@@ -374,17 +432,17 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
     d_out, d_hn, d_cn = (np.ascontiguousarray(a) for a in (d_out, d_hn, d_cn))
     x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out = saved
+    (T, B, _), P, H = x.shape, d_out.shape[2], cs.shape[2]
     project = W_hr is not None
-    fast_exp = x.dtype == np.float32
     da, dx = np.empty(gates.shape, x.dtype), np.empty(x.shape, x.dtype)
     dhs = np.empty(d_out.shape if project else (0, 0, 0), x.dtype)
-    dh, dc, dW_ih, dW_hh, db = _lstm_backward(d_out, d_hn, d_cn, x, W_ih, W_hh,
-                                              W_hr if project else np.empty((0, 0), x.dtype), lengths,
-                                              hs, cs, gates, fast_exp, da, dx, dhs)
+    parts = _in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh,
+                         W_hr if project else np.empty((0, 0), x.dtype), lengths, cs, gates, da, dhs)
+    dh, dc = (np.concatenate(rows) for rows in zip(*parts))
+    dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
-        T, B, P = dhs.shape
-        dW_hr = dhs.reshape(T * B, P).T @ cell_out.reshape(T * B, cell_out.shape[2])   # no contiguous copy of dhs^T
+        dW_hr = dhs.reshape(T * B, P).T @ cell_out.reshape(T * B, H)   # no contiguous copy of dhs^T
     return dx, dh, dc, dW_ih, dW_hh, db, db.copy(), dW_hr
 
 
@@ -393,49 +451,38 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
 # --------------------------------------------------------------------------
 
 @jit
-def _gru_step_row(a, ha, b_ih, b_hh, h_prev, h, ha_n, bits, fast_exp):
-    """One GRU step of one sequence (see reference.gru_step_pointwise_forward), in row passes.
+def _gru_step_row(a, ha, b_ih, b_hh, h_prev, h, ha_n):
+    """One GRU step of one sequence (see reference.gru_step_pointwise_forward), one pass over j.
 
     a (3H,) holds x_t W_ih^T on entry and the gates [r z n] on exit;
     ha = h_{t-1} W_hh^T (3H,); h_prev, h (H,); ha_n (H,) receives W_hn h_{t-1} + b_hn.
-
-        [r z] = sigmoid(a + b_ih + ha + b_hh)        (one pass, 2H)
-        n = tanh(a_n + b_in + r * ha_n)
-        h = (1 - z) * n + z * h_prev
     """
     H = h.size
-    one = a.dtype.type(1)
-    rz, r, z, n = a[:2 * H], a[:H], a[H:2 * H], a[2 * H:]
-    for m in range(2 * H):
-        rz[m] += b_ih[m] + ha[m] + b_hh[m]
-    _sigmoid(rz, bits, fast_exp)
+    one = h.dtype.type(1)
     for j in range(H):
+        r = sigmoid(a[j] + b_ih[j] + ha[j] + b_hh[j])
+        z = sigmoid(a[H + j] + b_ih[H + j] + ha[H + j] + b_hh[H + j])
         ha_n[j] = ha[2 * H + j] + b_hh[2 * H + j]
-    for j in range(H):
-        n[j] += b_ih[2 * H + j] + r[j] * ha_n[j]
-    _tanh(n, bits, fast_exp)
-    for j in range(H):
-        h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
+        n = tanh(a[2 * H + j] + b_ih[2 * H + j] + r * ha_n[j])
+        h[j] = (one - z) * n + z * h_prev[j]
+        a[j], a[H + j], a[2 * H + j] = r, z, n
 
 
 @jit
-def _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, out, hs, gates, ha_n):
-    """Fills out (T, B, H), hs (T + 1, B, H), gates (T, B, 3H) and ha_n = W_hn h_{t-1} + b_hn (T, B, H)."""
-    T, B, I = x.shape
-    H = h0.shape[1]
-    # x W_ih^T for all steps in one GEMM, turned into the gates [r z n] in place
-    np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 3 * H))
-    ha = np.empty((B, 3 * H), x.dtype)                              # h_{t-1} W_hh^T
-    bits = np.empty(2 * H, np.int32)                                # scratch of _exp_float32
-    hs[0] = h0
+def _gru_forward(h0, W_hh, b_ih, b_hh, lengths, out, hs, gates, ha_n, lo, hi):
+    """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H), hs (T + 1, B, H),
+    gates (T, B, 3H) (x W_ih^T on entry) and ha_n = W_hn h_{t-1} + b_hn (T, B, H)."""
+    T, H = gates.shape[0], hs.shape[2]
+    ha = np.empty((hi - lo, 3 * H), hs.dtype)                       # h_{t-1} W_hh^T
+    hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        np.dot(hs[t], W_hh.T, ha)
-        for n in range(B):
+        np.dot(hs[t, lo:hi], W_hh.T, ha)
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            _gru_step_row(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n], bits, fast_exp)
+            _gru_step_row(gates[t, n], ha[n - lo], b_ih, b_hh, hs[t, n], hs[t + 1, n], ha_n[t, n])
             out[t, n] = hs[t + 1, n]
 
 
@@ -465,111 +512,106 @@ def _gru_step_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
 
 
 @jit
-def _gru_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, gates, ha_n, dxa, dha, dx):
-    """Fills dxa, dha (T, B, 3H) and dx (T, B, I)."""
-    T, B, H = d_out.shape
-    dh = d_hn.copy()
-    dh_rec = np.empty((B, H), x.dtype)                              # dha_t W_hh
+def _gru_backward(d_out, d_hn, W_hh, lengths, hs, gates, ha_n, dxa, dha, lo, hi):
+    """The time loop backward of the sequences lo..hi-1: fills their rows of dxa, dha (T, B, 3H);
+    returns their dh_0 (hi - lo, H)."""
+    T, _, H = d_out.shape
+    dh = d_hn[lo:hi].copy()
+    dh_rec = np.empty((hi - lo, H), dxa.dtype)                      # dha_t W_hh
     for t in range(T - 1, -1, -1):
-        for n in range(B):
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
                 dxa[t, n] = 0
                 dha[t, n] = 0
                 continue
-            dh[n] += d_out[t, n]                                    # dh_t
-            _gru_step_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n], dxa[t, n], dha[t, n])
-        np.dot(dha[t], W_hh, dh_rec)
-        for n in range(B):
+            dh[n - lo] += d_out[t, n]                               # dh_t
+            _gru_step_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n - lo], dxa[t, n], dha[t, n])
+        np.dot(dha[t, lo:hi], W_hh, dh_rec)
+        for n in range(lo, hi):
             if t < lengths[n]:
-                dh[n] += dh_rec[n]
-    dW_ih, _, db_ih = _weight_grads(dxa, x, hs, W_ih, dx)
-    dha2 = dha.reshape(T * B, 3 * H)
-    dW_hh = np.dot(dha2.T, hs[:T].reshape(T * B, H))
-    return dh, dW_ih, dW_hh, db_ih, _column_sums(dha2)
+                dh[n - lo] += dh_rec[n - lo]
+    return dh
 
 
 def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
-    x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
-    (T, B, _), H = x.shape, h0.shape[1]
+    x, h0, W_ih, W_hh, b_ih, b_hh, lengths = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
+    (T, B, I), H = x.shape, h0.shape[1]
     out = np.empty((T, B, H), x.dtype)
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
-    _gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp, out, hs, gates, ha_n)
+    # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
+    _in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
+    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, b_ih, b_hh, lengths, out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
 def gru_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
-    x, gates = saved[0], saved[-2]
+    x, W_ih, W_hh, lengths, hs, gates, ha_n = saved
+    (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     dx = np.empty(x.shape, x.dtype)
-    dh, dW_ih, dW_hh, db_ih, db_hh = _gru_backward(d_out, d_hn, *saved, dxa, dha, dx)
-    return dx, dh, dW_ih, dW_hh, db_ih, db_hh
+    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, lengths, hs,
+                                     gates, ha_n, dxa, dha))
+    dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
+    return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
 
 
 @jit
-def _gru_reset_before_step_row_gates(a, ha, b_ih, b_hh, h_prev, rh, bits, fast_exp):
+def _gru_reset_before_step_row_gates(a, ha, b_ih, b_hh, h_prev, rh):
     """First half of one reset_after=False GRU step of one sequence
-    (see reference.gru_reset_before_step_pointwise_forward), in row passes.
+    (see reference.gru_reset_before_step_pointwise_forward).
 
     a (3H,) holds x_t W_ih^T on entry, [r z] in its first 2H on exit;
     ha = h_{t-1} [W_hr; W_hz]^T (2H,); h_prev (H,); rh (H,) receives r * h_{t-1}.
-
-        [r z] = sigmoid(a + b_ih + ha + b_hh)   (first 2H)
     """
     H = h_prev.size
-    rz = a[:2 * H]
-    for m in range(2 * H):
-        rz[m] += b_ih[m] + ha[m] + b_hh[m]
-    _sigmoid(rz, bits, fast_exp)
     for j in range(H):
-        rh[j] = rz[j] * h_prev[j]
+        r = sigmoid(a[j] + b_ih[j] + ha[j] + b_hh[j])
+        a[j] = r
+        a[H + j] = sigmoid(a[H + j] + b_ih[H + j] + ha[H + j] + b_hh[H + j])
+        rh[j] = r * h_prev[j]
 
 
 @jit
-def _gru_reset_before_step_row_state(a, ha_n, b_ih, b_hh, h_prev, h, bits, fast_exp):
+def _gru_reset_before_step_row_state(a, ha_n, b_ih, b_hh, h_prev, h):
     """Second half: a's n block becomes n = tanh(a_n + b_in + W_hn (r * h_{t-1}) + b_hn), with
     ha_n = (r * h_{t-1}) W_hn^T (H,); then h = (1 - z) * n + z * h_prev."""
     H = h.size
-    one = a.dtype.type(1)
-    z, n = a[H:2 * H], a[2 * H:]
+    one = h.dtype.type(1)
     for j in range(H):
-        n[j] += b_ih[2 * H + j] + ha_n[j] + b_hh[2 * H + j]
-    _tanh(n, bits, fast_exp)
-    for j in range(H):
-        h[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
+        z = a[H + j]
+        n = tanh(a[2 * H + j] + b_ih[2 * H + j] + ha_n[j] + b_hh[2 * H + j])
+        a[2 * H + j] = n
+        h[j] = (one - z) * n + z * h_prev[j]
 
 
 @jit
-def _gru_reset_before_forward(x, h0, W_ih, W_hrz, W_hn, b_ih, b_hh, lengths, fast_exp, out, hs, gates, rh):
-    """The reset_after=False GRU: fills out (T, B, H), hs (T + 1, B, H), gates [r z n]
-    (T, B, 3H) and rh = r * h_{t-1} (T, B, H). W_hrz (2H, H) and W_hn (H, H) are the two
-    row blocks of W_hh: each step makes two recurrent products, h_{t-1} W_hrz^T, then
-    (r * h_{t-1}) W_hn^T, with half of the step's rows between them.
+def _gru_reset_before_forward(h0, W_hrz, W_hn, b_ih, b_hh, lengths, out, hs, gates, rh, lo, hi):
+    """The reset_after=False GRU's time loop of the sequences lo..hi-1: fills their rows of out (T, B, H),
+    hs (T + 1, B, H), gates [r z n] (T, B, 3H) (x W_ih^T on entry) and rh = r * h_{t-1} (T, B, H).
+    W_hrz (2H, H) and W_hn (H, H) are the two row blocks of W_hh: each step makes two recurrent
+    products, h_{t-1} W_hrz^T, then (r * h_{t-1}) W_hn^T, with half of the step's rows between them.
     """
-    T, B, I = x.shape
-    H = h0.shape[1]
-    np.dot(x.reshape(T * B, I), W_ih.T, gates.reshape(T * B, 3 * H))
-    ha = np.empty((B, 2 * H), x.dtype)                              # h_{t-1} W_hrz^T
-    ha_n = np.empty((B, H), x.dtype)                                # (r * h_{t-1}) W_hn^T
-    bits = np.empty(2 * H, np.int32)                                # scratch of _exp_float32
-    hs[0] = h0
+    T, H = gates.shape[0], hs.shape[2]
+    ha = np.empty((hi - lo, 2 * H), hs.dtype)                       # h_{t-1} W_hrz^T
+    ha_n = np.empty((hi - lo, H), hs.dtype)                         # (r * h_{t-1}) W_hn^T
+    hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        np.dot(hs[t], W_hrz.T, ha)
-        for n in range(B):
+        np.dot(hs[t, lo:hi], W_hrz.T, ha)
+        for n in range(lo, hi):
             if t >= lengths[n]:
                 rh[t, n] = 0
                 continue
-            _gru_reset_before_step_row_gates(gates[t, n], ha[n], b_ih, b_hh, hs[t, n], rh[t, n], bits, fast_exp)
-        np.dot(rh[t], W_hn.T, ha_n)
-        for n in range(B):
+            _gru_reset_before_step_row_gates(gates[t, n], ha[n - lo], b_ih, b_hh, hs[t, n], rh[t, n])
+        np.dot(rh[t, lo:hi], W_hn.T, ha_n)
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            _gru_reset_before_step_row_state(gates[t, n], ha_n[n], b_ih, b_hh, hs[t, n], hs[t + 1, n], bits,
-                                             fast_exp)
+            _gru_reset_before_step_row_state(gates[t, n], ha_n[n - lo], b_ih, b_hh, hs[t, n], hs[t + 1, n])
             out[t, n] = hs[t + 1, n]
 
 
@@ -602,45 +644,47 @@ def _gru_reset_before_step_row_backward_gates(gates, h_prev, d_rh, dh_t, da):
 
 
 @jit
-def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da):
-    """Fills da = [dr_a dz_a dn_a] (T, B, 3H); returns dh_0."""
-    T, B, H = d_out.shape
-    dh = d_hn.copy()
-    dn_a = np.zeros((B, H), hs.dtype)                               # a contiguous copy for the product
-    d_rh = np.empty((B, H), hs.dtype)                               # dn_a W_hn
-    da_rz = np.zeros((B, 2 * H), hs.dtype)
-    dh_rec = np.empty((B, H), hs.dtype)                             # [dr_a dz_a] W_hrz
+def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da, lo, hi):
+    """The time loop backward of the sequences lo..hi-1: fills their rows of da = [dr_a dz_a dn_a]
+    (T, B, 3H); returns their dh_0 (hi - lo, H)."""
+    T, _, H = d_out.shape
+    dh = d_hn[lo:hi].copy()
+    dn_a = np.zeros((hi - lo, H), hs.dtype)                         # a contiguous copy for the product
+    d_rh = np.empty((hi - lo, H), hs.dtype)                         # dn_a W_hn
+    da_rz = np.zeros((hi - lo, 2 * H), hs.dtype)
+    dh_rec = np.empty((hi - lo, H), hs.dtype)                       # [dr_a dz_a] W_hrz
     for t in range(T - 1, -1, -1):
-        for n in range(B):
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
                 da[t, n] = 0
-                dn_a[n] = 0
+                dn_a[n - lo] = 0
                 continue
-            dh[n] += d_out[t, n]                                    # dh_t
-            _gru_reset_before_step_row_backward_state(gates[t, n], hs[t, n], dh[n], da[t, n])
-            dn_a[n] = da[t, n, 2 * H:]
+            dh[n - lo] += d_out[t, n]                               # dh_t
+            _gru_reset_before_step_row_backward_state(gates[t, n], hs[t, n], dh[n - lo], da[t, n])
+            dn_a[n - lo] = da[t, n, 2 * H:]
         np.dot(dn_a, W_hn, d_rh)
-        for n in range(B):
+        for n in range(lo, hi):
             if t >= lengths[n]:
-                da_rz[n] = 0
+                da_rz[n - lo] = 0
                 continue
-            _gru_reset_before_step_row_backward_gates(gates[t, n], hs[t, n], d_rh[n], dh[n], da[t, n])
-            da_rz[n] = da[t, n, :2 * H]
+            _gru_reset_before_step_row_backward_gates(gates[t, n], hs[t, n], d_rh[n - lo], dh[n - lo], da[t, n])
+            da_rz[n - lo] = da[t, n, :2 * H]
         np.dot(da_rz, W_hrz, dh_rec)
-        for n in range(B):
+        for n in range(lo, hi):
             if t < lengths[n]:
-                dh[n] += dh_rec[n]
+                dh[n - lo] += dh_rec[n - lo]
     return dh
 
 
 def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
-    x, h0, W_ih, W_hh, b_ih, b_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
-    (T, B, _), H = x.shape, h0.shape[1]
+    x, h0, W_ih, W_hh, b_ih, b_hh, lengths = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
+    (T, B, I), H = x.shape, h0.shape[1]
     out = np.empty((T, B, H), x.dtype)
     hs, rh, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
-    _gru_reset_before_forward(x, h0, W_ih, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh, lengths, fast_exp,
-                              out, hs, gates, rh)
+    _in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
+    _in_parallel(_gru_reset_before_forward, B, T * B * 3 * H * (H + 8), h0, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh,
+                 lengths, out, hs, gates, rh)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, rh)
 
 
@@ -654,7 +698,8 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, gates, rh = saved
     (T, B, I), H = x.shape, hs.shape[2]
     da = np.empty(gates.shape, x.dtype)
-    dh = _gru_reset_before_backward(d_out, d_hn, W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da)
+    dh = np.concatenate(_in_parallel(_gru_reset_before_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
+                                     W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da))
     da2 = da.reshape(T * B, 3 * H)
     dW_hh = np.concatenate([da2[:, :2 * H].T @ hs[:T].reshape(T * B, H), da2[:, 2 * H:].T @ rh.reshape(T * B, H)])
     db = da2.sum(axis=0)
@@ -666,35 +711,32 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
 # --------------------------------------------------------------------------
 
 @jit
-def _rnn_step_row(a, ha, b, h, relu, bits, fast_exp):
+def _rnn_step_row(a, ha, b, h, relu):
     """One Elman step of one sequence: a (H,) holds x_t W_ih^T; h = tanh or relu(a + ha + b)."""
-    zero = a.dtype.type(0)
-    for j in range(h.size):
-        h[j] = a[j] + ha[j] + b[j]
+    zero = h.dtype.type(0)
     if relu:
         for j in range(h.size):
-            h[j] = max(h[j], zero)
+            h[j] = max(a[j] + ha[j] + b[j], zero)
     else:
-        _tanh(h, bits, fast_exp)
+        for j in range(h.size):
+            h[j] = tanh(a[j] + ha[j] + b[j])
 
 
 @jit
-def _rnn_forward(x, h0, W_ih, W_hh, b, lengths, relu, fast_exp, out, hs, xa):
-    """Fills out, xa (T, B, H) and hs (T + 1, B, H)."""
-    T, B, I = x.shape
-    H = h0.shape[1]
-    np.dot(x.reshape(T * B, I), W_ih.T, xa.reshape(T * B, H))      # x W_ih^T, all steps, one GEMM
-    ha = np.empty((B, H), x.dtype)                                  # h_{t-1} W_hh^T
-    bits = np.empty(H, np.int32)                                    # scratch of _exp_float32
-    hs[0] = h0
+def _rnn_forward(h0, W_hh, b, lengths, relu, out, hs, xa, lo, hi):
+    """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H) and hs (T + 1, B, H);
+    xa (T, B, H) holds x W_ih^T."""
+    T, H = xa.shape[0], hs.shape[2]
+    ha = np.empty((hi - lo, H), hs.dtype)                           # h_{t-1} W_hh^T
+    hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        np.dot(hs[t], W_hh.T, ha)
-        for n in range(B):
+        np.dot(hs[t, lo:hi], W_hh.T, ha)
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
                 out[t, n] = 0
                 continue
-            _rnn_step_row(xa[t, n], ha[n], b, hs[t + 1, n], relu, bits, fast_exp)
+            _rnn_step_row(xa[t, n], ha[n - lo], b, hs[t + 1, n], relu)
             out[t, n] = hs[t + 1, n]
 
 
@@ -711,33 +753,34 @@ def _rnn_step_row_backward(h, dh_t, da, relu):
 
 
 @jit
-def _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, relu, da, dx):
-    """Fills da (T, B, H) and dx (T, B, I)."""
-    T, B, H = d_out.shape
-    dh = d_hn.copy()
-    dh_rec = np.empty((B, H), x.dtype)                              # da_t W_hh
+def _rnn_backward(d_out, d_hn, W_hh, lengths, hs, relu, da, lo, hi):
+    """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, H);
+    returns their dh_0 (hi - lo, H)."""
+    T, _, H = d_out.shape
+    dh = d_hn[lo:hi].copy()
+    dh_rec = np.empty((hi - lo, H), da.dtype)                       # da_t W_hh
     for t in range(T - 1, -1, -1):
-        for n in range(B):
+        for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
                 da[t, n] = 0
                 continue
-            dh[n] += d_out[t, n]                                    # dh_t
-            _rnn_step_row_backward(hs[t + 1, n], dh[n], da[t, n], relu)
-        np.dot(da[t], W_hh, dh_rec)
-        for n in range(B):
+            dh[n - lo] += d_out[t, n]                               # dh_t
+            _rnn_step_row_backward(hs[t + 1, n], dh[n - lo], da[t, n], relu)
+        np.dot(da[t, lo:hi], W_hh, dh_rec)
+        for n in range(lo, hi):
             if t < lengths[n]:
-                dh[n] = dh_rec[n]
-    dW_ih, dW_hh, db = _weight_grads(da, x, hs, W_ih, dx)
-    return dh, dW_ih, dW_hh, db
+                dh[n - lo] = dh_rec[n - lo]
+    return dh
 
 
 def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
     """-> out (T, B, H), h_n, saved"""
-    x, h0, W_ih, W_hh, lengths, fast_exp = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
+    x, h0, W_ih, W_hh, lengths = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
     relu = nonlinearity == "relu"
-    (T, B, _), H = x.shape, h0.shape[1]
+    (T, B, I), H = x.shape, h0.shape[1]
     out, hs, xa = np.empty((T, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype), np.empty((T, B, H), x.dtype)
-    _rnn_forward(x, h0, W_ih, W_hh, b_ih + b_hh, lengths, relu, fast_exp, out, hs, xa)
+    _in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
+    _in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
@@ -745,7 +788,10 @@ def rnn_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
     x, W_ih, W_hh, lengths, hs, relu = saved
+    (T, B, _), H = x.shape, hs.shape[2]
     da, dx = np.empty(d_out.shape, x.dtype), np.empty(x.shape, x.dtype)
-    dh, dW_ih, dW_hh, db = _rnn_backward(d_out, d_hn, x, W_ih, W_hh, lengths, hs, bool(relu), da, dx)
+    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, lengths, hs,
+                                     bool(relu), da))
+    dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
+from numba import njit
 
 from tinygrad_rnn.kernels import cpu, get_kernels, reference
 
@@ -117,24 +118,86 @@ def test_extreme_preactivations_stay_finite():
     np.testing.assert_allclose(results[0], expected, atol=1e-5)
 
 
+def _apply(fn, v):
+    """fn (one of cpu.exp, cpu.sigmoid, cpu.tanh, which exist only in compiled code) of every element of v."""
+    @njit
+    def loop(v):
+        out = np.empty_like(v)
+        for m in range(v.size):
+            out[m] = fn(v[m])
+        return out
+    return loop(v)
+
+
 def test_float32_exp_matches_exact_exp():
-    """cpu._exp_float32 (arithmetic only, vectorizable) vs exp in float64, on a dense grid of its range."""
+    """cpu.exp in float32 (arithmetic only, vectorizable) vs exp in float64, on a dense grid of its range."""
     v = np.linspace(-87, 88, 1_000_001, dtype=np.float32)
-    got = v.copy()
-    cpu._exp_float32(got, np.empty(v.size, np.int32))
+    got = _apply(cpu.exp, v)
+    assert got.dtype == np.float32
     exact = np.exp(v.astype(np.float64))
     assert np.max(np.abs(got - exact) / exact) < 4e-7          # NumPy's float32 exp: 2e-7
+
+
+def test_float64_activations_are_exact():
+    """In float64 exp is np.exp, so sigmoid and tanh agree with NumPy's to rounding."""
+    v = np.linspace(-30, 30, 10_001)
+    np.testing.assert_allclose(_apply(cpu.exp, v), np.exp(v), rtol=1e-15)
+    np.testing.assert_allclose(_apply(cpu.sigmoid, v), 1 / (1 + np.exp(-v)), rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(_apply(cpu.tanh, v), np.tanh(v), rtol=0, atol=4e-16)
 
 
 def test_float32_sigmoid_and_tanh_saturate():
     """Far outside exp's float32 range sigmoid is 0 or 1 and tanh is -1 or 1, never NaN or Inf."""
     v = np.array([-1e30, -100, -88, 0, 88, 100, 1e30], np.float32)
-    bits = np.empty(v.size, np.int32)
-    sigmoid, tanh = v.copy(), v.copy()
-    cpu._sigmoid(sigmoid, bits, True)
-    cpu._tanh(tanh, bits, True)
+    sigmoid, tanh = _apply(cpu.sigmoid, v), _apply(cpu.tanh, v)
+    assert sigmoid.dtype == tanh.dtype == np.float32
     np.testing.assert_allclose(sigmoid, [0, 0, 0, 0.5, 1, 1, 1], atol=1e-37, rtol=0)
     np.testing.assert_allclose(tanh, [-1, -1, -1, 0, 1, 1, 1], atol=1e-7, rtol=0)
+
+
+def test_activations_are_for_compiled_code_only():
+    with pytest.raises(TypeError, match="@jit"):
+        cpu.sigmoid(0.5)
+
+
+@pytest.fixture
+def cut_over_threads(monkeypatch):
+    """Every kernel call cut over three threads: an odd number, and more than CI may have cores."""
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(cpu, "_cores", lambda: 3)
+
+
+@pytest.mark.parametrize("cell,nonlinearity", CELLS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("B", [2, 7])
+def test_kernels_cut_over_threads_match_reference(cut_over_threads, cell, nonlinearity, with_lengths, B):
+    case = make_case(cell, 6, B, 3, 5, np.float64, seed=B, with_lengths=with_lengths)
+    expected = run_sequence(reference, cell, case, nonlinearity)
+    for got, want in zip(run_sequence(cpu, cell, case, nonlinearity), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["lstm_projected", "gru_reset_before"])
+def test_variants_cut_over_threads_match_reference(cut_over_threads, variant):
+    cell = "lstm" if variant == "lstm_projected" else "gru"
+    c = make_case(cell, 5, 7, 3, 4, np.float64, seed=11, with_lengths=True)
+    if variant == "lstm_projected":
+        W_hr = np.random.default_rng(0).standard_normal((2, 4))
+        h0, d_out, d_hn = c["h0"][:, :2], c["d_out"][..., :2], c["d_hn"][:, :2]
+        W_hh = c["W_hh"][:, :2].copy()
+        run = [lambda k: k.lstm_projected_seq_forward(c["x"], h0, c["c0"], c["W_ih"], W_hh, c["b_ih"], c["b_hh"],
+                                                      W_hr, c["lengths"]),
+               lambda k, saved: k.lstm_projected_seq_backward(d_out, d_hn, c["d_cn"], saved)]
+    else:
+        run = [lambda k: k.gru_reset_before_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"],
+                                                        c["b_hh"], c["lengths"]),
+               lambda k, saved: k.gru_reset_before_seq_backward(c["d_out"], c["d_hn"], saved)]
+    results = {}
+    for k in (cpu, reference):
+        forward = run[0](k)
+        results[k] = [*forward[:-1], *run[1](k, forward[-1])]
+    for got, want in zip(results[cpu], results[reference], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 def test_padded_steps_carry_state_and_output_zero():
