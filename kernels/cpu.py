@@ -165,6 +165,32 @@ def _project(x, W, out, lo, hi):
     np.dot(x[lo:hi], W.T, out[lo:hi])
 
 
+SMALL_PRODUCT = 10 ** 6      # multiply-adds up to which OpenBLAS multiplies directly, without packing (M N K <= 10^6)
+
+
+@jit
+def _product(a, W, W_t, out):
+    """out = a @ W for a (M, K) and W (K, N), with W_t = W^T (N, K) C-contiguous too: one step's recurrent product.
+
+    Before a product BLAS copies ("packs") W into buffers laid out for its
+    inner kernel, on every call; for one step of a small batch that copy costs
+    as much as the multiplying. OpenBLAS multiplies a product of at most
+    SMALL_PRODUCT multiply-adds by a direct kernel that packs nothing, so when
+    W is small the step's rows go in blocks that small, as long as a block keeps
+    at least 4 rows. Otherwise one packed product, a @ W_t.T, the orientation
+    OpenBLAS packs fastest. Figures in benchmarks/README.md.
+    """
+    M, (K, N) = a.shape[0], W.shape
+    rows = SMALL_PRODUCT // (K * N)                                 # per block
+    if rows < 4:
+        np.dot(a, W_t.T, out)
+        return
+    blocks = -(-M // rows)
+    size = -(-M // blocks)                                          # blocks of equal size
+    for r in range(0, M, size):
+        np.dot(a[r:r + size], W, out[r:r + size])
+
+
 @jit
 def _weight_grads(dxa, dha, x, h, W_ih, dx, lo, hi):
     """Rows lo..hi-1 of all steps' rows (T B) of dx = dxa W_ih (written in place), and their part of
@@ -298,7 +324,7 @@ def _lstm_step_row(a, ha, b, c_prev, c, h):
 
 
 @jit
-def _lstm_forward(h0, c0, W_hh, b, W_hr, lengths, out, hs, cs, gates, cell_out, lo, hi):
+def _lstm_forward(h0, c0, W_hh, W_hh_t, b, W_hr, lengths, out, hs, cs, gates, cell_out, lo, hi):
     """The time loop of the sequences lo..hi-1 of the batch: fills their rows of out (T, B, P),
     hs (T + 1, B, P), cs (T + 1, B, H), gates (T, B, 4H) (x W_ih^T on entry) and, with a
     projection (W_hr (P, H) not empty), cell_out (T, B, H) = o * tanh(c_t); P = H without one."""
@@ -309,7 +335,7 @@ def _lstm_forward(h0, c0, W_hh, b, W_hr, lengths, out, hs, cs, gates, cell_out, 
     hs[0, lo:hi] = h0[lo:hi]
     cs[0, lo:hi] = c0[lo:hi]
     for t in range(T):
-        np.dot(hs[t, lo:hi], W_hh.T, ha)
+        _product(hs[t, lo:hi], W_hh_t, W_hh, ha)
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
@@ -351,7 +377,7 @@ def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da):
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, W_hh, W_hr, lengths, cs, gates, da, dhs, lo, hi):
+def _lstm_backward(d_out, d_hn, d_cn, W_hh, W_hh_t, W_hr, lengths, cs, gates, da, dhs, lo, hi):
     """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, 4H) and, with a
     projection, dhs (T, B, P) = dh_t of every step; returns their dh_0 (hi - lo, P), dc_0 (hi - lo, H)."""
     T, _, P = d_out.shape
@@ -378,7 +404,7 @@ def _lstm_backward(d_out, d_hn, d_cn, W_hh, W_hr, lengths, cs, gates, da, dhs, l
                 dh[n - lo] += d_out[t, n]                           # dh_t
             _lstm_step_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n - lo] if project else dh[n - lo],
                                     dc[n - lo], da[t, n])
-        np.dot(da[t, lo:hi], W_hh, dh_rec)
+        _product(da[t, lo:hi], W_hh, W_hh_t, dh_rec)
         for n in range(lo, hi):
             if t < lengths[n]:
                 dh[n - lo] = dh_rec[n - lo]
@@ -422,7 +448,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     _in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, b_ih + b_hh, W_hr_or_empty, lengths,
+    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, W_hh.T.copy(), b_ih + b_hh, W_hr_or_empty, lengths,
                  out, hs, cs, gates, cell_out)
     return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
                                  cell_out if project else None)
@@ -436,7 +462,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     project = W_hr is not None
     da, dx = np.empty(gates.shape, x.dtype), np.empty(x.shape, x.dtype)
     dhs = np.empty(d_out.shape if project else (0, 0, 0), x.dtype)
-    parts = _in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh,
+    parts = _in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh, W_hh.T.copy(),
                          W_hr if project else np.empty((0, 0), x.dtype), lengths, cs, gates, da, dhs)
     dh, dc = (np.concatenate(rows) for rows in zip(*parts))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
@@ -469,14 +495,14 @@ def _gru_step_row(a, ha, b_ih, b_hh, h_prev, h, ha_n):
 
 
 @jit
-def _gru_forward(h0, W_hh, b_ih, b_hh, lengths, out, hs, gates, ha_n, lo, hi):
+def _gru_forward(h0, W_hh, W_hh_t, b_ih, b_hh, lengths, out, hs, gates, ha_n, lo, hi):
     """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H), hs (T + 1, B, H),
     gates (T, B, 3H) (x W_ih^T on entry) and ha_n = W_hn h_{t-1} + b_hn (T, B, H)."""
     T, H = gates.shape[0], hs.shape[2]
     ha = np.empty((hi - lo, 3 * H), hs.dtype)                       # h_{t-1} W_hh^T
     hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        np.dot(hs[t, lo:hi], W_hh.T, ha)
+        _product(hs[t, lo:hi], W_hh_t, W_hh, ha)
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
@@ -512,7 +538,7 @@ def _gru_step_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
 
 
 @jit
-def _gru_backward(d_out, d_hn, W_hh, lengths, hs, gates, ha_n, dxa, dha, lo, hi):
+def _gru_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, gates, ha_n, dxa, dha, lo, hi):
     """The time loop backward of the sequences lo..hi-1: fills their rows of dxa, dha (T, B, 3H);
     returns their dh_0 (hi - lo, H)."""
     T, _, H = d_out.shape
@@ -526,7 +552,7 @@ def _gru_backward(d_out, d_hn, W_hh, lengths, hs, gates, ha_n, dxa, dha, lo, hi)
                 continue
             dh[n - lo] += d_out[t, n]                               # dh_t
             _gru_step_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n - lo], dxa[t, n], dha[t, n])
-        np.dot(dha[t, lo:hi], W_hh, dh_rec)
+        _product(dha[t, lo:hi], W_hh, W_hh_t, dh_rec)
         for n in range(lo, hi):
             if t < lengths[n]:
                 dh[n - lo] += dh_rec[n - lo]
@@ -541,7 +567,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     _in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, b_ih, b_hh, lengths, out, hs, gates, ha_n)
+    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, W_hh.T.copy(), b_ih, b_hh, lengths, out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
@@ -552,7 +578,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     dx = np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, lengths, hs,
+    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(), lengths, hs,
                                      gates, ha_n, dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
@@ -723,14 +749,14 @@ def _rnn_step_row(a, ha, b, h, relu):
 
 
 @jit
-def _rnn_forward(h0, W_hh, b, lengths, relu, out, hs, xa, lo, hi):
+def _rnn_forward(h0, W_hh, W_hh_t, b, lengths, relu, out, hs, xa, lo, hi):
     """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H) and hs (T + 1, B, H);
     xa (T, B, H) holds x W_ih^T."""
     T, H = xa.shape[0], hs.shape[2]
     ha = np.empty((hi - lo, H), hs.dtype)                           # h_{t-1} W_hh^T
     hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        np.dot(hs[t, lo:hi], W_hh.T, ha)
+        _product(hs[t, lo:hi], W_hh_t, W_hh, ha)
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
@@ -753,7 +779,7 @@ def _rnn_step_row_backward(h, dh_t, da, relu):
 
 
 @jit
-def _rnn_backward(d_out, d_hn, W_hh, lengths, hs, relu, da, lo, hi):
+def _rnn_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, relu, da, lo, hi):
     """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, H);
     returns their dh_0 (hi - lo, H)."""
     T, _, H = d_out.shape
@@ -766,7 +792,7 @@ def _rnn_backward(d_out, d_hn, W_hh, lengths, hs, relu, da, lo, hi):
                 continue
             dh[n - lo] += d_out[t, n]                               # dh_t
             _rnn_step_row_backward(hs[t + 1, n], dh[n - lo], da[t, n], relu)
-        np.dot(da[t, lo:hi], W_hh, dh_rec)
+        _product(da[t, lo:hi], W_hh, W_hh_t, dh_rec)
         for n in range(lo, hi):
             if t < lengths[n]:
                 dh[n - lo] = dh_rec[n - lo]
@@ -780,7 +806,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     (T, B, I), H = x.shape, h0.shape[1]
     out, hs, xa = np.empty((T, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype), np.empty((T, B, H), x.dtype)
     _in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
-    _in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, b_ih + b_hh, lengths, relu, out, hs, xa)
+    _in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, W_hh.T.copy(), b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
@@ -790,7 +816,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
     da, dx = np.empty(d_out.shape, x.dtype), np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, lengths, hs,
+    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(), lengths, hs,
                                      bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()

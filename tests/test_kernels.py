@@ -160,6 +160,16 @@ def test_activations_are_for_compiled_code_only():
         cpu.sigmoid(0.5)
 
 
+@pytest.mark.parametrize("M,K,N", [(1, 64, 256), (20, 128, 512), (37, 128, 512), (5, 256, 1024)])
+def test_step_product_whole_or_in_row_blocks(M, K, N):
+    """One product, two blocks, three unequal blocks, one packed product (SMALL_PRODUCT = 10^6)."""
+    rng = np.random.default_rng(M)
+    a, W = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    out = np.empty((M, N))
+    cpu._product(a, W, W.T.copy(), out)
+    np.testing.assert_allclose(out, a @ W, rtol=1e-12, atol=1e-12)
+
+
 @pytest.fixture
 def cut_over_threads(monkeypatch):
     """Every kernel call cut over three threads: an odd number, and more than CI may have cores."""
