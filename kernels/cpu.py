@@ -184,11 +184,12 @@ def _product(a, W, W_t, out):
     rows = SMALL_PRODUCT // (K * N)                                 # per block
     if rows < 4:
         np.dot(a, W_t.T, out)
-        return
-    blocks = -(-M // rows)
-    size = -(-M // blocks)                                          # blocks of equal size
-    for r in range(0, M, size):
-        np.dot(a[r:r + size], W, out[r:r + size])
+    elif M <= rows:
+        np.dot(a, W, out)
+    else:
+        size = -(-M // -(-M // rows))                               # blocks of equal size
+        for r in range(0, M, size):
+            np.dot(a[r:r + size], W, out[r:r + size])
 
 
 @jit
