@@ -48,6 +48,7 @@ import functools
 import importlib
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 from numba import njit, types
@@ -214,7 +215,7 @@ def _column_sums(a):
     return sums
 
 
-PARALLEL_MIN_WORK = 1 << 20         # multiply-adds below which handing work to other threads costs more than it saves
+PARALLEL_MIN_WORK = 1 << 25         # multiply-adds below which handing work to other threads costs more than it saves
 
 
 def _in_parallel(kernel, n, work, *args):
@@ -224,15 +225,16 @@ def _in_parallel(kernel, n, work, *args):
     all cores at the same time. The sequences of a batch are independent, so a
     thread can run the whole time loop for its rows and never waits for another
     inside the loop; a product over all steps' rows is cut the same way.
-    Meanwhile BLAS is held to one thread: its own threads would compete for the
-    same cores (and keep spinning on one after each product).
-    ``work`` (multiply-adds) below PARALLEL_MIN_WORK runs on the calling thread.
+    ``work`` (multiply-adds) below PARALLEL_MIN_WORK runs on the calling thread:
+    waking another thread takes about 0.1 ms.
+
+    BLAS is held to one thread throughout, split or not: its own threads would
+    compete for the same cores, and after a product they keep spinning on a
+    core for a while, which halves the speed of the next split loop.
     """
     threads = min(_cores(), n) if work >= PARALLEL_MIN_WORK else 1
-    if threads <= 1:
-        return [kernel(*args, 0, n)]
     bounds = [n * k // threads for k in range(threads + 1)]
-    with _blas_threads_limit():
+    with _one_blas_thread():
         others = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
         return [kernel(*args, bounds[0], bounds[1])] + [future.result() for future in others]
 
@@ -254,13 +256,24 @@ def _pool():
 
 
 @functools.cache
-def _blas_controller():
-    importlib.import_module("scipy.linalg.cython_blas")            # the BLAS Numba calls: loaded, threadpoolctl finds it
-    return ThreadpoolController()
+def _blas_libraries():
+    """threadpoolctl's handles on the BLAS libraries loaded: NumPy's and SciPy's, which Numba calls."""
+    importlib.import_module("scipy.linalg.cython_blas")            # loaded now, so that threadpoolctl finds it
+    return ThreadpoolController().select(user_api="blas").lib_controllers
 
 
-def _blas_threads_limit():
-    return _blas_controller().limit(limits=1, user_api="blas")
+@contextmanager
+def _one_blas_thread():
+    """BLAS set to one thread, and back to the user's setting on every exit path."""
+    libraries = _blas_libraries()
+    before = [library.num_threads for library in libraries]
+    for library in libraries:
+        library.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for library, threads in zip(libraries, before):
+            library.set_num_threads(threads)
 
 
 def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
