@@ -170,6 +170,26 @@ def test_step_product_whole_or_in_row_blocks(M, K, N):
     np.testing.assert_allclose(out, a @ W, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_blas_threads_are_restored_when_a_kernel_fails(monkeypatch, split):
+    """Kernels run with BLAS at one thread; the user's setting comes back, also after an error."""
+    from threadpoolctl import threadpool_limits
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0 if split else 1 << 60)
+    monkeypatch.setattr(cpu, "_cores", lambda: 2)
+    seen = []
+
+    def kernel(lo, hi):
+        seen.append([library.num_threads for library in libraries])
+        raise ValueError("kernel failed")
+
+    libraries = cpu._blas_libraries()                 # NumPy's and SciPy's BLAS: both loaded from here on
+    with threadpool_limits(limits=2, user_api="blas"):
+        with pytest.raises(ValueError, match="kernel failed"):
+            cpu._in_parallel(kernel, 4, 0)
+        assert [library.num_threads for library in libraries] == [2] * len(libraries)
+    assert len(seen) == (2 if split else 1) and all(threads == [1] * len(threads) for threads in seen)
+
+
 @pytest.fixture
 def cut_over_threads(monkeypatch):
     """Every kernel call cut over three threads: an odd number, and more than CI may have cores."""
