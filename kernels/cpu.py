@@ -47,6 +47,7 @@ cell's row function would be compiled afresh in every new process.
 import functools
 import importlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -262,18 +263,33 @@ def _blas_libraries():
     return ThreadpoolController().select(user_api="blas").lib_controllers
 
 
+class _BlasHold:
+    """Who is running kernels now: BLAS is set to one thread by the first to start and
+    set back by the last to finish, so that kernels called from several threads at once
+    still give the user's setting back (a save and restore per call would not)."""
+    lock = threading.Lock()
+    holders = 0
+    before = []
+
+
 @contextmanager
 def _one_blas_thread():
     """BLAS set to one thread, and back to the user's setting on every exit path."""
     libraries = _blas_libraries()
-    before = [library.num_threads for library in libraries]
-    for library in libraries:
-        library.set_num_threads(1)
+    with _BlasHold.lock:
+        if _BlasHold.holders == 0:
+            _BlasHold.before = [library.num_threads for library in libraries]
+            for library in libraries:
+                library.set_num_threads(1)
+        _BlasHold.holders += 1
     try:
         yield
     finally:
-        for library, threads in zip(libraries, before):
-            library.set_num_threads(threads)
+        with _BlasHold.lock:
+            _BlasHold.holders -= 1
+            if _BlasHold.holders == 0:
+                for library, threads in zip(libraries, _BlasHold.before):
+                    library.set_num_threads(threads)
 
 
 def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):

@@ -190,6 +190,21 @@ def test_blas_threads_are_restored_when_a_kernel_fails(monkeypatch, split):
     assert len(seen) == (2 if split else 1) and all(threads == [1] * len(threads) for threads in seen)
 
 
+def test_blas_setting_survives_kernels_called_from_several_threads():
+    from concurrent.futures import ThreadPoolExecutor
+    from threadpoolctl import threadpool_limits
+    libraries = cpu._blas_libraries()
+    case = make_case("lstm", 4, 3, 2, 3, np.float64, seed=0)
+    expected = run_sequence(cpu, "lstm", case)
+    with threadpool_limits(limits=2, user_api="blas"):
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: run_sequence(cpu, "lstm", case), range(40)))
+        assert [library.num_threads for library in libraries] == [2] * len(libraries)
+    for result in results:
+        for got, want in zip(result, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 @pytest.fixture
 def cut_over_threads(monkeypatch):
     """Every kernel call cut over three threads: an odd number, and more than CI may have cores."""
