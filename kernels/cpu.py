@@ -8,36 +8,37 @@ sequence of length T = 1. Timings are in benchmarks/README.md.
 
 What makes them fast:
 
-- the input projection of all T steps is one GEMM before the time loop;
+- the input projection of all T steps is one product before the time loop;
 - the whole time loop runs inside one compiled function (no Python per
   step); the recurrent product h_{t-1} W_hh^T of each step goes to BLAS
-  through ``np.dot`` (Numba calls SciPy's BLAS);
-- the pointwise math of a step is a few passes over contiguous rows: add
-  the pre-activations, one sigmoid over the whole gate row, then the c/h
-  update. Each pass is a plain loop over one index that LLVM turns into SIMD
-  code. Each pass works in place or writes an array distinct from those it
-  reads: when LLVM cannot prove two arrays apart it checks at run time and,
-  if they overlap, runs a scalar loop;
+  through ``np.dot`` (Numba calls SciPy's BLAS), in row blocks small enough
+  for BLAS's direct kernel when W_hh is small (``_product``);
+- all cores: the sequences of a batch are independent, so each core runs the
+  whole time loop for its own rows of the batch, and the products over all
+  steps' rows are cut the same way (``_in_parallel``). The kernels release
+  the GIL (``nogil=True``) and run on a pool of Python threads; meanwhile BLAS
+  is held to one thread. Not ``parallel=True``: Numba's default thread pool
+  (workqueue) cannot be entered from two Python threads at once;
+- the pointwise math of a step is one loop over the hidden units j, the
+  equations written as in the reference, which LLVM turns into SIMD code;
 - every activation is a sigmoid, tanh(v) = 2 sigmoid(2v) - 1: one exp per
   activation and nothing else transcendental;
 - in float32, exp is ``_exp_float32``, written with arithmetic only: without
   a vector math library in LLVM a loop calling ``np.exp`` stays a scalar libm
   call per element, while the arithmetic version vectorizes (max relative
-  error 3e-7; NumPy's float32 exp: 2e-7). float64 keeps ``np.exp``; the
-  wrappers pick with ``fast_exp = (x.dtype == float32)``;
+  error 3e-7; NumPy's float32 exp: 2e-7). float64 keeps ``np.exp``; ``exp``,
+  ``sigmoid`` and ``tanh`` pick by the value's type when a kernel is compiled;
 - every array with a T axis is allocated by NumPy in the Python wrapper, and
   what forward saves for backward is one block (``_empty_arrays``), so big
   arrays are not page-faulted afresh on every call;
 - backward finds the pre-activation gradients ``da`` of all steps, then the
-  weight gradients are one GEMM over all steps (dW_hh = sum_t da_t^T h_{t-1});
+  weight gradients are products over all steps (dW_hh = sum_t da_t^T h_{t-1});
 - fast-math flags, ``error_model="numpy"`` (no division checks) and
   ``cache=True`` (compile once per machine). The flags are all of fastmath's
   except "nnan" and "ninf": with those, LLVM assumes exp never overflows and
   float32 sigmoid(-100) comes out NaN;
 - constants are made in the array's dtype (``one = x.dtype.type(1)``) so
-  float32 stays float32 end to end;
-- no ``parallel=True``: at these sizes its thread start-up costs more than
-  the loop itself.
+  float32 stays float32 end to end.
 
 Each cell has its own time loop (``_lstm_forward``, ``_gru_forward`` ...), the
 same shape on purpose: Numba caches compiled code (``cache=True``) only for
@@ -151,6 +152,10 @@ def _tanh(v):
     return lambda v: two * sigmoid(two * v) - one
 
 
+# --------------------------------------------------------------------------
+# Products
+# --------------------------------------------------------------------------
+
 @jit
 def _matmul(a, b):
     return np.dot(a, b)
@@ -215,6 +220,19 @@ def _column_sums(a):
         sums += row
     return sums
 
+
+def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
+    """dx (T, B, I) written in place, and dW_ih, dW_hh, db as products over all steps' rows (see `_weight_grads`)."""
+    (T, B, GH), I, H = dxa.shape, x.shape[2], hs.shape[2]
+    parts = _in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
+                         dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
+                         dx.reshape(T * B, I))
+    return [sum(terms[1:], terms[0]) for terms in zip(*parts)]
+
+
+# --------------------------------------------------------------------------
+# Running on every core
+# --------------------------------------------------------------------------
 
 PARALLEL_MIN_WORK = 1 << 25         # multiply-adds below which handing work to other threads costs more than it saves
 
@@ -292,14 +310,9 @@ def _one_blas_thread():
                     library.set_num_threads(threads)
 
 
-def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
-    """dx (T, B, I) written in place, and dW_ih, dW_hh, db as products over all steps' rows (see `_weight_grads`)."""
-    (T, B, GH), I, H = dxa.shape, x.shape[2], hs.shape[2]
-    parts = _in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
-                         dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
-                         dx.reshape(T * B, I))
-    return [sum(terms[1:], terms[0]) for terms in zip(*parts)]
-
+# --------------------------------------------------------------------------
+# Arrays
+# --------------------------------------------------------------------------
 
 def _empty_arrays(dtype, *shapes):
     """Uninitialized arrays of the given shapes, views of one block from NumPy's allocator.
