@@ -49,7 +49,7 @@ import functools
 import importlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numpy as np
@@ -255,7 +255,11 @@ def _in_parallel(kernel, n, work, *args):
     bounds = [n * k // threads for k in range(threads + 1)]
     with _one_blas_thread():
         others = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-        return [kernel(*args, bounds[0], bounds[1])] + [future.result() for future in others]
+        try:
+            first = kernel(*args, bounds[0], bounds[1])
+        finally:
+            wait(others)                            # no slice still running once the call is over, even on error
+        return [first] + [future.result() for future in others]
 
 
 def _cores():
