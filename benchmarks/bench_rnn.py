@@ -170,6 +170,50 @@ def jit_times(env):
         return times
 
 
+PEAK_PROBE = """
+import time
+import numpy as np
+a = np.random.default_rng(0).random((4096, 4096), dtype=np.float32)
+a @ a
+times = []
+for _ in range(3):
+    start = time.perf_counter()
+    a @ a
+    times.append(time.perf_counter() - start)
+print(2 * 4096 ** 3 / min(times) / 1e9)
+"""
+
+
+def measured_peak_gflops(env):
+    """The roofline: float32 GFLOP/s of one big NumPy product (4096^3) on all cores, best of 3."""
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE], env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout)
+
+
+def flop_count(cell, B, T, I, H):
+    """Floating-point operations of the matrix products of one forward + backward: forward
+    x W_ih^T and h W_hh^T; backward da W_hh, da W_ih, da^T x, da^T h: six products of
+    T B rows by G H columns with depth I or H, 2 flops per multiply-add."""
+    return 6 * T * B * GATES[cell] * H * (I + H)
+
+
+def roofline(results, peak, cells, configs, peers):
+    """GFLOP/s of each peer (matrix products only) and its share of the measured peak."""
+    by_key = {(r["peer"], r["cell"], r["config"]): r["median_ms"] for r in results}
+    head = ["cell", "config", "GFLOP"] + [f"{p} GFLOP/s (% of peak)" for p in peers]
+    lines = [f"Measured peak (one 4096^3 float32 product, all cores): {peak:.0f} GFLOP/s", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cell in cells:
+        for name in configs:
+            flops = flop_count(cell, *CONFIGS[name])
+            row = [cell.upper(), name, f"{flops / 1e9:.2f}"]
+            for p in peers:
+                ms = by_key.get((p, cell, name))
+                row.append(f"{flops / ms / 1e6:.0f} ({100 * flops / ms / 1e6 / peak:.0f}%)" if ms else "–")
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "–"
 
@@ -224,6 +268,9 @@ def main(argv=None):
             print(f"{peer:6s} {row['cell']:5s} {row['config']}  {row['median_ms']:9.2f} ms", flush=True)
         report["results"] += rows
     table = markdown(report["results"], cells, configs, peers)
+    if peers:
+        report["peak_gflops"] = measured_peak_gflops(clean_env())
+        table += "\n\n" + roofline(report["results"], report["peak_gflops"], cells, configs, peers)
     print("\n" + table)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     write_results(RESULTS / f"bench-{stamp}.json", report)
