@@ -89,10 +89,12 @@ print("h_t (NumPy reference):\n", h_ref)
 # A compiled loop can do all the gate math of one hidden unit (n, j) at once:
 # read its four pre-activations, compute i, f, g, o, c_t, h_t in registers,
 # write two numbers. One pass over memory, no temporaries. `kernels/cpu.py`
-# starts from this idea inside its time loop (and sends the matrix products
-# to BLAS); measured further, it splits the gate math into passes over whole
-# contiguous rows, which the compiler turns into SIMD instructions, with a
-# float32 `exp` written from + − × only (its docstring tells why and how much).
+# runs exactly this loop, one batch row at a time inside its time loop, and
+# sends the matrix products to BLAS. Two things make it fast there: in float32
+# its `exp` is written from + − × only, so that the compiler turns the loop
+# into SIMD instructions (a call to the C library's exp would stop it); and
+# the rows of the batch, independent sequences, are shared out over the cores
+# (the module docstring tells why and how much).
 
 # %%
 @njit
