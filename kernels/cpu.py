@@ -314,6 +314,17 @@ def _one_blas_thread():
                     library.set_num_threads(threads)
 
 
+def _after_fork_in_child():
+    """A child forked while another thread ran a kernel inherits a held lock and a count of
+    holders that are not in it; it starts afresh (its BLAS keeps the setting it was forked with)."""
+    _BlasHold.lock = threading.Lock()
+    _BlasHold.holders = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 # --------------------------------------------------------------------------
 # Arrays
 # --------------------------------------------------------------------------

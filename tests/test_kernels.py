@@ -1,4 +1,6 @@
 """Kernels: Numba (cpu.py) vs the NumPy reference, the reference vs finite differences and PyTorch."""
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -203,6 +205,23 @@ def test_blas_setting_survives_kernels_called_from_several_threads():
     for result in results:
         for got, want in zip(result, expected, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def _forward_sum(seed):
+    """out.sum() of an LSTM forward big enough to be cut over the cores."""
+    case = make_case("lstm", 40, 64, 8, 128, np.float32, seed=seed)
+    out = cpu.lstm_seq_forward(case["x"], case["h0"], case["c0"], case["W_ih"], case["W_hh"],
+                               case["b_ih"], case["b_hh"])[0]
+    return float(out.astype(np.float64).sum())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_kernels_run_in_a_forked_child():
+    """A child forked after the parent used the thread pool makes its own (the parent's threads are not in it)."""
+    import multiprocessing
+    expected = _forward_sum(1)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_forward_sum, (1,)).get(timeout=120) == expected
 
 
 @pytest.fixture
