@@ -234,7 +234,7 @@ def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
 # Running on every core
 # --------------------------------------------------------------------------
 
-PARALLEL_MIN_WORK = 1 << 25         # multiply-adds below which handing work to other threads costs more than it saves
+PARALLEL_MIN_WORK = 1 << 25         # multiply-adds that pay for handing work to one more thread
 
 
 def _in_parallel(kernel, n, work, *args):
@@ -244,14 +244,14 @@ def _in_parallel(kernel, n, work, *args):
     all cores at the same time. The sequences of a batch are independent, so a
     thread can run the whole time loop for its rows and never waits for another
     inside the loop; a product over all steps' rows is cut the same way.
-    ``work`` (multiply-adds) below PARALLEL_MIN_WORK runs on the calling thread:
-    waking another thread takes about 0.1 ms.
+    Each thread beyond the calling one must get PARALLEL_MIN_WORK multiply-adds
+    to pay for itself (waking a thread takes about 0.1 ms), and at least one row.
 
     BLAS is held to one thread throughout, split or not: its own threads would
     compete for the same cores, and after a product they keep spinning on a
     core for a while, which halves the speed of the next split loop.
     """
-    threads = min(_cores(), n) if work >= PARALLEL_MIN_WORK else 1
+    threads = min(_cores(), n, 1 + work // PARALLEL_MIN_WORK)
     bounds = [n * k // threads for k in range(threads + 1)]
     with _one_blas_thread():
         others = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]

@@ -176,7 +176,7 @@ def test_step_product_whole_or_in_row_blocks(M, K, N):
 def test_blas_threads_are_restored_when_a_kernel_fails(monkeypatch, split):
     """Kernels run with BLAS at one thread; the user's setting comes back, also after an error."""
     from threadpoolctl import threadpool_limits
-    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0 if split else 1 << 60)
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 1 if split else 1 << 60)
     monkeypatch.setattr(cpu, "_cores", lambda: 2)
     seen = []
 
@@ -187,7 +187,7 @@ def test_blas_threads_are_restored_when_a_kernel_fails(monkeypatch, split):
     libraries = cpu._blas_libraries()                 # NumPy's and SciPy's BLAS: both loaded from here on
     with threadpool_limits(limits=2, user_api="blas"):
         with pytest.raises(ValueError, match="kernel failed"):
-            cpu._in_parallel(kernel, 4, 0)
+            cpu._in_parallel(kernel, 4, 1 << 40)
         assert [library.num_threads for library in libraries] == [2] * len(libraries)
     assert len(seen) == (2 if split else 1) and all(threads == [1] * len(threads) for threads in seen)
 
@@ -224,10 +224,26 @@ def test_kernels_run_in_a_forked_child():
         assert pool.apply_async(_forward_sum, (1,)).get(timeout=120) == expected
 
 
+def test_threads_grow_with_the_work(monkeypatch):
+    """One thread more per PARALLEL_MIN_WORK multiply-adds, at most one per core and one per row."""
+    monkeypatch.setattr(cpu, "_cores", lambda: 64)
+    slices = []
+
+    def kernel(lo, hi):
+        slices.append((lo, hi))
+
+    for n, work, expected in [(32, 3 * cpu.PARALLEL_MIN_WORK, [(0, 8), (8, 16), (16, 24), (24, 32)]),
+                              (3, 1 << 60, [(0, 1), (1, 2), (2, 3)]),
+                              (32, cpu.PARALLEL_MIN_WORK - 1, [(0, 32)])]:
+        slices.clear()
+        cpu._in_parallel(kernel, n, work)
+        assert sorted(slices) == expected
+
+
 @pytest.fixture
 def cut_over_threads(monkeypatch):
     """Every kernel call cut over three threads: an odd number, and more than CI may have cores."""
-    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 1)
     monkeypatch.setattr(cpu, "_cores", lambda: 3)
 
 
