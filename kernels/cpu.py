@@ -251,7 +251,7 @@ def _in_parallel(kernel, n, work, *args):
     compete for the same cores, and after a product they keep spinning on a
     core for a while, which halves the speed of the next split loop.
     """
-    threads = min(_cores(), n, 1 + work // PARALLEL_MIN_WORK)
+    threads = max(1, min(_cores(), n, 1 + work // PARALLEL_MIN_WORK))
     bounds = [n * k // threads for k in range(threads + 1)]
     with _one_blas_thread():
         others = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]

@@ -225,7 +225,7 @@ def test_kernels_run_in_a_forked_child():
 
 
 def test_threads_grow_with_the_work(monkeypatch):
-    """One thread more per PARALLEL_MIN_WORK multiply-adds, at most one per core and one per row."""
+    """One thread more per PARALLEL_MIN_WORK multiply-adds, at most one per core and one per row; no rows: one call."""
     monkeypatch.setattr(cpu, "_cores", lambda: 64)
     slices = []
 
@@ -234,7 +234,8 @@ def test_threads_grow_with_the_work(monkeypatch):
 
     for n, work, expected in [(32, 3 * cpu.PARALLEL_MIN_WORK, [(0, 8), (8, 16), (16, 24), (24, 32)]),
                               (3, 1 << 60, [(0, 1), (1, 2), (2, 3)]),
-                              (32, cpu.PARALLEL_MIN_WORK - 1, [(0, 32)])]:
+                              (32, cpu.PARALLEL_MIN_WORK - 1, [(0, 32)]),
+                              (0, 1 << 60, [(0, 0)])]:
         slices.clear()
         cpu._in_parallel(kernel, n, work)
         assert sorted(slices) == expected
