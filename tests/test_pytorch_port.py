@@ -967,3 +967,45 @@ def test_item_assignment_error():
     x = tr.zeros(3, 4)
     with pytest.raises(TypeError, match=r"tr\.where.*tr\.cat"):
         x[0] = tr.ones(4)
+
+
+# --- PyTorch habits: all_weights, flatten_parameters(), hx= ------------------------------------
+
+@pytest.mark.parametrize("name,options", [("LSTM", {}), ("GRU", dict(num_layers=2, bidirectional=True)),
+                                          ("RNN", dict(num_layers=2, bias=False)),
+                                          ("LSTM", dict(num_layers=2, bidirectional=True, proj_size=2))])
+def test_all_weights_like_pytorch(name, options):
+    """test_nn's use of all_weights: one list per layer and direction, PyTorch's names, order and shapes."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = LAYERS[name](3, 4, **options), getattr(torch.nn, name)(3, 4, **options)
+    names = {id(p): n for n, p in ours.named_parameters()}
+    assert [[names[id(w)] for w in ws] for ws in ours.all_weights] == theirs._all_weights
+    assert ([[w.shape for w in ws] for ws in ours.all_weights]
+            == [[tuple(w.shape) for w in ws] for ws in theirs.all_weights])
+
+
+def test_flatten_parameters_changes_nothing():
+    lstm = nn.LSTM(3, 4, num_layers=2)
+    before = [(name, p, p.data.copy()) for name, p in lstm.named_parameters()]
+    assert lstm.flatten_parameters() is None
+    after = list(lstm.named_parameters())
+    assert [name for name, *_ in before] == [name for name, _ in after]
+    for (_, p, data), (_, q) in zip(before, after):
+        assert p is q and np.array_equal(p.data, data)
+
+
+@pytest.mark.parametrize("fused", FUSED)
+def test_initial_state_as_hx(fused):
+    """PyTorch names the initial state hx: lstm(x, hx=(h0, c0)), cell(x, hx=h)."""
+    x, h0, c0 = tr.randn(5, 2, 3), tr.randn(1, 2, 4), tr.randn(1, 2, 4)
+    for layer, state in [(nn.LSTM(3, 4, fused=fused), (h0, c0)), (nn.GRU(3, 4, fused=fused), h0)]:
+        (out, final), (out_hx, final_hx) = layer(x, state), layer(x, hx=state)
+        np.testing.assert_array_equal(out.data, out_hx.data)
+        with pytest.raises(TypeError, match="initial state twice"):
+            layer(x, state, hx=state)
+    x1, h, c = tr.randn(2, 3), tr.randn(2, 4), tr.randn(2, 4)
+    for cell, state in [(nn.RNNCell(3, 4, fused=fused), h), (nn.GRUCell(3, 4, fused=fused), h),
+                        (nn.LSTMCell(3, 4, fused=fused), (h, c))]:
+        np.testing.assert_array_equal(np.asarray(cell(x1, state)[0].data), np.asarray(cell(x1, hx=state)[0].data))
+        with pytest.raises(TypeError, match="initial state twice"):
+            cell(x1, state, hx=state)

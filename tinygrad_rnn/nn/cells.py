@@ -93,6 +93,16 @@ def gru_step(x, h, W_ih, W_hh, b_ih, b_hh, reset_after=True):
     return (1 - z) * n + z * h
 
 
+def state_or_hx(module, state, hx):
+    """The initial state passed as the second argument or as ``hx=``, PyTorch's name for it."""
+    if hx is None:
+        return state
+    if state is not None:
+        raise TypeError(f"{type(module).__name__}: got the initial state twice, positionally and as hx=; "
+                        f"pass it once")
+    return hx
+
+
 class RecurrentCell(Module):
     """Parameters and input checks shared by every cell.
 
@@ -189,7 +199,8 @@ class RNNCell(_FusableCell):
         super().__init__(input_size, hidden_size, bias, fused, dtype, device)
         self.config["nonlinearity"] = self.nonlinearity = nonlinearity
 
-    def forward(self, x, h=None):
+    def forward(self, x, h=None, *, hx=None):
+        h = state_or_hx(self, h, hx)
         if self._check_input(x):
             return self._unbatched(x, h)
         h = self._state(h, x)
@@ -214,7 +225,8 @@ class LeakyRNNCell(RecurrentCell):
         self.alpha = (Tensor(np.array(alpha, dtype=self.weight_ih.dtype), requires_grad=True)
                       if learn_alpha else alpha)
 
-    def forward(self, x, h=None):
+    def forward(self, x, h=None, *, hx=None):
+        h = state_or_hx(self, h, hx)
         if self._check_input(x):
             return self._unbatched(x, h)
         return leaky_step(x, self._state(h, x), *self.weights(), self.alpha)
@@ -225,7 +237,8 @@ class LSTMCell(_FusableCell):
 
     gates = 4
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, *, hx=None):
+        state = state_or_hx(self, state, hx)
         if state is not None and (not isinstance(state, (tuple, list)) or len(state) != 2):
             got = f"a {type(state).__name__} of {len(state)}" if isinstance(state, (tuple, list)) else \
                 type(state).__name__
@@ -251,7 +264,8 @@ class GRUCell(_FusableCell):
         check_flags("GRUCell", reset_after=reset_after)
         self.config["reset_after"] = self.reset_after = reset_after
 
-    def forward(self, x, h=None):
+    def forward(self, x, h=None, *, hx=None):
+        h = state_or_hx(self, h, hx)
         if self._check_input(x):
             return self._unbatched(x, h)
         h = self._state(h, x)

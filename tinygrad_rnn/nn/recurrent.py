@@ -46,7 +46,7 @@ from .. import functions as F
 from ..autograd import time_step
 from ..fused import check_lengths, check_nonlinearity, gru_sequence, lstm_sequence, rnn_sequence
 from ..tensor import Tensor, zeros
-from .cells import gru_step, lstm_step, rnn_step
+from .cells import gru_step, lstm_step, rnn_step, state_or_hx
 from .module import (Module, check_flags, check_recurrent_sizes, dropout, init_bound, parameter_dtype,
                      uniform_parameter)
 
@@ -132,8 +132,20 @@ class RecurrentLayer(Module):
         return tuple(getattr(self, f"{kind}_{suffix}", None)
                      for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
+    @property
+    def all_weights(self):
+        """The parameters of each layer and direction (l0, l0_reverse, l1, ...), as PyTorch's
+        ``all_weights``: [weight_ih, weight_hh, bias_ih, bias_hh, and weight_hr with a projection]."""
+        return [[w for w in self.layer_weights(layer, reverse) if w is not None]
+                for layer in range(self.num_layers) for reverse in range(self.num_directions)]
+
+    def flatten_parameters(self):
+        """Nothing to do: PyTorch copies its weights into one block for cuDNN here; these layers
+        keep each weight as an array of its own. Kept so that PyTorch code runs unchanged."""
+
     # ---- the forward pass ----------------------------------------------------
-    def forward(self, x, h0=None, lengths=None, enforce_sorted=True):
+    def forward(self, x, h0=None, lengths=None, enforce_sorted=True, *, hx=None):
+        h0 = state_or_hx(self, h0, hx)
         if isinstance(x, Tensor) and x.ndim == 2:
             return self._unbatched(x, h0, lengths)
         _check_dropout(type(self).__name__, self.dropout)
