@@ -246,6 +246,8 @@ def _in_parallel(kernel, n, work, *args):
     inside the loop; a product over all steps' rows is cut the same way.
     Each thread beyond the calling one must get PARALLEL_MIN_WORK multiply-adds
     to pay for itself (waking a thread takes about 0.1 ms), and at least one row.
+    The callers count a time loop's work as T B G H (H + 8): its recurrent
+    product, plus about 8 for the pointwise math of each gate.
 
     BLAS is held to one thread throughout, split or not: its own threads would
     compete for the same cores, and after a product they keep spinning on a
@@ -506,8 +508,8 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     _in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, W_hh.T.copy(), b_ih + b_hh, W_hr_or_empty, lengths,
-                 out, hs, cs, gates, cell_out)
+    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, W_hh.T.copy(), b_ih + b_hh,
+                 W_hr_or_empty, lengths, out, hs, cs, gates, cell_out)
     return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
                                  cell_out if project else None)
 
@@ -625,7 +627,8 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     _in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, W_hh.T.copy(), b_ih, b_hh, lengths, out, hs, gates, ha_n)
+    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, W_hh.T.copy(), b_ih, b_hh, lengths,
+                 out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
@@ -636,8 +639,8 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     dx = np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(), lengths, hs,
-                                     gates, ha_n, dxa, dha))
+    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(),
+                                     lengths, hs, gates, ha_n, dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
 
@@ -874,8 +877,8 @@ def rnn_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
     da, dx = np.empty(d_out.shape, x.dtype), np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(), lengths, hs,
-                                     bool(relu), da))
+    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(),
+                                     lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 

@@ -994,18 +994,25 @@ def test_flatten_parameters_changes_nothing():
         assert p is q and np.array_equal(p.data, data)
 
 
+def _arrays(result):
+    """Every array of a layer's or cell's result: a Tensor, or nested tuples of them."""
+    if isinstance(result, tuple):
+        return [a for part in result for a in _arrays(part)]
+    return [result.data]
+
+
 @pytest.mark.parametrize("fused", FUSED)
 def test_initial_state_as_hx(fused):
     """PyTorch names the initial state hx: lstm(x, hx=(h0, c0)), cell(x, hx=h)."""
     x, h0, c0 = tr.randn(5, 2, 3), tr.randn(1, 2, 4), tr.randn(1, 2, 4)
-    for layer, state in [(nn.LSTM(3, 4, fused=fused), (h0, c0)), (nn.GRU(3, 4, fused=fused), h0)]:
-        (out, final), (out_hx, final_hx) = layer(x, state), layer(x, hx=state)
-        np.testing.assert_array_equal(out.data, out_hx.data)
-        with pytest.raises(TypeError, match="initial state twice"):
-            layer(x, state, hx=state)
     x1, h, c = tr.randn(2, 3), tr.randn(2, 4), tr.randn(2, 4)
-    for cell, state in [(nn.RNNCell(3, 4, fused=fused), h), (nn.GRUCell(3, 4, fused=fused), h),
-                        (nn.LSTMCell(3, 4, fused=fused), (h, c))]:
-        np.testing.assert_array_equal(np.asarray(cell(x1, state)[0].data), np.asarray(cell(x1, hx=state)[0].data))
+    cases = [(nn.LSTM(3, 4, fused=fused), x, (h0, c0)), (nn.GRU(3, 4, fused=fused), x, h0),
+             (nn.RNNCell(3, 4, fused=fused), x1, h), (nn.GRUCell(3, 4, fused=fused), x1, h),
+             (nn.LSTMCell(3, 4, fused=fused), x1, (h, c))]
+    for module, inputs, state in cases:
+        expected, got = _arrays(module(inputs, state)), _arrays(module(inputs, hx=state))
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
         with pytest.raises(TypeError, match="initial state twice"):
-            cell(x1, state, hx=state)
+            module(inputs, state, hx=state)
