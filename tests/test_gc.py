@@ -1,12 +1,14 @@
 """The garbage-collector pause: the engine always gives the user's settings back.
 
-While a graph is alive the engine postpones the cyclic collector's full passes
-(its gen-2 threshold), and it switches the collector off during backward. These
+While a graph is alive the engine postpones the cyclic collector's middle and
+full passes (its gen-1 and gen-2 thresholds), and it switches the collector off
+during backward. These
 tests check the settings a user had are there again after every way out: a
 normal backward, an error inside backward, Ctrl-C inside backward, a graph that
 is dropped without backward, and a collector the user had switched off.
 """
 import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from tinygrad_rnn import autograd
 @pytest.fixture
 def user_settings():
     """Unusual settings a user might have chosen; no pause left over by earlier tests."""
-    autograd._resume_full_collections()
+    autograd._resume_old_collections()
     enabled, threshold = gc.isenabled(), gc.get_threshold()
     gc.set_threshold(500, 7, 9)
     yield (500, 7, 9)
@@ -48,10 +50,10 @@ class Boom(tr.Function):
 seen_during_backward = []
 
 
-def test_full_passes_are_postponed_while_a_graph_is_alive(user_settings):
+def test_older_passes_are_postponed_while_a_graph_is_alive(user_settings):
     y = leaf([1.0, 2.0]) * 2.0
     young, middle, full = gc.get_threshold()
-    assert (young, middle) == user_settings[:2] and full > 10**6
+    assert young == user_settings[0] and middle > 10**6 and full > 10**6
     y.sum().backward()
     assert gc.get_threshold() == user_settings and gc.isenabled()
 
@@ -106,12 +108,30 @@ def test_no_grad_records_nothing_and_pauses_nothing(user_settings):
     assert y._ctx is None and gc.get_threshold() == user_settings
 
 
-def full_passes_while_building(steps):
-    """How many full (generation 2) collections run while a `steps`-node chain is built."""
-    passes = []
+class Cycle:
+    """An object that refers to itself: only the cyclic collector can free it."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_young_passes_still_free_cycles_during_the_pause(user_settings):
+    y = leaf([1.0]) * 2.0
+    assert gc.get_threshold()[1] > 10**6   # the pause is on
+    cycle = Cycle()
+    alive = weakref.ref(cycle)
+    del cycle
+    kept = [[] for _ in range(5 * user_settings[0])]   # new objects enough for several young passes
+    assert alive() is None and len(kept) > 0
+    y.sum().backward()
+
+
+def passes_while_building(steps):
+    """How many middle and full collections (generations 1 and 2) run while a `steps`-node chain is built."""
+    passes = {1: 0, 2: 0}
     def count(phase, info):
-        if phase == "start" and info["generation"] == 2:
-            passes.append(1)
+        if phase == "start" and info["generation"] in passes:
+            passes[info["generation"]] += 1
     gc.callbacks.append(count)
     try:
         y = leaf([1.0])
@@ -120,16 +140,17 @@ def full_passes_while_building(steps):
     finally:
         gc.callbacks.remove(count)
     y.sum().backward()
-    return len(passes)
+    return passes
 
 
-def test_no_full_pass_walks_a_growing_graph(user_settings, monkeypatch):
+def test_no_older_pass_walks_a_growing_graph(user_settings, monkeypatch):
     """Python makes a full pass once the objects that survived young passes exceed a
     quarter of the older heap; each step leaves ~4 (two Tensors, a Context, a tuple),
     so a chain of heap/12 steps is long enough to need one without the pause."""
-    gc.set_threshold(50, 2, 2)   # full passes as often as Python allows
+    gc.set_threshold(50, 2, 2)   # older passes as often as Python allows
     gc.collect()
     steps = max(20_000, len(gc.get_objects()) // 12)
-    assert full_passes_while_building(steps) == 0
-    monkeypatch.setattr(autograd, "_pause_full_collections", lambda ctx: None)
-    assert full_passes_while_building(steps) > 0   # what the pause prevents
+    assert passes_while_building(steps) == {1: 0, 2: 0}
+    monkeypatch.setattr(autograd, "_pause_old_collections", lambda ctx: None)
+    without_pause = passes_while_building(steps)
+    assert without_pause[1] > 0 and without_pause[2] > 0   # what the pause prevents

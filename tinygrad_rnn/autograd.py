@@ -17,25 +17,33 @@ therefore needs nothing special: ``backward`` visits the graph in reverse
 topological order and *adds* the gradient a shared weight receives from each
 step, which is exactly dL/dW = sum_t dL_t/dW.
 
-The first ~80 lines are the engine: ``Context``, ``Function.apply``,
-``topological_order`` and ``backward``. Everything else is a hook the engine
-calls in one line: checks that backward may use a node (freed graph, inputs
-changed in place), ``detect_anomaly``'s NaN/Inf checks, gradient assembly for
-an op with several outputs, and the garbage-collector pause.
+The first ~100 lines are the engine: ``Context``, ``Function.apply``,
+``topological_order`` (the graph as a list, in the order ``backward`` visits
+it reversed; viz draws it) and ``backward``. Everything else is a hook the
+engine calls in one line: queueing a tensor for backward, checks that
+backward may use a node (freed graph, inputs changed in place),
+``detect_anomaly``'s NaN/Inf checks, gradient assembly for an op with
+several outputs, and the garbage-collector pause.
 
 Garbage collection. A graph is many small Python objects (per op a Tensor,
-a Context and a tuple of parents). Python's cyclic collector makes a full
-pass over all live objects each time their number has grown by a quarter, so
-a long graph is walked again and again while it grows and the cost per op
-rises with T. The graph needs no cyclic collection (it has no reference
-cycles: a node refers to its several outputs weakly), so the engine postpones
-the full passes from the first recorded op until ``backward`` returns or that
-op's node is dropped, and switches the collector off during ``backward``. The
-user's settings come back on every exit path (errors and Ctrl-C too), a
-collector the user switched off stays off, and young objects are collected
-throughout, so cycles that user code makes meanwhile are still freed.
+a Context and a tuple of parents). Python's cyclic collector looks at new
+objects in a young pass, looks at the survivors again in a middle pass
+(generation 1) after every tenth young pass, and makes a full pass over all
+live objects (generation 2) each time their number has grown by a quarter.
+A growing graph survives every pass: the middle passes walk each node a
+second time, and the full passes walk the whole graph again and again, so
+the cost per op would rise with T. The graph needs no cyclic collection (it
+has no reference cycles: a node refers to its several outputs weakly), so
+from the first recorded op until ``backward`` returns or that op's node is
+dropped the engine postpones the middle and full passes, and it switches
+the collector off during ``backward``. The user's settings come back on
+every exit path (errors and Ctrl-C too), a collector the user switched off
+stays off, and the young passes run throughout: a cycle that user code
+makes and drops meanwhile is still freed at once, one that outlives a young
+pass when the graph is gone.
 """
 import gc
+import heapq
 import itertools
 import weakref
 import zlib
@@ -94,8 +102,8 @@ class Function:
         out = _run_forward(ctx, inputs, params)
         if not needs_grad:
             ctx = None
-        elif _Collector.user_full_threshold is None:
-            _pause_full_collections(ctx)
+        elif _Collector.user_old_thresholds is None:
+            _pause_old_collections(ctx)
         if isinstance(out, tuple):
             return _wrap_outputs(ctx, out)
         return Tensor._wrap(out, needs_grad, ctx)
@@ -122,20 +130,28 @@ def topological_order(root, include_constants=False):
 
 
 def backward(root, grad, retain_graph=False):
-    """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it."""
+    """Accumulate d(root)/d(leaf) * grad into `.grad` of every leaf that requires it.
+
+    The nodes are visited newest first, which is reverse topological order:
+    every user of a tensor was created after it, so when a tensor's turn comes
+    all of its gradient has arrived. The tensors waiting for their turn sit in
+    a heap keyed by creation number, so the walk finds the order as it goes,
+    with no pass over the whole graph before it.
+    """
     with _collector_off():
         if _State.anomaly:
             _check_finite(grad, "the gradient passed to backward() contains {bad}")
         grads = {root: grad}   # keyed by tensor: Tensors hash by identity
-        for tensor in reversed(topological_order(root)):
+        waiting, leaves = [], []
+        _wait_for_grad(root, waiting, leaves)
+        while waiting:
+            tensor = heapq.heappop(waiting)[-1]
             g = grads.pop(tensor, None)
-            if g is None:
+            if g is None:   # a sibling output took it (see _output_grads)
                 continue
             ctx = tensor._ctx
-            if ctx is None or tensor._retains_grad:
+            if tensor._retains_grad:
                 _accumulate_grad(tensor, g)
-            if ctx is None:
-                continue
             _check_usable(ctx)
             if ctx.outputs is not None:
                 g = _output_grads(ctx, tensor, g, grads)
@@ -144,9 +160,15 @@ def backward(root, grad, retain_graph=False):
                 _check_backward(ctx, parent_grads)
             for parent, pg in zip(ctx.parents, parent_grads):
                 if pg is not None and parent.requires_grad:
-                    grads[parent] = pg if parent not in grads else grads[parent] + pg
+                    if parent in grads:
+                        grads[parent] = grads[parent] + pg
+                    else:
+                        grads[parent] = pg
+                        _wait_for_grad(parent, waiting, leaves)
             if not retain_graph:
                 _release(ctx)
+        for leaf in leaves:
+            _accumulate_grad(leaf, grads.pop(leaf))
 
 
 # --------------------------------------------------------------------------
@@ -211,6 +233,16 @@ def _wrap_outputs(ctx, arrays):
 # --------------------------------------------------------------------------
 # Hooks of backward: may the node be used, several outputs, accumulation
 # --------------------------------------------------------------------------
+
+def _wait_for_grad(tensor, waiting, leaves):
+    """Queue a tensor that has received its first gradient: a leaf collects its
+    gradient at the end; an op's output waits in the heap `waiting`, newest first
+    (the id breaks ties between outputs of one node, which share a number)."""
+    if tensor._ctx is None:
+        leaves.append(tensor)
+    else:
+        heapq.heappush(waiting, (-tensor._ctx.creation_number, id(tensor), tensor))
+
 
 def _as_tuple(grads):
     return grads if isinstance(grads, tuple) else (grads,)
@@ -343,40 +375,40 @@ def _check_finite(array, message):
 # The garbage-collector pause (see the module docstring)
 # --------------------------------------------------------------------------
 
-_NO_FULL_COLLECTION = 2**30   # a gen-2 threshold that is never reached
+_NEVER = 2**30   # a threshold that is never reached
 
 
 class _Collector:
-    """The pause in progress: the user's gen-2 threshold, and what ends the pause
-    if the graph is dropped without a backward (a `weakref.finalize`)."""
+    """The pause in progress: the user's thresholds for generations 1 and 2, and
+    what ends the pause if the graph is dropped without a backward (a `weakref.finalize`)."""
 
-    user_full_threshold = None   # None: no pause in progress
+    user_old_thresholds = None   # None: no pause in progress
     end_when_dropped = None
 
 
-def _pause_full_collections(ctx):
-    """Postpone the collector's full passes while the graph that `ctx` starts is alive."""
+def _pause_old_collections(ctx):
+    """Postpone the collector's passes over older objects while the graph that `ctx` starts is alive."""
     young, middle, full = gc.get_threshold()
-    _Collector.user_full_threshold = full
-    gc.set_threshold(young, middle, _NO_FULL_COLLECTION)
-    _Collector.end_when_dropped = weakref.finalize(ctx, _resume_full_collections)
+    _Collector.user_old_thresholds = middle, full
+    gc.set_threshold(young, _NEVER, _NEVER)
+    _Collector.end_when_dropped = weakref.finalize(ctx, _resume_old_collections)
     _Collector.end_when_dropped.atexit = False
 
 
-def _resume_full_collections():
-    """Give the user back their gen-2 threshold (unless they changed it meanwhile).
+def _resume_old_collections():
+    """Give the user back their thresholds for generations 1 and 2 (unless they changed them meanwhile).
 
     A collection can run inside this function and drop the paused graph, calling
     it again: so the pause is taken out of `_Collector` before anything else."""
-    user_full, _Collector.user_full_threshold = _Collector.user_full_threshold, None
+    user_old, _Collector.user_old_thresholds = _Collector.user_old_thresholds, None
     finalizer, _Collector.end_when_dropped = _Collector.end_when_dropped, None
     if finalizer is not None:
         finalizer.detach()
-    if user_full is None:
+    if user_old is None:
         return
     young, middle, full = gc.get_threshold()
-    if full == _NO_FULL_COLLECTION:
-        gc.set_threshold(young, middle, user_full)
+    if (middle, full) == (_NEVER, _NEVER):
+        gc.set_threshold(young, *user_old)
 
 
 @contextmanager
@@ -389,7 +421,7 @@ def _collector_off():
     finally:
         if was_enabled:
             gc.enable()
-        _resume_full_collections()
+        _resume_old_collections()
 
 
 # --------------------------------------------------------------------------

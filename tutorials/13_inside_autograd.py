@@ -73,6 +73,8 @@ print("its parent was made by", y._ctx.parents[0]._ctx.fn.__name__)
 # visits the graph in reverse *topological* order. The engine gets that
 # order for free: an op's output is always created after its inputs, so
 # sorting the nodes by creation number is a topological order.
+# `topological_order` makes that list (viz draws it); `backward`, below,
+# visits the same nodes newest first.
 
 # %%
 show(autograd.topological_order)
@@ -85,10 +87,14 @@ print([t._ctx.fn.__name__ if t._ctx else "leaf" for t in autograd.topological_or
 # line by line:
 #
 # - `grads` maps each tensor to the gradient accumulated so far;
-# - the loop takes the tensors in reverse topological order and pops the
-#   tensor's gradient: it is complete, since every user came later;
-# - a leaf (no `_ctx`), or a tensor that asked for `retain_grad()`, adds it
-#   to `.grad`;
+# - `waiting` is a heap (Python's `heapq`) of the tensors that have received
+#   a gradient, keyed by minus their creation number: `heappop` always gives
+#   the newest one, so the loop visits the graph in reverse topological order
+#   without sorting it first, and only the part that gradients reach;
+# - when a tensor comes out of the heap its gradient is complete, since every
+#   user was created later and came out earlier;
+# - a tensor that asked for `retain_grad()` adds its gradient to `.grad`, and
+#   the leaves (no `_ctx`) add theirs at the end;
 # - for an op, `ctx.fn.backward(ctx, g)` returns one gradient per parent;
 # - each parent's gradient is *added* into `grads`: a tensor used twice (a
 #   weight used at every time step) gets the sum of its uses, which is
