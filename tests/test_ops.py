@@ -566,3 +566,29 @@ def test_torch_style_ops_agree_with_torch():
                                rtol=1e-12)
     np.testing.assert_array_equal(x.flatten().data, t.flatten().numpy())
     assert x.size() == tuple(t.size()) and x.size(1) == t.size(1) and x.numel() == t.numel()
+
+
+def test_indexing_a_constant_records_nothing_and_keeps_its_dtype():
+    """Data, labels and masks are indexed as in NumPy, whatever their dtype (labels[t], tokens[:, t])."""
+    labels = tr.tensor(np.arange(6).reshape(2, 3))
+    picked = labels[:, 1]
+    assert picked.dtype == np.int64 and picked._ctx is None and not picked.requires_grad
+    np.testing.assert_array_equal(picked.data, [1, 4])
+    np.testing.assert_array_equal(labels[tr.tensor([1, 1])].data, [[3, 4, 5], [3, 4, 5]])
+    mask = tr.tensor(np.array([True, False, True]))
+    assert mask[1:].dtype == np.bool_
+
+
+def test_indexing_a_parameter_under_no_grad_records_nothing():
+    w = tr.Tensor(np.arange(4.0), requires_grad=True)
+    with tr.no_grad():
+        row = w[1:3]
+    assert row._ctx is None and not row.requires_grad
+    np.testing.assert_array_equal(row.data, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_index_out_of_range_names_the_shape_on_both_paths(requires_grad):
+    x = tr.Tensor(np.zeros(3), requires_grad=requires_grad)
+    with pytest.raises(IndexError, match=r"Index: .*out of bounds.*tensor shape \(3,\)"):
+        x[5]

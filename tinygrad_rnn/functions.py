@@ -466,7 +466,7 @@ class Permute(Function):
         return g.transpose(ctx.inverse)
 
 
-def _plain_index(index):
+def plain_index(index):
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
@@ -478,6 +478,14 @@ def _is_advanced(index):
     return any(isinstance(i, (list, np.ndarray)) for i in parts)
 
 
+def index_array(a, index):
+    """a[index] as NumPy does it, with an IndexError that gives the tensor's shape."""
+    try:
+        return a[index]
+    except IndexError as err:
+        raise IndexError(f"Index: {err} (tensor shape {a.shape})") from None
+
+
 class Index(Function):
     """c = a[index] (slices, ints, integer arrays);   the gradient is scattered back.
 
@@ -487,12 +495,9 @@ class Index(Function):
 
     @staticmethod
     def forward(ctx, a, index):
-        index = _plain_index(index)
+        index = plain_index(index)
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
-        try:
-            return a[index]
-        except IndexError as err:
-            raise IndexError(f"Index: {err} (tensor shape {a.shape})") from None
+        return index_array(a, index)
 
     @staticmethod
     def backward(ctx, g):

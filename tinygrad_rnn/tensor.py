@@ -519,7 +519,12 @@ class Tensor:
         return self
 
     def __getitem__(self, index):
-        return F.Index.apply(self, index=index)
+        """x[index] as in NumPy: slices, ints, integer arrays or tensors. Only a tensor
+        whose gradient is recorded goes through `Index` (which scatters the gradient
+        back); any other, of any dtype (inputs, labels, masks), is simply indexed."""
+        if self.requires_grad and autograd.is_grad_enabled():
+            return F.Index.apply(self, index=index)
+        return Tensor._wrap(F.index_array(self.data, F.plain_index(index)), False, None)
 
     def __setitem__(self, index, value):
         raise TypeError("Tensor does not support item assignment (x[i] = y): changing a value in "
