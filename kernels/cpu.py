@@ -199,6 +199,18 @@ def _product(a, W, W_t, out):
             np.dot(a[r:r + size], W, out[r:r + size])
 
 
+def _transposed(W, band=64):
+    """W^T as a C-contiguous copy (for `_product`), made a band of W's rows at a time.
+
+    NumPy copies a whole transposed view of a large W in an order that misses
+    the cache on most elements; a band of rows and its columns fit in the cache.
+    """
+    W_t = np.empty(W.shape[::-1], W.dtype)
+    for r in range(0, W.shape[0], band):
+        W_t[:, r:r + band] = W[r:r + band].T
+    return W_t
+
+
 @jit
 def _weight_grads(dxa, dha, x, h, W_ih, dx, lo, hi):
     """Rows lo..hi-1 of all steps' rows (T B) of dx = dxa W_ih (written in place), and their part of
@@ -508,7 +520,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     _in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, W_hh.T.copy(), b_ih + b_hh,
+    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, _transposed(W_hh), b_ih + b_hh,
                  W_hr_or_empty, lengths, out, hs, cs, gates, cell_out)
     return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
                                  cell_out if project else None)
@@ -522,7 +534,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     project = W_hr is not None
     da, dx = np.empty(gates.shape, x.dtype), np.empty(x.shape, x.dtype)
     dhs = np.empty(d_out.shape if project else (0, 0, 0), x.dtype)
-    parts = _in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh, W_hh.T.copy(),
+    parts = _in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh, _transposed(W_hh),
                          W_hr if project else np.empty((0, 0), x.dtype), lengths, cs, gates, da, dhs)
     dh, dc = (np.concatenate(rows) for rows in zip(*parts))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
@@ -627,7 +639,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     _in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, W_hh.T.copy(), b_ih, b_hh, lengths,
+    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih, b_hh, lengths,
                  out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
@@ -639,7 +651,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     dx = np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(),
+    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
                                      lengths, hs, gates, ha_n, dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
@@ -867,7 +879,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     (T, B, I), H = x.shape, h0.shape[1]
     out, hs, xa = np.empty((T, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype), np.empty((T, B, H), x.dtype)
     _in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
-    _in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, W_hh.T.copy(), b_ih + b_hh, lengths, relu, out, hs, xa)
+    _in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
@@ -877,7 +889,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
     da, dx = np.empty(d_out.shape, x.dtype), np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, W_hh.T.copy(),
+    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
                                      lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()

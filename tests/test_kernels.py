@@ -370,3 +370,12 @@ def test_reference_matches_pytorch(cell, nonlinearity):
     got = run_sequence(reference, cell, case, nonlinearity)
     for k, (a, b) in enumerate(zip(got, expected)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"result {k}")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (64, 64), (130, 7), (512, 128)])
+def test_transposed_copy_in_bands(shape):
+    """W^T made band by band is W^T, C-contiguous, for shapes that fill no band, one, and a part of one."""
+    W = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    W_t = cpu._transposed(W)
+    assert W_t.flags.c_contiguous and W_t.dtype == W.dtype
+    np.testing.assert_array_equal(W_t, W.T)
