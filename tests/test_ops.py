@@ -592,3 +592,32 @@ def test_index_out_of_range_names_the_shape_on_both_paths(requires_grad):
     x = tr.Tensor(np.zeros(3), requires_grad=requires_grad)
     with pytest.raises(IndexError, match=r"Index: .*out of bounds.*tensor shape \(3,\)"):
         x[5]
+
+
+MOVES = {"reshape": lambda y: y.reshape(3, 2), "T": lambda y: y.T, "permute": lambda y: y.permute(1, 0),
+         "unsqueeze": lambda y: y.unsqueeze(0), "flatten": lambda y: y.flatten(), "clone": lambda y: y.clone(),
+         "cat": lambda y: tr.cat([y, y]), "stack": lambda y: tr.stack([y, y], dim=1),
+         "split": lambda y: tr.split(y, 1, dim=0)[1], "index": lambda y: y[:, ::2]}
+
+
+@pytest.mark.parametrize("op", sorted(MOVES))
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_ops_that_move_elements_take_labels_and_masks(op, dtype):
+    """As in PyTorch, integer and boolean tensors go through reshape, transpose, cat, stack, clone,
+    split and indexing, keep their dtype, and give what NumPy gives."""
+    values = np.arange(6).reshape(2, 3).astype(dtype)
+    result = MOVES[op](tr.tensor(values))
+    expected = MOVES[op](tr.tensor(values.astype(np.float64)))
+    assert result.dtype == dtype and not result.requires_grad and result._ctx is None
+    np.testing.assert_array_equal(result.data, expected.data.astype(dtype))
+
+
+def test_ops_that_move_elements_still_refuse_two_dtypes():
+    labels = tr.tensor(np.arange(3))
+    with pytest.raises(TypeError, match=r"Concat: inputs have different dtypes int64 and float32"):
+        tr.cat([labels, labels.float()])
+
+
+def test_arithmetic_on_labels_is_still_refused():
+    with pytest.raises(TypeError, match=r"Sum: needs floating-point tensors, got dtype int64"):
+        tr.tensor(np.arange(3)).sum()

@@ -85,6 +85,8 @@ class Function:
     An op with several outputs (an LSTM sequence: out, h_n, c_n) returns a tuple
     of arrays; its `backward` then receives one gradient per output."""
 
+    moves_elements = False   # True: the op only moves elements, so it takes any dtype
+
     @staticmethod
     def forward(ctx, *arrays, **params):
         raise NotImplementedError

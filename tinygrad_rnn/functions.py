@@ -415,6 +415,8 @@ class LogSoftmax(Function):
 class Clone(Function):
     """c = a, in new memory;   dc/da = 1"""
 
+    moves_elements = True   # any dtype (see check_float_inputs)
+
     @staticmethod
     def forward(ctx, a):
         return a.copy()
@@ -440,6 +442,8 @@ class Cast(Function):
 class Reshape(Function):
     """c = a with another shape (same elements, same order);   the gradient is g reshaped back"""
 
+    moves_elements = True   # any dtype (see check_float_inputs)
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -452,6 +456,8 @@ class Reshape(Function):
 
 class Permute(Function):
     """Reorder axes; the gradient is permuted back with the inverse permutation."""
+
+    moves_elements = True   # any dtype (see check_float_inputs)
 
     @staticmethod
     def forward(ctx, a, axes):
@@ -493,6 +499,8 @@ class Index(Function):
     lookup of a repeated word), so the scatter must *add*: np.add.at.
     """
 
+    moves_elements = True   # any dtype (see check_float_inputs)
+
     @staticmethod
     def forward(ctx, a, index):
         index = plain_index(index)
@@ -512,6 +520,8 @@ class Index(Function):
 class Concat(Function):
     """c = [a_1, a_2, ...] along `axis`;   each input gets its slice of g"""
 
+    moves_elements = True   # any dtype (see check_float_inputs)
+
     @staticmethod
     def forward(ctx, *arrays, axis):
         ctx.axis = axis
@@ -525,6 +535,8 @@ class Concat(Function):
 
 class Stack(Function):
     """c = stack(a_1, a_2, ...) on a new `axis`;   input k gets g's k-th slice"""
+
+    moves_elements = True   # any dtype (see check_float_inputs)
 
     @staticmethod
     def forward(ctx, *arrays, axis):

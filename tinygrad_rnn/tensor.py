@@ -624,10 +624,15 @@ def _shape(shape):
 
 
 def check_float_inputs(fn, inputs):
-    """Every differentiable op takes Tensors of one floating dtype: say so clearly."""
+    """Every differentiable op takes Tensors of one floating dtype: say so clearly.
+
+    An op that only moves elements (``fn.moves_elements``: indexing, reshape,
+    transpose, cat, stack, clone) takes any one dtype, so labels, token ids and
+    masks go through it as in PyTorch; they never require grad, so no node is
+    recorded for them."""
     try:  # the fast path every op takes: compare dtype objects by identity
         dtype = inputs[0].data.dtype
-        if dtype.kind == "f":
+        if dtype.kind == "f" or getattr(fn, "moves_elements", False):
             for t in inputs:
                 if t.data.dtype is not dtype:
                     break
@@ -635,17 +640,18 @@ def check_float_inputs(fn, inputs):
                 return
     except AttributeError:
         pass
-    _raise_input_error(getattr(fn, "__name__", fn), inputs)
+    _raise_input_error(fn, inputs)
 
 
-def _raise_input_error(op, inputs):
+def _raise_input_error(fn, inputs):
     """The slow path of `check_float_inputs`: find the offending input and explain."""
+    op, any_dtype = getattr(fn, "__name__", fn), getattr(fn, "moves_elements", False)
     dtype = None
     for t in inputs:
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected Tensor inputs, got {type(t).__name__}; "
                             f"wrap it with tr.tensor(...)")
-        if t.data.dtype.kind != "f":
+        if t.data.dtype.kind != "f" and not any_dtype:
             raise TypeError(f"{op}: needs floating-point tensors, got dtype {t.data.dtype} "
                             f"(shape {t.shape}); convert with tr.tensor(x, dtype=np.float32)")
         if dtype is None:
@@ -655,5 +661,4 @@ def _raise_input_error(op, inputs):
                             f"(shapes {inputs[0].shape} and {t.shape}); convert one so both match")
 
 
-# Imported last: both modules need `Tensor` defined above.
 from . import autograd, functions as F  # noqa: E402
