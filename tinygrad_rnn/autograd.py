@@ -17,13 +17,13 @@ therefore needs nothing special: ``backward`` visits the graph in reverse
 topological order and *adds* the gradient a shared weight receives from each
 step, which is exactly dL/dW = sum_t dL_t/dW.
 
-The first ~100 lines are the engine: ``Context``, ``Function.apply``,
-``topological_order`` (the graph as a list, in the order ``backward`` visits
-it reversed; viz draws it) and ``backward``. Everything else is a hook the
-engine calls in one line: queueing a tensor for backward, checks that
-backward may use a node (freed graph, inputs changed in place),
-``detect_anomaly``'s NaN/Inf checks, gradient assembly for an op with
-several outputs, and the garbage-collector pause.
+The ~120 lines after the imports are the engine: ``Context``,
+``Function.apply``, ``topological_order`` (the graph as a list, in the order
+``backward`` visits it reversed; viz draws it) and ``backward``. Everything
+else is a hook the engine calls in one line: queueing a tensor for backward,
+checks that backward may use a node (freed graph, inputs changed in place),
+``detect_anomaly``'s NaN/Inf checks, gradient assembly for an op with several
+outputs, and the garbage-collector pause.
 
 Garbage collection. A graph is many small Python objects (per op a Tensor,
 a Context and a tuple of parents). Python's cyclic collector looks at new
