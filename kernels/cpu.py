@@ -48,6 +48,7 @@ cell's row function would be compiled afresh in every new process.
 import functools
 import importlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -329,10 +330,11 @@ def _one_blas_thread():
 
 
 def _after_fork_in_child():
-    """A child forked while another thread ran a kernel inherits a held lock and a count of
+    """A child forked while another thread ran a kernel inherits held locks and a count of
     holders that are not in it; it starts afresh (its BLAS keeps the setting it was forked with)."""
     _BlasHold.lock = threading.Lock()
     _BlasHold.holders = 0
+    _Pool.lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -344,7 +346,7 @@ if hasattr(os, "register_at_fork"):
 # --------------------------------------------------------------------------
 
 def _empty_arrays(dtype, *shapes):
-    """Uninitialized arrays of the given shapes, views of one block from NumPy's allocator.
+    """Uninitialized arrays of the given shapes, views of one block (see `_block`).
 
     Every array with a T axis is made in the Python wrapper, not inside @njit:
     made there (Numba's allocator: plain malloc), or one by one, big arrays
@@ -353,17 +355,59 @@ def _empty_arrays(dtype, *shapes):
     touch. NumPy asks Linux for huge pages (2 MB) for blocks of 4 MB and more,
     so one block for the arrays that live and die together (what forward saves
     for backward; backward's scratch) faults up to 512 times less. ``out`` and
-    ``dx``, which go back to the caller, are
-    arrays of their own, so that keeping them does not keep a block alive.
+    ``dx``, which go back to the caller, are arrays of their own, so that
+    keeping them does not keep a block alive.
     Each array starts on a 64-byte boundary (a cache line, one AVX-512 vector).
     """
     line = 64 // np.dtype(dtype).itemsize
     sizes = [-(-int(np.prod(shape)) // line) * line for shape in shapes]
     starts = np.cumsum([0] + sizes)
-    block = np.empty(starts[-1] + line, dtype)
+    block = _block(np.dtype(dtype), int(starts[-1]) + line)
     first = (-block.ctypes.data // block.itemsize) % line            # the first aligned element
     return [block[first + start:first + start + int(np.prod(shape))].reshape(shape)
             for start, shape in zip(starts, shapes)]
+
+
+POOL_SIZE = 8                 # big blocks kept for the next calls
+POOL_MIN_BYTES = 1 << 22      # from 4 MB: the blocks NumPy asks huge pages for
+
+
+class _Pool:
+    """The big blocks kept; `lock` makes finding a free one and handing it out one step."""
+    lock = threading.Lock()
+    blocks = []
+
+
+def _block(dtype, size):
+    """A 1-D array of `size` elements of `dtype`: a kept block that nothing uses any more, or a new one.
+
+    A big block freed at the end of one call goes back to the OS, and the next
+    call's block of the same size is faulted in and zeroed again (the first
+    few times also waiting while Linux compacts memory to find huge pages). So
+    the last POOL_SIZE blocks of POOL_MIN_BYTES or more are kept and handed out
+    again once free. Every array made from a block refers to it (its ``base``),
+    whoever holds that array: what forward saved for backward, an h_n = hs[-1]
+    the user kept. So a block is free exactly when it has no references but the
+    pool's own, and a block in use is never handed out twice.
+    """
+    with _Pool.lock:
+        for block in _Pool.blocks:
+            if block.size == size and block.dtype == dtype and sys.getrefcount(block) <= _UNUSED:
+                return block
+        block = np.empty(size, dtype)
+        if block.nbytes >= POOL_MIN_BYTES:
+            _Pool.blocks = _Pool.blocks[1 - POOL_SIZE:] + [block]
+        return block
+
+
+def _references_of_an_unused_block():
+    """sys.getrefcount of a block that only the pool refers to, counted from a loop like
+    `_block`'s (the list's reference, the loop variable's, the call's): measured, not assumed."""
+    for block in [np.empty(1)]:
+        return sys.getrefcount(block)
+
+
+_UNUSED = _references_of_an_unused_block()
 
 
 def _prepare(x, *arrays, lengths):
@@ -532,8 +576,8 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out = saved
     (T, B, _), P, H = x.shape, d_out.shape[2], cs.shape[2]
     project = W_hr is not None
-    da, dx = np.empty(gates.shape, x.dtype), np.empty(x.shape, x.dtype)
-    dhs = np.empty(d_out.shape if project else (0, 0, 0), x.dtype)
+    da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
+    dx = np.empty(x.shape, x.dtype)
     parts = _in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh, _transposed(W_hh),
                          W_hr if project else np.empty((0, 0), x.dtype), lengths, cs, gates, da, dhs)
     dh, dc = (np.concatenate(rows) for rows in zip(*parts))
@@ -796,7 +840,7 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
     x, W_ih, W_hh, lengths, hs, gates, rh = saved
     (T, B, I), H = x.shape, hs.shape[2]
-    da = np.empty(gates.shape, x.dtype)
+    (da,) = _empty_arrays(x.dtype, gates.shape)
     dh = np.concatenate(_in_parallel(_gru_reset_before_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
                                      W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da))
     da2 = da.reshape(T * B, 3 * H)
@@ -877,7 +921,8 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     x, h0, W_ih, W_hh, lengths = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
     relu = nonlinearity == "relu"
     (T, B, I), H = x.shape, h0.shape[1]
-    out, hs, xa = np.empty((T, B, H), x.dtype), np.empty((T + 1, B, H), x.dtype), np.empty((T, B, H), x.dtype)
+    out = np.empty((T, B, H), x.dtype)
+    hs, xa = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H))
     _in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
     _in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
@@ -888,7 +933,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
-    da, dx = np.empty(d_out.shape, x.dtype), np.empty(x.shape, x.dtype)
+    (da,), dx = _empty_arrays(x.dtype, d_out.shape), np.empty(x.shape, x.dtype)
     dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
                                      lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)

@@ -1,5 +1,6 @@
 """Kernels: Numba (cpu.py) vs the NumPy reference, the reference vs finite differences and PyTorch."""
 import os
+import weakref
 
 import numpy as np
 import pytest
@@ -379,3 +380,60 @@ def test_transposed_copy_in_bands(shape):
     W_t = cpu._transposed(W)
     assert W_t.flags.c_contiguous and W_t.dtype == W.dtype
     np.testing.assert_array_equal(W_t, W.T)
+
+
+# --------------------------------------------------------------------------
+# Big blocks kept for the next calls (cpu._block)
+# --------------------------------------------------------------------------
+
+POOLED = dict(T=64, B=64, I=16, H=128)      # LSTM gates of 8 MB: the forward's block is kept
+
+
+FORWARD = {"lstm": lambda c: cpu.lstm_seq_forward(c["x"], c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"]),
+           "gru": lambda c: cpu.gru_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"]),
+           "rnn": lambda c: cpu.rnn_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])}
+
+
+def backward(cell, case, saved):
+    if cell == "lstm":
+        return cpu.lstm_seq_backward(case["d_out"], case["d_hn"], case["d_cn"], saved)
+    return (cpu.gru_seq_backward if cell == "gru" else cpu.rnn_seq_backward)(case["d_out"], case["d_hn"], saved)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_block_in_use_is_never_handed_out_again(cell):
+    """Two forwards alive at once (two graphs before their backward) give exactly what each
+    gives alone: the second never writes into the block that the first saved for backward."""
+    cases = [make_case(cell, **POOLED, dtype=np.float32, seed=seed) for seed in (1, 2)]
+    alone = []
+    for case in cases:
+        *outputs, saved = FORWARD[cell](case)
+        alone.append([a.copy() for a in outputs] + list(backward(cell, case, saved)))
+    both = [FORWARD[cell](case) for case in cases]
+    assert both[0][-1][4].base is not both[1][-1][4].base          # hs, in each forward's own block
+    for (*outputs, saved), case, wanted in zip(both, cases, alone):
+        for got, want in zip([*outputs, *backward(cell, case, saved)], wanted):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_free_block_is_handed_out_again():
+    case = make_case("lstm", **POOLED, dtype=np.float32, seed=0)
+    first_block = weakref.ref(FORWARD["lstm"](case)[3][-1].base)     # gates, a view of the forward's block
+    assert first_block().nbytes >= cpu.POOL_MIN_BYTES                 # kept by the pool
+    assert FORWARD["lstm"](case)[3][-1].base is first_block()          # the first forward's arrays are all gone
+
+
+def test_a_kept_state_keeps_its_block_out_of_the_pool():
+    """h_n is a view of the forward's block: while the user keeps it, the block stays theirs."""
+    case = make_case("lstm", **POOLED, dtype=np.float32, seed=0)
+    _, h_n, _, _ = FORWARD["lstm"](case)
+    kept = h_n.copy()
+    other = make_case("lstm", **POOLED, dtype=np.float32, seed=5)
+    assert FORWARD["lstm"](other)[1].base is not h_n.base
+    np.testing.assert_array_equal(h_n, kept)
+
+
+def test_the_pool_keeps_a_bounded_number_of_blocks():
+    for T in range(40, 40 + 2 * cpu.POOL_SIZE):              # as many different block sizes
+        FORWARD["lstm"](make_case("lstm", T, 64, 16, 128, np.float32, seed=0))
+    assert len(cpu._Pool.blocks) <= cpu.POOL_SIZE
