@@ -29,8 +29,9 @@ What makes them fast:
   error 3e-7; NumPy's float32 exp: 2e-7). float64 keeps ``np.exp``; ``exp``,
   ``sigmoid`` and ``tanh`` pick by the value's type when a kernel is compiled;
 - every array with a T axis is allocated by NumPy in the Python wrapper, and
-  what forward saves for backward is one block (``_empty_arrays``), so big
-  arrays are not page-faulted afresh on every call;
+  what forward saves for backward is one block (``_empty_arrays``); big blocks
+  are kept and handed out again once nothing refers to them (``_block``), so
+  big arrays are not page-faulted afresh on every call;
 - backward finds the pre-activation gradients ``da`` of all steps, then the
   weight gradients are products over all steps (dW_hh = sum_t da_t^T h_{t-1});
 - fast-math flags, ``error_model="numpy"`` (no division checks) and
