@@ -437,3 +437,16 @@ def test_the_pool_keeps_a_bounded_number_of_blocks():
     for T in range(40, 40 + 2 * cpu.POOL_SIZE):              # as many different block sizes
         FORWARD["lstm"](make_case("lstm", T, 64, 16, 128, np.float32, seed=0))
     assert len(cpu._Pool.blocks) <= cpu.POOL_SIZE
+
+
+def test_kept_blocks_from_several_threads_at_once():
+    """Kernels called from 4 Python threads at once, each on its own inputs, with blocks big
+    enough to be kept: every result is exactly what the same call gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+    cases = [make_case("gru", **POOLED, dtype=np.float32, seed=seed) for seed in range(4)]
+    alone = [run_sequence(cpu, "gru", case) for case in cases]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda k: run_sequence(cpu, "gru", cases[k % 4]), range(16)))
+    for k, result in enumerate(together):
+        for got, want in zip(result, alone[k % 4], strict=True):
+            np.testing.assert_array_equal(got, want)
