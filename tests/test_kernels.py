@@ -28,21 +28,33 @@ def make_case(cell, T, B, I, H, dtype, seed, with_lengths=False):
     return case
 
 
-def run_sequence(k, cell, case, nonlinearity="tanh"):
-    """Forward then backward of one sequence kernel: every output and gradient, as a list."""
+def forward_sequence(k, cell, case, nonlinearity="tanh"):
+    """The forward of one sequence kernel: its outputs, as a list, and what it saved for backward."""
     c = case
     if cell == "lstm":
-        out, h_n, c_n, saved = k.lstm_seq_forward(c["x"], c["h0"], c["c0"], c["W_ih"], c["W_hh"],
-                                                  c["b_ih"], c["b_hh"], c["lengths"])
-        return [out, h_n, c_n, *k.lstm_seq_backward(c["d_out"], c["d_hn"], c["d_cn"], saved)]
-    if cell == "gru":
-        out, h_n, saved = k.gru_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"],
+        *outputs, saved = k.lstm_seq_forward(c["x"], c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"],
+                                             c["b_hh"], c["lengths"])
+    elif cell == "gru":
+        *outputs, saved = k.gru_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"],
                                             c["lengths"])
     else:
-        out, h_n, saved = k.rnn_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"],
+        *outputs, saved = k.rnn_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"],
                                             c["lengths"], nonlinearity)
-    backward = k.gru_seq_backward if cell == "gru" else k.rnn_seq_backward
-    return [out, h_n, *backward(c["d_out"], c["d_hn"], saved)]
+    return outputs, saved
+
+
+def backward_sequence(k, cell, case, saved):
+    """The backward of one sequence kernel, from the case's output gradients: every input gradient."""
+    c = case
+    if cell == "lstm":
+        return k.lstm_seq_backward(c["d_out"], c["d_hn"], c["d_cn"], saved)
+    return (k.gru_seq_backward if cell == "gru" else k.rnn_seq_backward)(c["d_out"], c["d_hn"], saved)
+
+
+def run_sequence(k, cell, case, nonlinearity="tanh"):
+    """Forward then backward of one sequence kernel: every output and gradient, as a list."""
+    outputs, saved = forward_sequence(k, cell, case, nonlinearity)
+    return [*outputs, *backward_sequence(k, cell, case, saved)]
 
 
 def run_cell(k, cell, case, nonlinearity="tanh"):
@@ -389,53 +401,41 @@ def test_transposed_copy_in_bands(shape):
 POOLED = dict(T=64, B=64, I=16, H=128)      # LSTM gates of 8 MB: the forward's block is kept
 
 
-FORWARD = {"lstm": lambda c: cpu.lstm_seq_forward(c["x"], c["h0"], c["c0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"]),
-           "gru": lambda c: cpu.gru_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"]),
-           "rnn": lambda c: cpu.rnn_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"], c["b_hh"])}
-
-
-def backward(cell, case, saved):
-    if cell == "lstm":
-        return cpu.lstm_seq_backward(case["d_out"], case["d_hn"], case["d_cn"], saved)
-    return (cpu.gru_seq_backward if cell == "gru" else cpu.rnn_seq_backward)(case["d_out"], case["d_hn"], saved)
-
-
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_a_block_in_use_is_never_handed_out_again(cell):
     """Two forwards alive at once (two graphs before their backward) give exactly what each
     gives alone: the second never writes into the block that the first saved for backward."""
     cases = [make_case(cell, **POOLED, dtype=np.float32, seed=seed) for seed in (1, 2)]
-    alone = []
-    for case in cases:
-        *outputs, saved = FORWARD[cell](case)
-        alone.append([a.copy() for a in outputs] + list(backward(cell, case, saved)))
-    both = [FORWARD[cell](case) for case in cases]
-    assert both[0][-1][4].base is not both[1][-1][4].base          # hs, in each forward's own block
-    for (*outputs, saved), case, wanted in zip(both, cases, alone):
-        for got, want in zip([*outputs, *backward(cell, case, saved)], wanted):
+    alone = [run_sequence(cpu, cell, case) for case in cases]
+    both = [forward_sequence(cpu, cell, case) for case in cases]
+    assert both[0][1][4].base is not both[1][1][4].base            # hs, in each forward's own block
+    for (outputs, saved), case, wanted in zip(both, cases, alone):
+        for got, want in zip([*outputs, *backward_sequence(cpu, cell, case, saved)], wanted, strict=True):
             np.testing.assert_array_equal(got, want)
 
 
 def test_a_free_block_is_handed_out_again():
     case = make_case("lstm", **POOLED, dtype=np.float32, seed=0)
-    first_block = weakref.ref(FORWARD["lstm"](case)[3][-1].base)     # gates, a view of the forward's block
-    assert first_block().nbytes >= cpu.POOL_MIN_BYTES                 # kept by the pool
-    assert FORWARD["lstm"](case)[3][-1].base is first_block()          # the first forward's arrays are all gone
+    gates = forward_sequence(cpu, "lstm", case)[1][-1]                  # a view of the forward's block
+    first_block = weakref.ref(gates.base)
+    del gates                                                           # the first forward's arrays are all gone
+    assert first_block().nbytes >= cpu.POOL_MIN_BYTES                   # kept by the pool
+    assert forward_sequence(cpu, "lstm", case)[1][-1].base is first_block()
 
 
 def test_a_kept_state_keeps_its_block_out_of_the_pool():
     """h_n is a view of the forward's block: while the user keeps it, the block stays theirs."""
     case = make_case("lstm", **POOLED, dtype=np.float32, seed=0)
-    _, h_n, _, _ = FORWARD["lstm"](case)
+    (_, h_n, _), _ = forward_sequence(cpu, "lstm", case)
     kept = h_n.copy()
     other = make_case("lstm", **POOLED, dtype=np.float32, seed=5)
-    assert FORWARD["lstm"](other)[1].base is not h_n.base
+    assert forward_sequence(cpu, "lstm", other)[0][1].base is not h_n.base
     np.testing.assert_array_equal(h_n, kept)
 
 
 def test_the_pool_keeps_a_bounded_number_of_blocks():
     for T in range(40, 40 + 2 * cpu.POOL_SIZE):              # as many different block sizes
-        FORWARD["lstm"](make_case("lstm", T, 64, 16, 128, np.float32, seed=0))
+        forward_sequence(cpu, "lstm", make_case("lstm", T, 64, 16, 128, np.float32, seed=0))
     assert len(cpu._Pool.blocks) <= cpu.POOL_SIZE
 
 

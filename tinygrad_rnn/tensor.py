@@ -632,7 +632,7 @@ def check_float_inputs(fn, inputs):
     recorded for them."""
     try:  # the fast path every op takes: compare dtype objects by identity
         dtype = inputs[0].data.dtype
-        if dtype.kind == "f" or getattr(fn, "moves_elements", False):
+        if dtype.kind == "f" or fn.moves_elements:
             for t in inputs:
                 if t.data.dtype is not dtype:
                     break
@@ -645,7 +645,7 @@ def check_float_inputs(fn, inputs):
 
 def _raise_input_error(fn, inputs):
     """The slow path of `check_float_inputs`: find the offending input and explain."""
-    op, any_dtype = getattr(fn, "__name__", fn), getattr(fn, "moves_elements", False)
+    op, any_dtype = fn.__name__, fn.moves_elements
     dtype = None
     for t in inputs:
         if not isinstance(t, Tensor):
@@ -661,4 +661,5 @@ def _raise_input_error(fn, inputs):
                             f"(shapes {inputs[0].shape} and {t.shape}); convert one so both match")
 
 
+# Imported last: both modules need `Tensor` defined above.
 from . import autograd, functions as F  # noqa: E402
