@@ -15,10 +15,11 @@ What makes them fast:
   for BLAS's direct kernel when W_hh is small (``_product``);
 - all cores: the sequences of a batch are independent, so each core runs the
   whole time loop for its own rows of the batch, and the products over all
-  steps' rows are cut the same way (``_in_parallel``). The kernels release
-  the GIL (``nogil=True``) and run on a pool of Python threads; meanwhile BLAS
-  is held to one thread. Not ``parallel=True``: Numba's default thread pool
-  (workqueue) cannot be entered from two Python threads at once;
+  steps' rows are cut the same way (``threads.in_parallel``). The kernels
+  release the GIL (``nogil=True``) and run on a team of Python threads that
+  spin while they wait; meanwhile BLAS is held to one thread. Not
+  ``parallel=True``: Numba's default thread pool (workqueue) cannot be
+  entered from two Python threads at once;
 - the pointwise math of a step is one loop over the hidden units j, the
   equations written as in the reference, which LLVM turns into SIMD code;
 - every activation is a sigmoid, tanh(v) = 2 sigmoid(2v) - 1: one exp per
@@ -46,22 +47,19 @@ same shape on purpose: Numba caches compiled code (``cache=True``) only for
 functions defined at module level, so one loop built by a factory around each
 cell's row function would be compiled afresh in every new process.
 """
-import functools
-import importlib
+import itertools
+import math
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from threadpoolctl import ThreadpoolController
-
 from .reference import full_lengths
+from .threads import in_parallel
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
 OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
@@ -238,108 +236,10 @@ def _column_sums(a):
 def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
     """dx (T, B, I) written in place, and dW_ih, dW_hh, db as products over all steps' rows (see `_weight_grads`)."""
     (T, B, GH), I, H = dxa.shape, x.shape[2], hs.shape[2]
-    parts = _in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
+    parts = in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
                          dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
                          dx.reshape(T * B, I))
     return [sum(terms[1:], terms[0]) for terms in zip(*parts)]
-
-
-# --------------------------------------------------------------------------
-# Running on every core
-# --------------------------------------------------------------------------
-
-PARALLEL_MIN_WORK = 1 << 25         # multiply-adds that pay for handing work to one more thread
-
-
-def _in_parallel(kernel, n, work, *args):
-    """[kernel(*args, lo, hi) for consecutive slices [lo, hi) of range(n)], one slice per core, run at once.
-
-    The kernels are compiled with ``nogil=True``, so Python threads run them on
-    all cores at the same time. The sequences of a batch are independent, so a
-    thread can run the whole time loop for its rows and never waits for another
-    inside the loop; a product over all steps' rows is cut the same way.
-    Each thread beyond the calling one must get PARALLEL_MIN_WORK multiply-adds
-    to pay for itself (waking a thread takes about 0.1 ms), and at least one row.
-    The callers count a time loop's work as T B G H (H + 8): its recurrent
-    product, plus about 8 for the pointwise math of each gate.
-
-    BLAS is held to one thread throughout, split or not: its own threads would
-    compete for the same cores, and after a product they keep spinning on a
-    core for a while, which halves the speed of the next split loop.
-    """
-    threads = max(1, min(_cores(), n, 1 + work // PARALLEL_MIN_WORK))
-    bounds = [n * k // threads for k in range(threads + 1)]
-    with _one_blas_thread():
-        others = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-        try:
-            first = kernel(*args, bounds[0], bounds[1])
-        finally:
-            wait(others)                            # no slice still running once the call is over, even on error
-        return [first] + [future.result() for future in others]
-
-
-def _cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-_pools = {}                                                             # process id -> its thread pool
-
-
-def _pool():
-    """This process's pool of worker threads (a forked child makes its own: the parent's threads are not in it)."""
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools.clear()
-        _pools[pid] = ThreadPoolExecutor(max(_cores() - 1, 1), thread_name_prefix="tinygrad_rnn")
-    return _pools[pid]
-
-
-@functools.cache
-def _blas_libraries():
-    """threadpoolctl's handles on the BLAS libraries loaded: NumPy's and SciPy's, which Numba calls."""
-    importlib.import_module("scipy.linalg.cython_blas")            # loaded now, so that threadpoolctl finds it
-    return ThreadpoolController().select(user_api="blas").lib_controllers
-
-
-class _BlasHold:
-    """Who is running kernels now: BLAS is set to one thread by the first to start and
-    set back by the last to finish, so that kernels called from several threads at once
-    still give the user's setting back (a save and restore per call would not)."""
-    lock = threading.Lock()
-    holders = 0
-    before = []
-
-
-@contextmanager
-def _one_blas_thread():
-    """BLAS set to one thread, and back to the user's setting on every exit path."""
-    libraries = _blas_libraries()
-    with _BlasHold.lock:
-        if _BlasHold.holders == 0:
-            _BlasHold.before = [library.num_threads for library in libraries]
-            for library in libraries:
-                library.set_num_threads(1)
-        _BlasHold.holders += 1
-    try:
-        yield
-    finally:
-        with _BlasHold.lock:
-            _BlasHold.holders -= 1
-            if _BlasHold.holders == 0:
-                for library, threads in zip(libraries, _BlasHold.before):
-                    library.set_num_threads(threads)
-
-
-def _after_fork_in_child():
-    """A child forked while another thread ran a kernel inherits held locks and a count of
-    holders that are not in it; it starts afresh (its BLAS keeps the setting it was forked with)."""
-    _BlasHold.lock = threading.Lock()
-    _BlasHold.holders = 0
-    _Pool.lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --------------------------------------------------------------------------
@@ -361,12 +261,12 @@ def _empty_arrays(dtype, *shapes):
     Each array starts on a 64-byte boundary (a cache line, one AVX-512 vector).
     """
     line = 64 // np.dtype(dtype).itemsize
-    sizes = [-(-int(np.prod(shape)) // line) * line for shape in shapes]
-    starts = np.cumsum([0] + sizes)
-    block = _block(np.dtype(dtype), int(starts[-1]) + line)
+    sizes = [math.prod(shape) for shape in shapes]
+    starts = [0, *itertools.accumulate(-(-size // line) * line for size in sizes)]
+    block = _block(np.dtype(dtype), starts[-1] + line)
     first = (-block.ctypes.data // block.itemsize) % line            # the first aligned element
-    return [block[first + start:first + start + int(np.prod(shape))].reshape(shape)
-            for start, shape in zip(starts, shapes)]
+    return [block[first + start:first + start + size].reshape(shape)
+            for start, size, shape in zip(starts, sizes, shapes)]
 
 
 POOL_SIZE = 8                 # big blocks kept for the next calls
@@ -399,6 +299,15 @@ def _block(dtype, size):
         if block.nbytes >= POOL_MIN_BYTES:
             _Pool.blocks = _Pool.blocks[1 - POOL_SIZE:] + [block]
         return block
+
+
+def _after_fork_in_child():
+    """A child forked while another thread was taking a block inherits a held lock; it starts afresh."""
+    _Pool.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _references_of_an_unused_block():
@@ -564,8 +473,8 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
                                             (T, B, H) if project else (0, 0, 0))
     # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
-    _in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    _in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, _transposed(W_hh), b_ih + b_hh,
+    in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
+    in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, _transposed(W_hh), b_ih + b_hh,
                  W_hr_or_empty, lengths, out, hs, cs, gates, cell_out)
     return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
                                  cell_out if project else None)
@@ -579,7 +488,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     project = W_hr is not None
     da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
     dx = np.empty(x.shape, x.dtype)
-    parts = _in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh, _transposed(W_hh),
+    parts = in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh, _transposed(W_hh),
                          W_hr if project else np.empty((0, 0), x.dtype), lengths, cs, gates, da, dhs)
     dh, dc = (np.concatenate(rows) for rows in zip(*parts))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
@@ -683,8 +592,8 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     out = np.empty((T, B, H), x.dtype)
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
-    _in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    _in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih, b_hh, lengths,
+    in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
+    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih, b_hh, lengths,
                  out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
@@ -696,7 +605,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     dx = np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
+    dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
                                      lengths, hs, gates, ha_n, dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
@@ -826,8 +735,8 @@ def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     (T, B, I), H = x.shape, h0.shape[1]
     out = np.empty((T, B, H), x.dtype)
     hs, rh, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
-    _in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    _in_parallel(_gru_reset_before_forward, B, T * B * 3 * H * (H + 8), h0, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh,
+    in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
+    in_parallel(_gru_reset_before_forward, B, T * B * 3 * H * (H + 8), h0, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh,
                  lengths, out, hs, gates, rh)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, rh)
 
@@ -842,7 +751,7 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, gates, rh = saved
     (T, B, I), H = x.shape, hs.shape[2]
     (da,) = _empty_arrays(x.dtype, gates.shape)
-    dh = np.concatenate(_in_parallel(_gru_reset_before_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
+    dh = np.concatenate(in_parallel(_gru_reset_before_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
                                      W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da))
     da2 = da.reshape(T * B, 3 * H)
     dW_hh = np.concatenate([da2[:, :2 * H].T @ hs[:T].reshape(T * B, H), da2[:, 2 * H:].T @ rh.reshape(T * B, H)])
@@ -924,8 +833,8 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     (T, B, I), H = x.shape, h0.shape[1]
     out = np.empty((T, B, H), x.dtype)
     hs, xa = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H))
-    _in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
-    _in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih + b_hh, lengths, relu, out, hs, xa)
+    in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
+    in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
@@ -935,7 +844,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
     (da,), dx = _empty_arrays(x.dtype, d_out.shape), np.empty(x.shape, x.dtype)
-    dh = np.concatenate(_in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
+    dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
                                      lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()

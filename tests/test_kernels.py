@@ -1,5 +1,6 @@
 """Kernels: Numba (cpu.py) vs the NumPy reference, the reference vs finite differences and PyTorch."""
 import os
+import sys
 import weakref
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 from numba import njit
 
-from tinygrad_rnn.kernels import cpu, get_kernels, reference
+from tinygrad_rnn.kernels import cpu, get_kernels, reference, threads
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
@@ -185,30 +186,40 @@ def test_step_product_whole_or_in_row_blocks(M, K, N):
     np.testing.assert_allclose(out, a @ W, rtol=1e-12, atol=1e-12)
 
 
+@njit(nogil=True)
+def _failing_kernel(lo, hi):
+    raise ValueError("kernel failed")
+
+
+def test_blas_runs_one_thread_inside_a_kernel(monkeypatch):
+    """Kernels run with BLAS at one thread (a kernel in Python here, to read the setting)."""
+    from threadpoolctl import threadpool_limits
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1 << 60)
+    libraries = threads._blas_libraries()             # NumPy's and SciPy's BLAS: both loaded from here on
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        threads.in_parallel(lambda lo, hi: seen.append([library.num_threads for library in libraries]), 4, 1)
+        assert [library.num_threads for library in libraries] == [2] * len(libraries)
+    assert seen == [[1] * len(libraries)]
+
+
 @pytest.mark.parametrize("split", [False, True])
 def test_blas_threads_are_restored_when_a_kernel_fails(monkeypatch, split):
-    """Kernels run with BLAS at one thread; the user's setting comes back, also after an error."""
+    """The user's BLAS setting comes back after an error, in the caller's slice or a worker's."""
     from threadpoolctl import threadpool_limits
-    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 1 if split else 1 << 60)
-    monkeypatch.setattr(cpu, "_cores", lambda: 2)
-    seen = []
-
-    def kernel(lo, hi):
-        seen.append([library.num_threads for library in libraries])
-        raise ValueError("kernel failed")
-
-    libraries = cpu._blas_libraries()                 # NumPy's and SciPy's BLAS: both loaded from here on
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1 if split else 1 << 60)
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    libraries = threads._blas_libraries()
     with threadpool_limits(limits=2, user_api="blas"):
         with pytest.raises(ValueError, match="kernel failed"):
-            cpu._in_parallel(kernel, 4, 1 << 40)
+            threads.in_parallel(_failing_kernel, 4, 1 << 40)
         assert [library.num_threads for library in libraries] == [2] * len(libraries)
-    assert len(seen) == (2 if split else 1) and all(threads == [1] * len(threads) for threads in seen)
 
 
 def test_blas_setting_survives_kernels_called_from_several_threads():
     from concurrent.futures import ThreadPoolExecutor
     from threadpoolctl import threadpool_limits
-    libraries = cpu._blas_libraries()
+    libraries = threads._blas_libraries()
     case = make_case("lstm", 4, 3, 2, 3, np.float64, seed=0)
     expected = run_sequence(cpu, "lstm", case)
     with threadpool_limits(limits=2, user_api="blas"):
@@ -237,28 +248,62 @@ def test_kernels_run_in_a_forked_child():
         assert pool.apply_async(_forward_sum, (1,)).get(timeout=120) == expected
 
 
+@njit(nogil=True)
+def _mark_slice(ends, lo, hi):
+    """ends[lo] = hi: which slices ran."""
+    ends[lo] = hi
+    return lo
+
+
+def _slices_run(n, work):
+    ends = np.full(n + 1, -1)
+    starts = threads.in_parallel(_mark_slice, n, work, ends)
+    assert starts == sorted(starts)                             # results in the order of the slices
+    return [(lo, int(ends[lo])) for lo in starts]
+
+
 def test_threads_grow_with_the_work(monkeypatch):
     """One thread more per PARALLEL_MIN_WORK multiply-adds, at most one per core and one per row; no rows: one call."""
-    monkeypatch.setattr(cpu, "_cores", lambda: 64)
-    slices = []
-
-    def kernel(lo, hi):
-        slices.append((lo, hi))
-
-    for n, work, expected in [(32, 3 * cpu.PARALLEL_MIN_WORK, [(0, 8), (8, 16), (16, 24), (24, 32)]),
+    monkeypatch.setattr(threads, "_cores", lambda: 6)
+    for n, work, expected in [(32, 3 * threads.PARALLEL_MIN_WORK, [(0, 8), (8, 16), (16, 24), (24, 32)]),
                               (3, 1 << 60, [(0, 1), (1, 2), (2, 3)]),
-                              (32, cpu.PARALLEL_MIN_WORK - 1, [(0, 32)]),
+                              (32, threads.PARALLEL_MIN_WORK - 1, [(0, 32)]),
                               (0, 1 << 60, [(0, 0)])]:
-        slices.clear()
-        cpu._in_parallel(kernel, n, work)
-        assert sorted(slices) == expected
+        assert _slices_run(n, work) == expected
+
+
+def test_team_runs_many_jobs_in_a_row_and_after_its_workers_slept(monkeypatch):
+    """Jobs back to back (workers still spinning), after the workers went to sleep, and with the team growing."""
+    import time
+    monkeypatch.setattr(threads, "SPIN_LOADS", 1000)            # a worker gives up spinning at once
+    for cores in (2, 3, 2, 5):
+        monkeypatch.setattr(threads, "_cores", lambda: cores)
+        for _ in range(200):
+            assert _slices_run(10, 1 << 60) == [(10 * k // cores, 10 * (k + 1) // cores) for k in range(cores)]
+        time.sleep(0.01)                                        # so it sleeps here, and is woken for the next job
+
+
+def test_a_busy_team_runs_a_second_callers_slices_on_the_caller(monkeypatch):
+    monkeypatch.setattr(threads, "_cores", lambda: 3)
+    team = threads._team()
+    with team.lock:                                             # as if another thread's call were running
+        assert _slices_run(9, 1 << 60) == [(0, 3), (3, 6), (6, 9)]
+
+
+def test_a_finished_job_keeps_no_reference_to_its_arrays(monkeypatch):
+    """What the workers were given is dropped after the call, so a kept block is free again (see cpu._block)."""
+    monkeypatch.setattr(threads, "_cores", lambda: 3)
+    ends = np.full(10, -1)
+    before = sys.getrefcount(ends)
+    threads.in_parallel(_mark_slice, 9, 1 << 60, ends)
+    assert sys.getrefcount(ends) == before
 
 
 @pytest.fixture
 def cut_over_threads(monkeypatch):
     """Every kernel call cut over three threads: an odd number, and more than CI may have cores."""
-    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 1)
-    monkeypatch.setattr(cpu, "_cores", lambda: 3)
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(threads, "_cores", lambda: 3)
 
 
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)

@@ -1,0 +1,286 @@
+"""Running a kernel on every core: ``in_parallel``, and the team of threads it uses.
+
+The CPU kernels (``cpu.py``) are compiled with ``nogil=True``, so Python
+threads can run them on all cores at once. The sequences of a batch are
+independent: each thread runs the whole time loop for its own rows of the
+batch and never waits for another inside the loop; a product over all steps'
+rows is cut the same way. ``in_parallel(kernel, n, work, *args)`` cuts
+range(n) into one slice per thread, runs them at once, and returns the
+slices' results in order.
+
+Handing a slice to another thread and learning that it is done are the cost
+of running in parallel. A thread that sleeps until it is told to start (a
+lock, a queue) is woken by the operating system, and on a virtual machine
+waking an idle core takes tens of microseconds; a forward and backward pass
+hands work over four times. So the threads of the team *spin* while they
+wait: each watches a flag in memory, and sees it change within a fraction of
+a microsecond. Each flag holds a job number:
+
+    go[w] = k      worker w may start its job number k (set by the caller)
+    done[w] = k    worker w has finished its job number k (set by worker w)
+
+The caller writes the jobs down, sets ``go`` and runs the first slice itself,
+then spins until every worker's ``done`` shows the job's number (``_lead``).
+A worker that finds no new job after SPIN_LOADS looks at its flag goes to
+sleep on a condition variable, so an idle program does not keep a core busy.
+
+Two details keep the waits short:
+- the caller sets ``go`` from inside compiled code, after it has released
+  the GIL, and a worker sets ``done`` the same way; so a thread that sees a
+  flag change never has to wait for the GIL, which would put it to sleep;
+- the flags are read and written with atomic loads and stores
+  (``_load_acquire``, ``_store_release``): a plain load in a loop may be
+  hoisted out of the loop by the compiler, which would then spin forever,
+  and the acquire/release pair makes everything written before a flag was
+  set visible to the thread that sees it set.
+
+BLAS is held to one thread while kernels run, split or not: its own threads
+would compete for the same cores, and after a product they keep spinning on
+a core for a while, which halves the speed of the next split loop.
+"""
+import functools
+import importlib
+import os
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from threadpoolctl import ThreadpoolController
+
+PARALLEL_MIN_WORK = 1 << 25      # multiply-adds that pay for handing work to one more thread
+SPIN_LOADS = 1 << 22             # looks at its flag a worker makes before it goes to sleep (milliseconds)
+
+
+def in_parallel(kernel, n, work, *args):
+    """[kernel(*args, lo, hi) for consecutive slices [lo, hi) of range(n)], one slice per thread, run at once.
+
+    `kernel` is a compiled (@njit, nogil=True) function. Each thread beyond the
+    calling one must get PARALLEL_MIN_WORK multiply-adds to pay for itself,
+    and at least one row. The callers count a time loop's work as
+    T B G H (H + 8): its recurrent product, plus about 8 for the pointwise
+    math of each gate.
+    """
+    threads = max(1, min(_cores(), n, 1 + work // PARALLEL_MIN_WORK))
+    bounds = [n * k // threads for k in range(threads + 1)]
+    with _one_blas_thread():
+        team = _team()
+        if threads == 1 or not team.lock.acquire(blocking=False):  # the team is busy with another caller's call:
+            return [kernel(*args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]   # its slices one by one
+        try:
+            return team.run(kernel, args, bounds)
+        finally:
+            team.lock.release()
+
+
+def _cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# --------------------------------------------------------------------------
+# Flags: atomic loads and stores of one int64
+# --------------------------------------------------------------------------
+
+@intrinsic
+def _load_acquire(typingctx, flags, i):
+    """flags[i], read atomically: never hoisted out of a loop, and it sees what was written before the store."""
+    def codegen(context, builder, signature, arguments):
+        pointer = _element_pointer(context, builder, signature.args[0], *arguments)
+        return builder.load_atomic(pointer, "acquire", 8)
+    return flags.dtype(flags, i), codegen
+
+
+@intrinsic
+def _store_release(typingctx, flags, i, value):
+    """flags[i] = value, written atomically after everything this thread wrote before it."""
+    def codegen(context, builder, signature, arguments):
+        pointer = _element_pointer(context, builder, signature.args[0], *arguments[:2])
+        builder.store_atomic(arguments[2], pointer, "release", 8)
+        return context.get_dummy_value()
+    return types.void(flags, i, value), codegen
+
+
+def _element_pointer(context, builder, array_type, array, i):
+    array = context.make_array(array_type)(context, builder, array)
+    return cgutils.get_item_pointer(context, builder, array_type, array, [i])
+
+
+jit = njit(cache=True, nogil=True)
+
+
+@jit
+def _lead(kernel, args, lo, hi, go, done, jobs):
+    """The caller's part of a job: tell workers 0..len(jobs)-1 to start job jobs[w], run slice [lo, hi), wait for them."""
+    for w in range(jobs.size):
+        _store_release(go, w, jobs[w])
+    result = kernel(*args, lo, hi)
+    _wait(done, jobs)
+    return result
+
+
+@jit
+def _wait(done, jobs):
+    """Spin until every worker w has finished its job jobs[w]."""
+    for w in range(jobs.size):
+        while _load_acquire(done, w) != jobs[w]:
+            pass
+
+
+@jit
+def _finish_and_look(done, go, w, job, looks):
+    """Worker w's report that job `job` is done; then look for job `job + 1`: True once it is there,
+    False after `looks` looks (the worker then sleeps)."""
+    _store_release(done, w, job)
+    for _ in range(looks):
+        if _load_acquire(go, w) == job + 1:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# The team
+# --------------------------------------------------------------------------
+
+class _Team:
+    """Worker threads that run the slices of a job beyond the caller's first one.
+
+    A job is posted in three places: ``tasks[w]`` (kernel, args, lo, hi), read by
+    worker w under the GIL; ``posted[w]``, the job number a sleeping worker is
+    woken for; and ``go[w]``, the flag a spinning worker watches. ``lock`` lets
+    one caller at a time use the team.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.wake = threading.Condition()
+        self.go, self.done, self.jobs = (np.zeros(0, np.int64) for _ in range(3))
+        self.tasks, self.results, self.posted = [], [], []
+
+    def run(self, kernel, args, bounds):
+        """[kernel(*args, lo, hi) for each slice], the first run by the caller, the others by workers 0, 1, ..."""
+        workers = len(bounds) - 2
+        self._grow(workers)
+        for w in range(workers):
+            self.tasks[w] = (kernel, args, bounds[w + 1], bounds[w + 2])
+        self.jobs[:workers] += 1
+        jobs = self.jobs[:workers].copy()
+        with self.wake:
+            self.posted[:workers] = jobs.tolist()
+            self.wake.notify_all()
+        try:
+            first = _lead(kernel, args, bounds[0], bounds[1], self.go, self.done, jobs)
+        except BaseException:
+            _wait(self.done, jobs)              # no slice still running once the call is over, even on error
+            raise
+        finally:
+            outcomes = self.results[:workers]
+            self.tasks[:workers] = self.results[:workers] = [None] * workers
+        for _, error in outcomes:
+            if error is not None:
+                raise error
+        return [first] + [result for result, _ in outcomes]
+
+    def _grow(self, workers):
+        """Start workers until there are `workers` of them. The flags move to longer arrays; a worker
+        still watching the old `go` misses its next job's flag, sleeps, and is woken by `posted`."""
+        have = len(self.tasks)
+        if have >= workers:
+            return
+        self.go, self.done, self.jobs = (np.concatenate([a, np.zeros(workers - have, np.int64)])
+                                         for a in (self.go, self.done, self.jobs))
+        self.tasks += [None] * (workers - have)
+        self.results += [None] * (workers - have)
+        self.posted += [0] * (workers - have)
+        for w in range(have, workers):
+            threading.Thread(target=self._work, args=(w,), daemon=True,
+                             name=f"tinygrad_rnn-{w}").start()
+
+    def _work(self, w):
+        """Worker w's life: wait for a job (spinning, then sleeping), run its slice, report, repeat."""
+        job, started = 0, False
+        while True:
+            if not started:
+                with self.wake:
+                    self.wake.wait_for(lambda: self.posted[w] > job)
+            job += 1
+            self.results[w] = self._run_task(w)
+            started = _finish_and_look(self.done, self.go, w, job, SPIN_LOADS)
+
+    def _run_task(self, w):
+        """(result, None) or (None, the error) of worker w's slice; nothing of it is kept here once done,
+        so that a kept block of arrays (see cpu._block) is free again when the caller drops it."""
+        kernel, args, lo, hi = self.tasks[w]
+        try:
+            return kernel(*args, lo, hi), None
+        except BaseException as error:
+            return None, error
+
+
+_teams = {}                                      # process id -> its team
+_teams_lock = threading.Lock()
+
+
+def _team():
+    """This process's team (a forked child makes its own: the parent's threads are not in it)."""
+    pid = os.getpid()
+    with _teams_lock:
+        if pid not in _teams:
+            _teams.clear()
+            _teams[pid] = _Team()
+        return _teams[pid]
+
+
+# --------------------------------------------------------------------------
+# BLAS at one thread
+# --------------------------------------------------------------------------
+
+@functools.cache
+def _blas_libraries():
+    """threadpoolctl's handles on the BLAS libraries loaded: NumPy's and SciPy's, which Numba calls."""
+    importlib.import_module("scipy.linalg.cython_blas")            # loaded now, so that threadpoolctl finds it
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+class _BlasHold:
+    """Who is running kernels now: BLAS is set to one thread by the first to start and
+    set back by the last to finish, so that kernels called from several threads at once
+    still give the user's setting back (a save and restore per call would not)."""
+    lock = threading.Lock()
+    holders = 0
+    before = []
+
+
+@contextmanager
+def _one_blas_thread():
+    """BLAS set to one thread, and back to the user's setting on every exit path."""
+    libraries = _blas_libraries()
+    with _BlasHold.lock:
+        if _BlasHold.holders == 0:
+            _BlasHold.before = [library.num_threads for library in libraries]
+            for library in libraries:
+                library.set_num_threads(1)
+        _BlasHold.holders += 1
+    try:
+        yield
+    finally:
+        with _BlasHold.lock:
+            _BlasHold.holders -= 1
+            if _BlasHold.holders == 0:
+                for library, threads in zip(libraries, _BlasHold.before):
+                    library.set_num_threads(threads)
+
+
+def _after_fork_in_child():
+    """A child forked while another thread ran a kernel inherits held locks and a count of
+    holders that are not in it; it starts afresh (its BLAS keeps the setting it was forked with)."""
+    global _teams_lock
+    _BlasHold.lock = threading.Lock()
+    _BlasHold.holders = 0
+    _teams_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
