@@ -59,7 +59,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from .reference import full_lengths
-from .threads import in_parallel
+from .threads import barrier, in_parallel, thread_count, together
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
 OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
@@ -173,6 +173,7 @@ def _project(x, W, out, lo, hi):
 
 
 SMALL_PRODUCT = 10 ** 6      # multiply-adds up to which OpenBLAS multiplies directly, without packing (M N K <= 10^6)
+DIRECT_MIN_ROWS = 8          # rows a block of the direct kernel needs to beat one packed product
 
 
 @jit
@@ -184,12 +185,12 @@ def _product(a, W, W_t, out):
     as much as the multiplying. OpenBLAS multiplies a product of at most
     SMALL_PRODUCT multiply-adds by a direct kernel that packs nothing, so when
     W is small the step's rows go in blocks that small, as long as a block keeps
-    at least 4 rows. Otherwise one packed product, a @ W_t.T, the orientation
-    OpenBLAS packs fastest. Figures in benchmarks/README.md.
+    DIRECT_MIN_ROWS rows. Otherwise one packed product, a @ W_t.T, the
+    orientation OpenBLAS packs fastest. Figures in benchmarks/README.md.
     """
     M, (K, N) = a.shape[0], W.shape
     rows = SMALL_PRODUCT // (K * N)                                 # per block
-    if rows < 4:
+    if rows < DIRECT_MIN_ROWS:
         np.dot(a, W_t.T, out)
     elif M <= rows:
         np.dot(a, W, out)
@@ -350,36 +351,58 @@ def _lstm_step_row(a, ha, b, c_prev, c, h):
 
 
 @jit
-def _lstm_forward(h0, c0, W_hh, W_hh_t, b, W_hr, lengths, out, hs, cs, gates, cell_out, lo, hi):
-    """The time loop of the sequences lo..hi-1 of the batch: fills their rows of out (T, B, P),
-    hs (T + 1, B, P), cs (T + 1, B, H), gates (T, B, 4H) (x W_ih^T on entry) and, with a
-    projection (W_hr (P, H) not empty), cell_out (T, B, H) = o * tanh(c_t); P = H without one."""
-    T, H = gates.shape[0], cs.shape[2]
+def _block_of(bounds, k):
+    """Thread k's block [lo, hi) of a dimension cut by `bounds`: its own if the dimension is cut over the
+    threads (threads + 1 bounds), else the whole (2 bounds)."""
+    i = k if bounds.size > 2 else 0
+    return bounds[i], bounds[i + 1]
+
+
+@jit
+def _lstm_forward(W_hh, W_hh_blocks, b, W_hr, lengths, rows, units, p_units, out, hs, cs, gates, cell_out,
+                  arrived, k, _):
+    """Thread k's part of the time loop (see `_lstm_seq_forward`): sequences r0..r1-1, their hidden units
+    j0..j1-1 and, with a projection, output units p0..p1-1. Fills out (T, B, P), hs (T + 1, B, P),
+    cs (T + 1, B, H), gates (T, B, 4H) (x W_ih^T on entry) and cell_out (T, B, H) = o * tanh(c_t)
+    (with W_hr (P, H) not empty). The gate axis is in thread order (`_thread_order`).
+    """
+    T, P = out.shape[0], out.shape[2]
+    (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
+    g0, g1 = 4 * j0, 4 * j1                                             # this thread's gate columns
+    shared = units.size > 2                                             # each step's h is made by all threads
     project = W_hr.shape[0] > 0
-    ha = np.empty((hi - lo, 4 * H), hs.dtype)                       # h_{t-1} W_hh^T
-    h_proj = np.empty((hi - lo, W_hr.shape[0]), hs.dtype)           # (o * tanh(c_t)) W_hr^T
-    hs[0, lo:hi] = h0[lo:hi]
-    cs[0, lo:hi] = c0[lo:hi]
+    W_t = W_hh[g0:g1]                                                   # (4 (j1 - j0), P)
+    W = W_hh_blocks[P * g0:P * g1].reshape((P, g1 - g0))               # W_t^T, C-contiguous
+    ha = np.empty((r1 - r0, g1 - g0), hs.dtype)                         # h_{t-1} W_hh^T, this thread's part
+    h_proj = np.empty((r1 - r0, p1 - p0), hs.dtype)                     # (o * tanh(c_t)) W_hr^T, its part
+    waits = 0
     for t in range(T):
-        _product(hs[t, lo:hi], W_hh_t, W_hh, ha)
-        for n in range(lo, hi):
-            if t >= lengths[n]:                                     # padded: carry state
-                hs[t + 1, n] = hs[t, n]
-                cs[t + 1, n] = cs[t, n]
-                out[t, n] = 0
+        _product(hs[t, r0:r1], W, W_t, ha)
+        for n in range(r0, r1):
+            if t >= lengths[n]:                                         # padded: carry state
+                hs[t + 1, n, p0:p1] = hs[t, n, p0:p1]
+                cs[t + 1, n, j0:j1] = cs[t, n, j0:j1]
+                out[t, n, p0:p1] = 0
                 if project:
-                    cell_out[t, n] = 0
+                    cell_out[t, n, j0:j1] = 0
                 continue
-            h = cell_out[t, n] if project else hs[t + 1, n]
-            _lstm_step_row(gates[t, n], ha[n - lo], b, cs[t, n], cs[t + 1, n], h)
+            h = cell_out[t, n, j0:j1] if project else hs[t + 1, n, j0:j1]
+            _lstm_step_row(gates[t, n, g0:g1], ha[n - r0], b[g0:g1], cs[t, n, j0:j1], cs[t + 1, n, j0:j1], h)
             if not project:
-                out[t, n] = h
+                out[t, n, j0:j1] = h
         if project:
-            np.dot(cell_out[t, lo:hi], W_hr.T, h_proj)
-            for n in range(lo, hi):
+            if shared:
+                waits += 1
+                barrier(arrived, k, waits)                              # cell_out[t] complete
+            if p1 > p0:
+                np.dot(cell_out[t, r0:r1], W_hr[p0:p1].T, h_proj)
+            for n in range(r0, r1):
                 if t < lengths[n]:
-                    hs[t + 1, n] = h_proj[n - lo]
-                    out[t, n] = h_proj[n - lo]
+                    hs[t + 1, n, p0:p1] = h_proj[n - r0]
+                    out[t, n, p0:p1] = h_proj[n - r0]
+        if shared:
+            waits += 1
+            barrier(arrived, k, waits)                                  # hs[t + 1] complete
 
 
 @jit
@@ -403,54 +426,66 @@ def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da):
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, W_hh, W_hh_t, W_hr, lengths, cs, gates, da, dhs, lo, hi):
-    """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, 4H) and, with a
-    projection, dhs (T, B, P) = dh_t of every step; returns their dh_0 (hi - lo, P), dc_0 (hi - lo, H)."""
-    T, _, P = d_out.shape
-    H = cs.shape[2]
-    project = W_hr.shape[0] > 0
-    dh = d_hn[lo:hi].copy()
-    dc = d_cn[lo:hi].copy()
-    dh_rec = np.empty((hi - lo, P), da.dtype)                       # da_t W_hh
-    d_cell = np.empty((hi - lo, H), da.dtype)                       # dh_t W_hr (with a projection)
+def _lstm_backward(d_out, d_hn, d_cn, W_hh_t, W_hh_blocks, W_hr_t, lengths, rows, units, p_units, cs, gates,
+                   da, dhs, dh0, dc0, arrived, k, _):
+    """Thread k's part of the time loop backward: sequences r0..r1-1, units j0..j1-1 (output units p0..p1-1).
+    Fills da (T, B, 4H) (gate axis in thread order, as gates), with a projection dhs (T, B, P) = dh_t of
+    every step, and dh0 (B, P), dc0 (B, H). W_hh_t (P, 4H) = W_hh^T; W_hr_t (H, P) = W_hr^T."""
+    T, G = d_out.shape[0], gates.shape[2]
+    (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
+    g0, g1 = 4 * j0, 4 * j1
+    shared = units.size > 2
+    project = W_hr_t.shape[0] > 0
+    W_t = W_hh_t[p0:p1]                                                 # (p1 - p0, 4H)
+    W = W_hh_blocks[G * p0:G * p1].reshape((G, p1 - p0))               # W_t^T, C-contiguous
+    dh = d_hn[r0:r1, p0:p1].copy()
+    dc = d_cn[r0:r1, j0:j1].copy()
+    dh_rec = np.empty((r1 - r0, p1 - p0), da.dtype)                     # da_t W_hh, this thread's part
+    d_cell = np.empty((r1 - r0, j1 - j0), da.dtype)                     # dh_t W_hr (with a projection)
+    waits = 0
     for t in range(T - 1, -1, -1):
-        if project:                                                 # d(o * tanh(c_t)) = dh_t W_hr
-            for n in range(lo, hi):
+        if project:                                                     # d(o * tanh(c_t)) = dh_t W_hr
+            for n in range(r0, r1):
                 if t < lengths[n]:
-                    dh[n - lo] += d_out[t, n]
-                    dhs[t, n] = dh[n - lo]
+                    dh[n - r0] += d_out[t, n, p0:p1]
+                    dhs[t, n, p0:p1] = dh[n - r0]
                 else:
-                    dhs[t, n] = 0
-            np.dot(dhs[t, lo:hi], W_hr, d_cell)
-        for n in range(lo, hi):
-            if t >= lengths[n]:                                     # padded: no gradient
-                da[t, n] = 0
+                    dhs[t, n, p0:p1] = 0
+            if shared:
+                waits += 1
+                barrier(arrived, k, waits)                              # dhs[t] complete
+            np.dot(dhs[t, r0:r1], W_hr_t[j0:j1].T, d_cell)
+        for n in range(r0, r1):
+            if t >= lengths[n]:                                         # padded: no gradient
+                da[t, n, g0:g1] = 0
                 continue
             if not project:
-                dh[n - lo] += d_out[t, n]                           # dh_t
-            _lstm_step_row_backward(gates[t, n], cs[t, n], cs[t + 1, n], d_cell[n - lo] if project else dh[n - lo],
-                                    dc[n - lo], da[t, n])
-        _product(da[t, lo:hi], W_hh, W_hh_t, dh_rec)
-        for n in range(lo, hi):
+                dh[n - r0] += d_out[t, n, p0:p1]                        # dh_t
+            _lstm_step_row_backward(gates[t, n, g0:g1], cs[t, n, j0:j1], cs[t + 1, n, j0:j1],
+                                    d_cell[n - r0] if project else dh[n - r0], dc[n - r0], da[t, n, g0:g1])
+        if shared:
+            waits += 1
+            barrier(arrived, k, waits)                                  # da[t] complete
+        if p1 > p0:
+            _product(da[t, r0:r1], W, W_t, dh_rec)
+        for n in range(r0, r1):
             if t < lengths[n]:
-                dh[n - lo] = dh_rec[n - lo]
-    return dh, dc
+                dh[n - r0] = dh_rec[n - r0]
+    dh0[r0:r1, p0:p1] = dh
+    dc0[r0:r1, j0:j1] = dc
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved
 
-    The LSTM without projection (W_hr None); `saved` keeps the reference's seven arrays.
+    The LSTM without projection (W_hr None).
     """
-    out, h_n, c_n, (x, W_ih, W_hh, _, lengths, hs, cs, gates, _) = _lstm_seq_forward(
-        x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
-    return out, h_n, c_n, (x, W_ih, W_hh, lengths, hs, cs, gates)
+    return _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, None, lengths)
 
 
 def lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh"""
-    x, W_ih, W_hh, lengths, hs, cs, gates = saved
-    return _lstm_seq_backward(d_out, d_hn, d_cn, (x, W_ih, W_hh, None, lengths, hs, cs, gates, None))[:7]
+    return _lstm_seq_backward(d_out, d_hn, d_cn, saved)[:7]
 
 
 def lstm_projected_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths=None):
@@ -463,39 +498,100 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
     return _lstm_seq_backward(d_out, d_hn, d_cn, saved)
 
 
+def _split(n, threads):
+    """Bounds (threads + 1,) of `threads` consecutive blocks of range(n), as equal as can be."""
+    return np.array([n * k // threads for k in range(threads + 1)], np.int64)
+
+
+def _thread_order(units):
+    """The gate axis in thread order: the columns [i f g o] of thread k's units, thread after thread.
+
+    Thread k runs the hidden units units[k]..units[k+1]-1 of every sequence.
+    With the columns of each thread side by side, the rows of W_ih, W_hh and b
+    it multiplies with are one contiguous block, and the row functions see an
+    [i f g o] row of their own. Returns `order` (4H,): column c of the thread
+    order is column order[c] of PyTorch's.
+    """
+    H = units[-1]
+    return np.concatenate([np.arange(j0, j1) + gate * H for j0, j1 in zip(units[:-1], units[1:])
+                           for gate in range(4)])
+
+
+def _in_pytorch_order(grad, order):
+    """The gradient `grad` of W_ih, W_hh or b, its gate axis (the first) from thread order back to PyTorch's."""
+    back = np.empty_like(grad)
+    back[order] = grad
+    return back
+
+
+def _column_blocks(A, bounds):
+    """The column blocks A[:, c0:c1] of A (R, C) (bounds c0 < c1 < ...), each C-contiguous, one after
+    another in one flat array: block k is flat[R c0:R c1].reshape(R, c1 - c0) (for `_product`).
+    One block is A itself."""
+    if bounds.size == 2:
+        return A.reshape(-1)
+    R = A.shape[0]
+    flat = np.empty(A.size, A.dtype)
+    for c0, c1 in zip(bounds[:-1], bounds[1:]):
+        flat[R * c0:R * c1].reshape(R, c1 - c0)[...] = A[:, c0:c1]
+    return flat
+
+
 def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
+    """The LSTM; its time loop is cut over the threads by sequences or by hidden units.
+
+    By sequences, each thread runs the whole time loop for its rows of the
+    batch and never waits for another. But each one multiplies h_{t-1} with
+    all of W_hh^T on every step, and when that product is too big for BLAS's
+    direct kernel (`_product`), BLAS copies ("packs") all of W_hh first, in
+    every thread, on every step. Then the loop is cut by hidden units instead:
+    each thread runs all the sequences for its block of units and packs only
+    its columns of W_hh^T; the threads wait for each other once a step
+    (``barrier``: all of h_t is ready before anyone multiplies it), twice with
+    a projection. Figures in benchmarks/README.md.
+    """
     x, h0, c0, W_ih, W_hh, lengths = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
     (T, B, I), P, H = x.shape, h0.shape[1], c0.shape[1]
     project = W_hr is not None
-    W_hr_or_empty = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
+    W_hr = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
+    threads = thread_count(max(B, H), T * B * 4 * H * (P + 8))
+    by_units = threads > 1 and SMALL_PRODUCT // max(1, P * 4 * H) < DIRECT_MIN_ROWS   # a step's product is packed
+    threads = max(1, min(threads, H if by_units else B))
+    rows, units, p_units = (_split(n, threads if split else 1) for n, split in ((B, not by_units), (H, by_units),
+                                                                                 (P, by_units)))
+    order = _thread_order(units)
+    W_ih, W_hh, b = W_ih[order], W_hh[order], (b_ih + b_hh)[order]
+    W_hh_t = _transposed(W_hh)                                      # (P, 4H), kept for backward
     out = np.empty((T, B, P), x.dtype)
     hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
+    hs[0], cs[0] = h0, c0
     # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    in_parallel(_lstm_forward, B, T * B * 4 * H * (P + 8), h0, c0, W_hh, _transposed(W_hh), b_ih + b_hh,
-                 W_hr_or_empty, lengths, out, hs, cs, gates, cell_out)
-    return out, hs[-1], cs[-1], (x, W_ih, W_hh, W_hr_or_empty if project else None, lengths, hs, cs, gates,
-                                 cell_out if project else None)
+    together(_lstm_forward, threads, W_hh, _column_blocks(W_hh_t, 4 * units), b, W_hr, lengths, rows, units,
+             p_units, out, hs, cs, gates, cell_out, np.zeros(threads, np.int64))
+    saved = (x, W_ih, W_hh, W_hh_t, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates)
+    return out, hs[-1], cs[-1], saved
 
 
 def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
     d_out, d_hn, d_cn = (np.ascontiguousarray(a) for a in (d_out, d_hn, d_cn))
-    x, W_ih, W_hh, W_hr, lengths, hs, cs, gates, cell_out = saved
+    x, W_ih, W_hh, W_hh_t, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates = saved
     (T, B, _), P, H = x.shape, d_out.shape[2], cs.shape[2]
-    project = W_hr is not None
+    project = W_hr.shape[0] > 0
+    threads = max(rows.size, units.size) - 1
     da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
-    dx = np.empty(x.shape, x.dtype)
-    parts = in_parallel(_lstm_backward, B, T * B * 4 * H * (P + 8), d_out, d_hn, d_cn, W_hh, _transposed(W_hh),
-                         W_hr if project else np.empty((0, 0), x.dtype), lengths, cs, gates, da, dhs)
-    dh, dc = (np.concatenate(rows) for rows in zip(*parts))
-    dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
+    dx, dh0, dc0 = np.empty(x.shape, x.dtype), np.empty((B, P), x.dtype), np.empty((B, H), x.dtype)
+    together(_lstm_backward, threads, d_out, d_hn, d_cn, W_hh_t, _column_blocks(W_hh, p_units),
+             _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0,
+             np.zeros(threads, np.int64))
+    dW_ih, dW_hh, db = (_in_pytorch_order(grad, order) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
         dW_hr = dhs.reshape(T * B, P).T @ cell_out.reshape(T * B, H)   # no contiguous copy of dhs^T
-    return dx, dh, dc, dW_ih, dW_hh, db, db.copy(), dW_hr
+    return dx, dh0, dc0, dW_ih, dW_hh, db, db.copy(), dW_hr
 
 
 # --------------------------------------------------------------------------

@@ -1,38 +1,40 @@
-"""Running a kernel on every core: ``in_parallel``, and the team of threads it uses.
+"""Running a kernel on every core: ``in_parallel``, ``together``, and the team of threads they use.
 
 The CPU kernels (``cpu.py``) are compiled with ``nogil=True``, so Python
-threads can run them on all cores at once. The sequences of a batch are
-independent: each thread runs the whole time loop for its own rows of the
-batch and never waits for another inside the loop; a product over all steps'
-rows is cut the same way. ``in_parallel(kernel, n, work, *args)`` cuts
-range(n) into one slice per thread, runs them at once, and returns the
-slices' results in order.
+threads can run them on all cores at once:
+
+- ``in_parallel(kernel, n, work, *args)`` cuts range(n) into one slice per
+  thread (rows of the batch, or of all steps' rows), runs the slices at
+  once, and returns their results in order. The slices never wait for each
+  other;
+- ``together(kernel, threads, *args)`` runs kernel(*args, k, k + 1) on
+  `threads` threads at once, for a time loop cut over the hidden units,
+  whose threads wait for each other at every step (``barrier``).
 
 Handing a slice to another thread and learning that it is done are the cost
 of running in parallel. A thread that sleeps until it is told to start (a
 lock, a queue) is woken by the operating system, and on a virtual machine
 waking an idle core takes tens of microseconds; a forward and backward pass
-hands work over four times. So the threads of the team *spin* while they
-wait: each watches a flag in memory, and sees it change within a fraction of
-a microsecond. Each flag holds a job number:
+hands work over four times, and a barrier comes every time step. So the
+threads *spin* while they wait: each watches a flag in memory, and sees it
+change within a fraction of a microsecond. Each flag holds a count:
 
-    go[w] = k      worker w may start its job number k (set by the caller)
-    done[w] = k    worker w has finished its job number k (set by worker w)
+    go[w] = k        worker w may start its job number k (set by the caller)
+    done[w] = k      worker w has finished its job number k (set by worker w)
+    arrived[k] = n   thread k of a ``together`` call has reached its barrier n
 
-The caller writes the jobs down, sets ``go`` and runs the first slice itself,
-then spins until every worker's ``done`` shows the job's number (``_lead``).
-A worker that finds no new job after SPIN_LOADS looks at its flag goes to
-sleep on a condition variable, so an idle program does not keep a core busy.
+The caller writes the jobs down, sets ``go``, runs the first slice itself,
+then spins until every worker's ``done`` shows the job's number (``_wait``).
+A worker sets ``done`` from compiled code, after it has released the GIL,
+so the caller never waits for the GIL when it sees it. A worker that finds
+no new job after SPIN_LOADS looks at its flag goes to sleep on a condition
+variable, so an idle program does not keep a core busy.
 
-Two details keep the waits short:
-- the caller sets ``go`` from inside compiled code, after it has released
-  the GIL, and a worker sets ``done`` the same way; so a thread that sees a
-  flag change never has to wait for the GIL, which would put it to sleep;
-- the flags are read and written with atomic loads and stores
-  (``_load_acquire``, ``_store_release``): a plain load in a loop may be
-  hoisted out of the loop by the compiler, which would then spin forever,
-  and the acquire/release pair makes everything written before a flag was
-  set visible to the thread that sees it set.
+The flags are read and written with atomic loads and stores
+(``_load_acquire``, ``_store_release``): a plain load in a loop may be
+hoisted out of the loop by the compiler, which would then spin forever, and
+the acquire/release pair makes everything written before a flag was set
+visible to the thread that sees it set.
 
 BLAS is held to one thread while kernels run, split or not: its own threads
 would compete for the same cores, and after a product they keep spinning on
@@ -58,13 +60,10 @@ SPIN_LOADS = 1 << 22             # looks at its flag a worker makes before it go
 def in_parallel(kernel, n, work, *args):
     """[kernel(*args, lo, hi) for consecutive slices [lo, hi) of range(n)], one slice per thread, run at once.
 
-    `kernel` is a compiled (@njit, nogil=True) function. Each thread beyond the
-    calling one must get PARALLEL_MIN_WORK multiply-adds to pay for itself,
-    and at least one row. The callers count a time loop's work as
-    T B G H (H + 8): its recurrent product, plus about 8 for the pointwise
-    math of each gate.
+    `kernel` is a compiled (@njit, nogil=True) function. If another caller is
+    using the team, the slices run one after another on this thread.
     """
-    threads = max(1, min(_cores(), n, 1 + work // PARALLEL_MIN_WORK))
+    threads = thread_count(n, work)
     bounds = [n * k // threads for k in range(threads + 1)]
     with _one_blas_thread():
         team = _team()
@@ -74,6 +73,29 @@ def in_parallel(kernel, n, work, *args):
             return team.run(kernel, args, bounds)
         finally:
             team.lock.release()
+
+
+def together(kernel, threads, *args):
+    """[kernel(*args, k, k + 1) for k in range(threads)], all running at the same time.
+
+    For kernels whose threads wait for each other (``barrier``) at every time
+    step: they must all run at once, so this call waits for the team if
+    another caller is using it.
+    """
+    with _one_blas_thread():
+        if threads == 1:
+            return [kernel(*args, 0, 1)]
+        team = _team()
+        with team.lock:
+            return team.run(kernel, args, list(range(threads + 1)))
+
+
+def thread_count(n, work):
+    """Threads for `work` multiply-adds over n rows (or units): one more per PARALLEL_MIN_WORK
+    multiply-adds, which pays for handing work to it, at most one per core and one per row.
+    The callers count a time loop's work as T B G H (H + 8): its recurrent product, plus
+    about 8 for the pointwise math of each gate."""
+    return max(1, min(_cores(), n, 1 + work // PARALLEL_MIN_WORK))
 
 
 def _cores():
@@ -112,13 +134,10 @@ jit = njit(cache=True, nogil=True)
 
 
 @jit
-def _lead(kernel, args, lo, hi, go, done, jobs):
-    """The caller's part of a job: tell workers 0..len(jobs)-1 to start job jobs[w], run slice [lo, hi), wait for them."""
+def _signal(go, jobs):
+    """Tell workers 0..len(jobs)-1 to start their jobs jobs[w]."""
     for w in range(jobs.size):
         _store_release(go, w, jobs[w])
-    result = kernel(*args, lo, hi)
-    _wait(done, jobs)
-    return result
 
 
 @jit
@@ -126,6 +145,16 @@ def _wait(done, jobs):
     """Spin until every worker w has finished its job jobs[w]."""
     for w in range(jobs.size):
         while _load_acquire(done, w) != jobs[w]:
+            pass
+
+
+@jit
+def barrier(arrived, k, count):
+    """Thread k of the `arrived.size` threads of a ``together`` call has reached its barrier number
+    `count` (1, 2, ...; arrived starts at zeros); wait until every thread has."""
+    _store_release(arrived, k, count)
+    for other in range(arrived.size):
+        while _load_acquire(arrived, other) < count:
             pass
 
 
@@ -171,11 +200,10 @@ class _Team:
             self.posted[:workers] = jobs.tolist()
             self.wake.notify_all()
         try:
-            first = _lead(kernel, args, bounds[0], bounds[1], self.go, self.done, jobs)
-        except BaseException:
-            _wait(self.done, jobs)              # no slice still running once the call is over, even on error
-            raise
+            _signal(self.go, jobs)
+            first = kernel(*args, bounds[0], bounds[1])
         finally:
+            _wait(self.done, jobs)              # no slice still running once the call is over, even on error
             outcomes = self.results[:workers]
             self.tasks[:workers] = self.results[:workers] = [None] * workers
         for _, error in outcomes:

@@ -283,6 +283,27 @@ def test_team_runs_many_jobs_in_a_row_and_after_its_workers_slept(monkeypatch):
         time.sleep(0.01)                                        # so it sleeps here, and is woken for the next job
 
 
+@njit(nogil=True)
+def _sum_in_rounds(values, sums, arrived, k, _):
+    """Round r: thread k writes values[k] = r (k + 1), all wait, each adds up everyone's values, all wait."""
+    for r in range(1, sums.shape[1] + 1):
+        values[k] = r * (k + 1)
+        threads.barrier(arrived, k, 2 * r - 1)
+        for value in values:
+            sums[k, r - 1] += value
+        threads.barrier(arrived, k, 2 * r)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_threads_of_a_together_call_meet_at_every_barrier(monkeypatch, count):
+    """After a barrier every thread sees what every other wrote before it: all sums are r (1 + ... + count)."""
+    monkeypatch.setattr(threads, "_cores", lambda: count)
+    values, sums = np.zeros(count, np.int64), np.zeros((count, 300), np.int64)
+    threads.together(_sum_in_rounds, count, values, sums, np.zeros(count, np.int64))
+    expected = np.arange(1, 301) * count * (count + 1) // 2
+    np.testing.assert_array_equal(sums, np.broadcast_to(expected, sums.shape))
+
+
 def test_a_busy_team_runs_a_second_callers_slices_on_the_caller(monkeypatch):
     monkeypatch.setattr(threads, "_cores", lambda: 3)
     team = threads._team()
@@ -299,11 +320,14 @@ def test_a_finished_job_keeps_no_reference_to_its_arrays(monkeypatch):
     assert sys.getrefcount(ends) == before
 
 
-@pytest.fixture
-def cut_over_threads(monkeypatch):
-    """Every kernel call cut over three threads: an odd number, and more than CI may have cores."""
+@pytest.fixture(params=["sequences", "units"])
+def cut_over_threads(monkeypatch, request):
+    """Every kernel call cut over three threads: an odd number, and more than CI may have cores;
+    the LSTM's time loop cut by sequences, or by hidden units (as when a step's product is big)."""
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1)
     monkeypatch.setattr(threads, "_cores", lambda: 3)
+    if request.param == "units":
+        monkeypatch.setattr(cpu, "SMALL_PRODUCT", 0)
 
 
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
@@ -453,7 +477,7 @@ def test_a_block_in_use_is_never_handed_out_again(cell):
     cases = [make_case(cell, **POOLED, dtype=np.float32, seed=seed) for seed in (1, 2)]
     alone = [run_sequence(cpu, cell, case) for case in cases]
     both = [forward_sequence(cpu, cell, case) for case in cases]
-    assert both[0][1][4].base is not both[1][1][4].base            # hs, in each forward's own block
+    assert both[0][0][1].base is not both[1][0][1].base            # h_n, in each forward's own block
     for (outputs, saved), case, wanted in zip(both, cases, alone):
         for got, want in zip([*outputs, *backward_sequence(cpu, cell, case, saved)], wanted, strict=True):
             np.testing.assert_array_equal(got, want)
