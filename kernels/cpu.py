@@ -322,7 +322,12 @@ _UNUSED = _references_of_an_unused_block()
 
 
 def _prepare(x, *arrays, lengths):
-    """C-contiguous arrays (BLAS and reshape need them) and int64 lengths (B,)."""
+    """C-contiguous arrays (BLAS and reshape need them) and int64 lengths (B,).
+
+    Backward takes d_out as it comes: the time loops only read it, element by
+    element, and the gradient of out.sum() is a broadcast view of one number
+    that a contiguous copy would blow up to T B H values.
+    """
     T, B = x.shape[:2]
     arrays = [np.ascontiguousarray(a) for a in (x,) + arrays]
     return arrays + [full_lengths(lengths, T, B)]
@@ -577,7 +582,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
 
 def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
-    d_out, d_hn, d_cn = (np.ascontiguousarray(a) for a in (d_out, d_hn, d_cn))
+    d_hn, d_cn = np.ascontiguousarray(d_hn), np.ascontiguousarray(d_cn)          # d_out: any strides (see `_prepare`)
     x, W_ih, W_hh, W_hh_t, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates = saved
     (T, B, _), P, H = x.shape, d_out.shape[2], cs.shape[2]
     project = W_hr.shape[0] > 0
@@ -696,7 +701,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
 
 def gru_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
-    d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
+    d_hn = np.ascontiguousarray(d_hn)                                   # d_out: any strides (see `_prepare`)
     x, W_ih, W_hh, lengths, hs, gates, ha_n = saved
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
@@ -843,7 +848,7 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
     Every pre-activation gradient is both the input's and the hidden part's (da = dxa = dha);
     the n rows of W_hh multiply r * h_{t-1}:  dW_hn = sum_t da_n,t^T (r_t * h_{t-1}).
     """
-    d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
+    d_hn = np.ascontiguousarray(d_hn)                                   # d_out: any strides (see `_prepare`)
     x, W_ih, W_hh, lengths, hs, gates, rh = saved
     (T, B, I), H = x.shape, hs.shape[2]
     (da,) = _empty_arrays(x.dtype, gates.shape)
@@ -936,7 +941,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
 
 def rnn_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
-    d_out, d_hn = (np.ascontiguousarray(a) for a in (d_out, d_hn))
+    d_hn = np.ascontiguousarray(d_hn)                                   # d_out: any strides (see `_prepare`)
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
     (da,), dx = _empty_arrays(x.dtype, d_out.shape), np.empty(x.shape, x.dtype)
