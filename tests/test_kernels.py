@@ -454,6 +454,22 @@ def test_reference_matches_pytorch(cell, nonlinearity):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"result {k}")
 
 
+@pytest.mark.parametrize("cell,nonlinearity", CELLS)
+@pytest.mark.parametrize("view", ["broadcast", "every other step"])
+def test_backward_takes_d_out_with_any_strides(cell, nonlinearity, view):
+    """d_out as out.sum() gives it (a broadcast view of one number) or strided: the same as its contiguous copy."""
+    case = make_case(cell, 6, 3, 2, 4, np.float64, seed=5, with_lengths=True)
+    if view == "broadcast":
+        d_out = np.broadcast_to(np.float64(0.7), case["d_out"].shape)
+    else:
+        d_out = np.repeat(case["d_out"], 2, axis=0)[::2]
+    assert not d_out.flags.c_contiguous
+    got = run_sequence(cpu, cell, dict(case, d_out=d_out), nonlinearity)
+    want = run_sequence(cpu, cell, dict(case, d_out=np.ascontiguousarray(d_out)), nonlinearity)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (5, 3), (64, 64), (130, 7), (512, 128)])
 def test_transposed_copy_in_bands(shape):
     """W^T made band by band is W^T, C-contiguous, for shapes that fill no band, one, and a part of one."""
