@@ -575,7 +575,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     # each step turns its pre-activations into activations in place
     in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
     together(_lstm_forward, threads, W_hh, _column_blocks(W_hh_t, 4 * units), b, W_hr, lengths, rows, units,
-             p_units, out, hs, cs, gates, cell_out, np.zeros(threads, np.int64))
+             p_units, out, hs, cs, gates, cell_out)
     saved = (x, W_ih, W_hh, W_hh_t, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates)
     return out, hs[-1], cs[-1], saved
 
@@ -590,8 +590,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
     dx, dh0, dc0 = np.empty(x.shape, x.dtype), np.empty((B, P), x.dtype), np.empty((B, H), x.dtype)
     together(_lstm_backward, threads, d_out, d_hn, d_cn, W_hh_t, _column_blocks(W_hh, p_units),
-             _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0,
-             np.zeros(threads, np.int64))
+             _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0)
     dW_ih, dW_hh, db = (_in_pytorch_order(grad, order) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))

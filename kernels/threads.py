@@ -54,6 +54,7 @@ from numba.extending import intrinsic
 from threadpoolctl import ThreadpoolController
 
 PARALLEL_MIN_WORK = 1 << 25      # multiply-adds that pay for handing work to one more thread
+OPEN = np.iinfo(np.int64).max   # a barrier count every thread has passed: the barriers of a failed call
 SPIN_LOADS = 1 << 22             # looks at its flag a worker makes before it goes to sleep (milliseconds)
 
 
@@ -76,18 +77,21 @@ def in_parallel(kernel, n, work, *args):
 
 
 def together(kernel, threads, *args):
-    """[kernel(*args, k, k + 1) for k in range(threads)], all running at the same time.
+    """[kernel(*args, arrived, k, k + 1) for k in range(threads)], all running at the same time.
 
-    For kernels whose threads wait for each other (``barrier``) at every time
-    step: they must all run at once, so this call waits for the team if
-    another caller is using it.
+    For kernels whose threads wait for each other (``barrier(arrived, k, count)``)
+    at every time step: they must all run at once, so this call waits for the
+    team if another caller is using it. If one of them fails (or the caller is
+    interrupted), every barrier is opened (``OPEN``), so that the others run to
+    the end instead of waiting forever for it.
     """
+    arrived = np.zeros(threads, np.int64)
     with _one_blas_thread():
         if threads == 1:
-            return [kernel(*args, 0, 1)]
+            return [kernel(*args, arrived, 0, 1)]
         team = _team()
         with team.lock:
-            return team.run(kernel, args, list(range(threads + 1)))
+            return team.run(kernel, args, list(range(threads + 1)), arrived)
 
 
 def thread_count(n, work):
@@ -176,34 +180,41 @@ def _finish_and_look(done, go, w, job, looks):
 class _Team:
     """Worker threads that run the slices of a job beyond the caller's first one.
 
-    A job is posted in three places: ``tasks[w]`` (kernel, args, lo, hi), read by
-    worker w under the GIL; ``posted[w]``, the job number a sleeping worker is
-    woken for; and ``go[w]``, the flag a spinning worker watches. ``lock`` lets
-    one caller at a time use the team.
+    A job is posted in three places: ``tasks[w]`` (kernel, args, lo, hi, arrived),
+    read by worker w under the GIL; ``posted[w]``, the job number a sleeping
+    worker is woken for; and ``go[w]``, the flag a spinning worker watches. A
+    posted job is always run, and waited for, even if the caller is interrupted
+    before it sets ``go`` (the worker then finds it when it stops spinning).
+    ``lock`` lets one caller at a time use the team.
     """
 
     def __init__(self):
         self.lock = threading.Lock()
         self.wake = threading.Condition()
-        self.go, self.done, self.jobs = (np.zeros(0, np.int64) for _ in range(3))
+        self.go, self.done = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self.tasks, self.results, self.posted = [], [], []
 
-    def run(self, kernel, args, bounds):
-        """[kernel(*args, lo, hi) for each slice], the first run by the caller, the others by workers 0, 1, ..."""
+    def run(self, kernel, args, bounds, arrived=None):
+        """[kernel(*args, lo, hi) for each slice], the first run by the caller, the others by workers
+        0, 1, ...; for a ``together`` call (with its `arrived` flags) kernel(*args, arrived, lo, hi)."""
         workers = len(bounds) - 2
         self._grow(workers)
+        if arrived is not None:
+            args = args + (arrived,)
         for w in range(workers):
-            self.tasks[w] = (kernel, args, bounds[w + 1], bounds[w + 2])
-        self.jobs[:workers] += 1
-        jobs = self.jobs[:workers].copy()
-        with self.wake:
-            self.posted[:workers] = jobs.tolist()
-            self.wake.notify_all()
+            self.tasks[w] = (kernel, args, bounds[w + 1], bounds[w + 2], arrived)
+        jobs = np.array(self.posted[:workers], np.int64) + 1
         try:
+            with self.wake:
+                self.posted[:workers] = jobs.tolist()       # one store: the job is posted, or not at all
+                self.wake.notify_all()
             _signal(self.go, jobs)
             first = kernel(*args, bounds[0], bounds[1])
-        finally:
-            _wait(self.done, jobs)              # no slice still running once the call is over, even on error
+        except BaseException:
+            _open(arrived)                      # a worker never waits for the caller's slice
+            raise
+        finally:                                # no slice still running once the call is over, even on error
+            _wait(self.done, np.array(self.posted[:workers], np.int64))
             outcomes = self.results[:workers]
             self.tasks[:workers] = self.results[:workers] = [None] * workers
         for _, error in outcomes:
@@ -217,8 +228,7 @@ class _Team:
         have = len(self.tasks)
         if have >= workers:
             return
-        self.go, self.done, self.jobs = (np.concatenate([a, np.zeros(workers - have, np.int64)])
-                                         for a in (self.go, self.done, self.jobs))
+        self.go, self.done = (np.concatenate([a, np.zeros(workers - have, np.int64)]) for a in (self.go, self.done))
         self.tasks += [None] * (workers - have)
         self.results += [None] * (workers - have)
         self.posted += [0] * (workers - have)
@@ -240,11 +250,18 @@ class _Team:
     def _run_task(self, w):
         """(result, None) or (None, the error) of worker w's slice; nothing of it is kept here once done,
         so that a kept block of arrays (see cpu._block) is free again when the caller drops it."""
-        kernel, args, lo, hi = self.tasks[w]
+        kernel, args, lo, hi, arrived = self.tasks[w]
         try:
             return kernel(*args, lo, hi), None
         except BaseException as error:
+            _open(arrived)                      # the other threads never wait for this slice
             return None, error
+
+
+def _open(arrived):
+    """Let every barrier of a ``together`` call pass from now on (nothing to do for other calls)."""
+    if arrived is not None:
+        arrived[:] = OPEN
 
 
 _teams = {}                                      # process id -> its team

@@ -299,9 +299,71 @@ def test_threads_of_a_together_call_meet_at_every_barrier(monkeypatch, count):
     """After a barrier every thread sees what every other wrote before it: all sums are r (1 + ... + count)."""
     monkeypatch.setattr(threads, "_cores", lambda: count)
     values, sums = np.zeros(count, np.int64), np.zeros((count, 300), np.int64)
-    threads.together(_sum_in_rounds, count, values, sums, np.zeros(count, np.int64))
+    threads.together(_sum_in_rounds, count, values, sums)
     expected = np.arange(1, 301) * count * (count + 1) // 2
     np.testing.assert_array_equal(sums, np.broadcast_to(expected, sums.shape))
+
+
+@njit(nogil=True)
+def _count_rounds_unless(failing, counts, arrived, k, _):
+    """Thread `failing` fails at once; the others pass 100 barriers, counting them."""
+    if k == failing:
+        raise ValueError("slice failed")
+    for r in range(1, 101):
+        threads.barrier(arrived, k, r)
+        counts[k] += 1
+
+
+def _within(seconds, call):
+    """call() in a thread: its outcome, or a failure if it has not returned after `seconds` (a hang)."""
+    import threading
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(call())
+        except BaseException as error:              # noqa: B036 (KeyboardInterrupt is one of the outcomes)
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the call hangs"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_failing_thread_of_a_together_call_lets_the_others_finish(monkeypatch, failing):
+    """The caller's slice (0) or a worker's (1) fails before its first barrier: the call raises
+    the error instead of waiting forever, the other thread ran to the end, and the team still works."""
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    counts = np.zeros(2, np.int64)
+    error = _within(60, lambda: threads.together(_count_rounds_unless, 2, failing, counts))
+    assert isinstance(error, ValueError) and "slice failed" in str(error)
+    assert counts[1 - failing] == 100
+    counts[:] = 0
+    _within(60, lambda: threads.together(_count_rounds_unless, 2, -1, counts))
+    assert counts.tolist() == [100, 100]
+
+
+def test_a_caller_interrupted_after_posting_a_job_waits_for_it(monkeypatch):
+    """Ctrl-C between posting a job and setting `go`: the worker still runs its slice (alone: the
+    barriers are opened), the call raises KeyboardInterrupt once it is done, and the team still works."""
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "SPIN_LOADS", 1000)
+
+    def interrupted(go, jobs):
+        raise KeyboardInterrupt
+
+    counts = np.zeros(2, np.int64)
+    with monkeypatch.context() as patch:
+        patch.setattr(threads, "_signal", interrupted)
+        assert isinstance(_within(60, lambda: threads.together(_count_rounds_unless, 2, -1, counts)),
+                          KeyboardInterrupt)
+    assert counts.tolist() == [0, 100]                          # the caller's slice never ran; the worker's did
+    counts[:] = 0
+    _within(60, lambda: threads.together(_count_rounds_unless, 2, -1, counts))
+    assert counts.tolist() == [100, 100]
 
 
 def test_a_busy_team_runs_a_second_callers_slices_on_the_caller(monkeypatch):
