@@ -257,8 +257,8 @@ def _empty_arrays(dtype, *shapes):
     touch. NumPy asks Linux for huge pages (2 MB) for blocks of 4 MB and more,
     so one block for the arrays that live and die together (what forward saves
     for backward; backward's scratch) faults up to 512 times less. ``out`` and
-    ``dx``, which go back to the caller, are arrays of their own, so that
-    keeping them does not keep a block alive.
+    ``dx``, which go back to the caller, each get a block of their own, so that
+    keeping one does not keep the others' block in use.
     Each array starts on a 64-byte boundary (a cache line, one AVX-512 vector).
     """
     line = 64 // np.dtype(dtype).itemsize
@@ -270,7 +270,8 @@ def _empty_arrays(dtype, *shapes):
             for start, size, shape in zip(starts, sizes, shapes)]
 
 
-POOL_SIZE = 8                 # big blocks kept for the next calls
+POOL_SIZE = 16                # big blocks kept for the next calls: 4 per layer and direction (forward's,
+                              # out, backward's, dx), for 4 of them
 POOL_MIN_BYTES = 1 << 22      # from 4 MB: the blocks NumPy asks huge pages for
 
 
@@ -567,7 +568,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     order = _thread_order(units)
     W_ih, W_hh, b = W_ih[order], W_hh[order], (b_ih + b_hh)[order]
     W_hh_t = _transposed(W_hh)                                      # (P, 4H), kept for backward
-    out = np.empty((T, B, P), x.dtype)
+    (out,) = _empty_arrays(x.dtype, (T, B, P))
     hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
     hs[0], cs[0] = h0, c0
@@ -588,7 +589,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     project = W_hr.shape[0] > 0
     threads = max(rows.size, units.size) - 1
     da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
-    dx, dh0, dc0 = np.empty(x.shape, x.dtype), np.empty((B, P), x.dtype), np.empty((B, H), x.dtype)
+    (dx,), dh0, dc0 = _empty_arrays(x.dtype, x.shape), np.empty((B, P), x.dtype), np.empty((B, H), x.dtype)
     together(_lstm_backward, threads, d_out, d_hn, d_cn, W_hh_t, _column_blocks(W_hh, p_units),
              _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0)
     dW_ih, dW_hh, db = (_in_pytorch_order(grad, order) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
@@ -689,7 +690,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, b_ih, b_hh, lengths = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
     (T, B, I), H = x.shape, h0.shape[1]
-    out = np.empty((T, B, H), x.dtype)
+    (out,) = _empty_arrays(x.dtype, (T, B, H))
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
@@ -704,7 +705,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, gates, ha_n = saved
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
-    dx = np.empty(x.shape, x.dtype)
+    (dx,) = _empty_arrays(x.dtype, x.shape)
     dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
                                      lengths, hs, gates, ha_n, dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
@@ -833,7 +834,7 @@ def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, b_ih, b_hh, lengths = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
     (T, B, I), H = x.shape, h0.shape[1]
-    out = np.empty((T, B, H), x.dtype)
+    (out,) = _empty_arrays(x.dtype, (T, B, H))
     hs, rh, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
     in_parallel(_gru_reset_before_forward, B, T * B * 3 * H * (H + 8), h0, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh,
@@ -931,7 +932,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     x, h0, W_ih, W_hh, lengths = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
     relu = nonlinearity == "relu"
     (T, B, I), H = x.shape, h0.shape[1]
-    out = np.empty((T, B, H), x.dtype)
+    (out,) = _empty_arrays(x.dtype, (T, B, H))
     hs, xa = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H))
     in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
     in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih + b_hh, lengths, relu, out, hs, xa)
@@ -943,7 +944,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     d_hn = np.ascontiguousarray(d_hn)                                   # d_out: any strides (see `_prepare`)
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
-    (da,), dx = _empty_arrays(x.dtype, d_out.shape), np.empty(x.shape, x.dtype)
+    (da,), (dx,) = _empty_arrays(x.dtype, d_out.shape), _empty_arrays(x.dtype, x.shape)
     dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
                                      lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
