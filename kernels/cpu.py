@@ -563,8 +563,8 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     threads = thread_count(max(B, H), T * B * 4 * H * (P + 8))
     by_units = threads > 1 and SMALL_PRODUCT // max(1, P * 4 * H) < DIRECT_MIN_ROWS   # a step's product is packed
     threads = max(1, min(threads, H if by_units else B))
-    rows, units, p_units = (_split(n, threads if split else 1) for n, split in ((B, not by_units), (H, by_units),
-                                                                                 (P, by_units)))
+    cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
+    rows, units, p_units = _split(B, threads // cuts), _split(H, cuts), _split(P, cuts)
     order = _thread_order(units)
     W_ih, W_hh, b = W_ih[order], W_hh[order], (b_ih + b_hh)[order]
     W_hh_t = _transposed(W_hh)                                      # (P, 4H), kept for backward
