@@ -54,8 +54,8 @@ from numba.extending import intrinsic
 from threadpoolctl import ThreadpoolController
 
 PARALLEL_MIN_WORK = 1 << 25      # multiply-adds that pay for handing work to one more thread
-OPEN = np.iinfo(np.int64).max   # a barrier count every thread has passed: the barriers of a failed call
-SPIN_LOADS = 1 << 22             # looks at its flag a worker makes before it goes to sleep (milliseconds)
+OPEN = np.iinfo(np.int64).max    # a barrier count every thread has passed: opens a failed call's barriers
+SPIN_LOADS = 1 << 22             # looks at its flag a worker makes before it sleeps: a few milliseconds
 
 
 def in_parallel(kernel, n, work, *args):
