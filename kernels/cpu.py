@@ -59,7 +59,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from .reference import full_lengths
-from .threads import barrier, in_parallel, thread_count, together
+from .threads import barrier, in_parallel, split, thread_count, together
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
 OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
@@ -238,8 +238,8 @@ def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
     """dx (T, B, I) written in place, and dW_ih, dW_hh, db as products over all steps' rows (see `_weight_grads`)."""
     (T, B, GH), I, H = dxa.shape, x.shape[2], hs.shape[2]
     parts = in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
-                         dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
-                         dx.reshape(T * B, I))
+                        dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
+                        dx.reshape(T * B, I))
     return [sum(terms[1:], terms[0]) for terms in zip(*parts)]
 
 
@@ -504,11 +504,6 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
     return _lstm_seq_backward(d_out, d_hn, d_cn, saved)
 
 
-def _split(n, threads):
-    """Bounds (threads + 1,) of `threads` consecutive blocks of range(n), as equal as can be."""
-    return np.array([n * k // threads for k in range(threads + 1)], np.int64)
-
-
 def _thread_order(units):
     """The gate axis in thread order: the columns [i f g o] of thread k's units, thread after thread.
 
@@ -564,7 +559,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     by_units = threads > 1 and SMALL_PRODUCT // max(1, P * 4 * H) < DIRECT_MIN_ROWS   # a step's product is packed
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
-    rows, units, p_units = _split(B, threads // cuts), _split(H, cuts), _split(P, cuts)
+    rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
     order = _thread_order(units)
     W_ih, W_hh, b = W_ih[order], W_hh[order], (b_ih + b_hh)[order]
     W_hh_t = _transposed(W_hh)                                      # (P, 4H), kept for backward
@@ -695,7 +690,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
     in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih, b_hh, lengths,
-                 out, hs, gates, ha_n)
+                out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
@@ -707,7 +702,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     (dx,) = _empty_arrays(x.dtype, x.shape)
     dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
-                                     lengths, hs, gates, ha_n, dxa, dha))
+                                    lengths, hs, gates, ha_n, dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
 
@@ -838,7 +833,7 @@ def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, rh, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
     in_parallel(_gru_reset_before_forward, B, T * B * 3 * H * (H + 8), h0, W_hh[:2 * H], W_hh[2 * H:], b_ih, b_hh,
-                 lengths, out, hs, gates, rh)
+                lengths, out, hs, gates, rh)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, rh)
 
 
@@ -853,7 +848,7 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
     (T, B, I), H = x.shape, hs.shape[2]
     (da,) = _empty_arrays(x.dtype, gates.shape)
     dh = np.concatenate(in_parallel(_gru_reset_before_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
-                                     W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da))
+                                    W_hh[:2 * H], W_hh[2 * H:], lengths, hs, gates, da))
     da2 = da.reshape(T * B, 3 * H)
     dW_hh = np.concatenate([da2[:, :2 * H].T @ hs[:T].reshape(T * B, H), da2[:, 2 * H:].T @ rh.reshape(T * B, H)])
     db = da2.sum(axis=0)
@@ -946,7 +941,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     (da,), (dx,) = _empty_arrays(x.dtype, d_out.shape), _empty_arrays(x.dtype, x.shape)
     dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
-                                     lengths, hs, bool(relu), da))
+                                    lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 

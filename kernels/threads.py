@@ -65,7 +65,7 @@ def in_parallel(kernel, n, work, *args):
     using the team, the slices run one after another on this thread.
     """
     threads = thread_count(n, work)
-    bounds = [n * k // threads for k in range(threads + 1)]
+    bounds = split(n, threads)
     with _one_blas_thread():
         team = _team()
         if threads == 1 or not team.lock.acquire(blocking=False):  # the team is busy with another caller's call:
@@ -100,6 +100,11 @@ def thread_count(n, work):
     The callers count a time loop's work as T B G H (H + 8): its recurrent product, plus
     about 8 for the pointwise math of each gate."""
     return max(1, min(_cores(), n, 1 + work // PARALLEL_MIN_WORK))
+
+
+def split(n, parts):
+    """Bounds (parts + 1,) of `parts` consecutive slices of range(n), as equal as can be."""
+    return np.array([n * k // parts for k in range(parts + 1)], np.int64)
 
 
 def _cores():
