@@ -511,8 +511,12 @@ def _thread_order(units):
     With the columns of each thread side by side, the rows of W_ih, W_hh and b
     it multiplies with are one contiguous block, and the row functions see an
     [i f g o] row of their own. Returns `order` (4H,): column c of the thread
-    order is column order[c] of PyTorch's.
+    order is column order[c] of PyTorch's. With one block of units (the loop
+    cut by sequences) the two orders agree: `order` is then all of the axis,
+    slice(None), and indexing with it copies nothing.
     """
+    if units.size == 2:
+        return slice(None)
     H = units[-1]
     return np.concatenate([np.arange(j0, j1) + gate * H for j0, j1 in zip(units[:-1], units[1:])
                            for gate in range(4)])
@@ -520,6 +524,8 @@ def _thread_order(units):
 
 def _in_pytorch_order(grad, order):
     """The gradient `grad` of W_ih, W_hh or b, its gate axis (the first) from thread order back to PyTorch's."""
+    if isinstance(order, slice):                                    # one block: the orders agree
+        return grad
     back = np.empty_like(grad)
     back[order] = grad
     return back
