@@ -17,7 +17,8 @@ What makes them fast:
   whole time loop for its own rows of the batch, and the products over all
   steps' rows are cut the same way (``threads.in_parallel``). The kernels
   release the GIL (``nogil=True``) and run on a team of Python threads that
-  spin while they wait; meanwhile BLAS is held to one thread. Not
+  spin while they wait; meanwhile BLAS is held to one thread, once for
+  each forward or backward (``@one_blas_thread()``). Not
   ``parallel=True``: Numba's default thread pool (workqueue) cannot be
   entered from two Python threads at once;
 - the pointwise math of a step is one loop over the hidden units j, the
@@ -59,7 +60,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from .reference import full_lengths
-from .threads import barrier, in_parallel, split, thread_count, together
+from .threads import barrier, in_parallel, one_blas_thread, split, thread_count, together
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}   # fastmath=True minus nnan, ninf
 OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
@@ -544,6 +545,7 @@ def _column_blocks(A, bounds):
     return flat
 
 
+@one_blas_thread()
 def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     """The LSTM; its time loop is cut over the threads by sequences or by hidden units.
 
@@ -582,6 +584,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     return out, hs[-1], cs[-1], saved
 
 
+@one_blas_thread()
 def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
     d_hn, d_cn = np.ascontiguousarray(d_hn), np.ascontiguousarray(d_cn)          # d_out: any strides (see `_prepare`)
@@ -687,6 +690,7 @@ def _gru_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, gates, ha_n, dxa, dha,
     return dh
 
 
+@one_blas_thread()
 def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, b_ih, b_hh, lengths = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
@@ -700,6 +704,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
+@one_blas_thread()
 def gru_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_hn = np.ascontiguousarray(d_hn)                                   # d_out: any strides (see `_prepare`)
@@ -831,6 +836,7 @@ def _gru_reset_before_backward(d_out, d_hn, W_hrz, W_hn, lengths, hs, gates, da,
     return dh
 
 
+@one_blas_thread()
 def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, b_ih, b_hh, lengths = _prepare(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=lengths)
@@ -843,6 +849,7 @@ def gru_reset_before_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, rh)
 
 
+@one_blas_thread()
 def gru_reset_before_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh
 
@@ -928,6 +935,7 @@ def _rnn_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, relu, da, lo, hi):
     return dh
 
 
+@one_blas_thread()
 def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
     """-> out (T, B, H), h_n, saved"""
     x, h0, W_ih, W_hh, lengths = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
@@ -940,6 +948,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
+@one_blas_thread()
 def rnn_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_hn = np.ascontiguousarray(d_hn)                                   # d_out: any strides (see `_prepare`)

@@ -66,7 +66,7 @@ def in_parallel(kernel, n, work, *args):
     """
     threads = thread_count(n, work)
     bounds = split(n, threads)
-    with _one_blas_thread():
+    with one_blas_thread():
         team = _team()
         if threads == 1 or not team.lock.acquire(blocking=False):  # the team is busy with another caller's call:
             return [kernel(*args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]   # its slices one by one
@@ -86,7 +86,7 @@ def together(kernel, threads, *args):
     the end instead of waiting forever for it.
     """
     arrived = np.zeros(threads, np.int64)
-    with _one_blas_thread():
+    with one_blas_thread():
         if threads == 1:
             return [kernel(*args, arrived, 0, 1)]
         team = _team()
@@ -304,8 +304,13 @@ class _BlasHold:
 
 
 @contextmanager
-def _one_blas_thread():
-    """BLAS set to one thread, and back to the user's setting on every exit path."""
+def one_blas_thread():
+    """BLAS set to one thread, and back to the user's setting on every exit path.
+
+    Also a decorator, ``@one_blas_thread()``: a kernel's forward or backward
+    holds BLAS once for all its parallel calls (each of which holds it too, at
+    the cost of a counter when it is held already), instead of setting every
+    BLAS library's threads and back around each of them."""
     libraries = _blas_libraries()
     with _BlasHold.lock:
         if _BlasHold.holders == 0:

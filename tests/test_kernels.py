@@ -203,6 +203,24 @@ def test_blas_runs_one_thread_inside_a_kernel(monkeypatch):
     assert seen == [[1] * len(libraries)]
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_kernel_call_sets_blas_once(monkeypatch, cell):
+    """Forward and backward each set BLAS to one thread once and back once, not around every
+    parallel call inside them (each setting costs a call into every BLAS library)."""
+    from threadpoolctl import threadpool_limits
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    libraries = threads._blas_libraries()
+    case = make_case(cell, 4, 3, 2, 3, np.float64, seed=0)
+    settings = []
+    for library in libraries:
+        monkeypatch.setattr(library, "set_num_threads",
+                            lambda n, set_threads=library.set_num_threads: (settings.append(n), set_threads(n)))
+    with threadpool_limits(limits=2, user_api="blas"):
+        run_sequence(cpu, cell, case)
+    assert settings == [1] * len(libraries) + [2] * len(libraries) + [1] * len(libraries) + [2] * len(libraries)
+
+
 @pytest.mark.parametrize("split", [False, True])
 def test_blas_threads_are_restored_when_a_kernel_fails(monkeypatch, split):
     """The user's BLAS setting comes back after an error, in the caller's slice or a worker's."""

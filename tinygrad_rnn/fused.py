@@ -224,17 +224,21 @@ def _check(op, cell, x, states, W_ih, W_hh, b_ih, b_hh, lengths=None, W_hr=None)
         if s.ndim != 2 or s.shape != (B, units):
             raise ValueError(f"{op}: {name} has shape {s.shape} but x {x.shape} has B={B}; "
                              f"expected (B, {symbol}) = ({B}, {symbol if units is None else units})")
-    expected = {"W_ih": ((G * H, I), f"({G}*H, I)"), "W_hh": ((G * H, P), f"({G}*H, {h_units})"),
-                "b_ih": ((G * H,), f"({G}*H,)"), "b_hh": ((G * H,), f"({G}*H,)"), "W_hr": ((P, H), "(P, H)")}
+    expected = {"W_ih": (G * H, I), "W_hh": (G * H, P), "b_ih": (G * H,), "b_hh": (G * H,), "W_hr": (P, H)}
     for name, t in (("W_ih", W_ih), ("W_hh", W_hh), ("b_ih", b_ih), ("b_hh", b_hh), ("W_hr", W_hr)):
-        shape, formula = expected[name]
-        if t is not None and t.shape != shape:
+        if t is not None and t.shape != expected[name]:
+            formula = _SHAPE_FORMULAS[name].format(G=G, h=h_units)
             raise ValueError(f"{op}: {name} has shape {t.shape} but x has I={I} features and the state "
-                             f"H={H}; expected {formula} = {shape}")
-    zeros = Tensor(np.zeros(G * H, dtype=x.dtype))
-    b_ih = zeros if b_ih is None else b_ih
-    b_hh = zeros if b_hh is None else b_hh
+                             f"H={H}; expected {formula} = {expected[name]}")
+    if b_ih is None or b_hh is None:
+        zeros = Tensor(np.zeros(G * H, dtype=x.dtype))
+        b_ih = zeros if b_ih is None else b_ih
+        b_hh = zeros if b_hh is None else b_hh
     return b_ih, b_hh, check_lengths(op, lengths, *x.shape[:2])
+
+
+_SHAPE_FORMULAS = {"W_ih": "({G}*H, I)", "W_hh": "({G}*H, {h})", "b_ih": "({G}*H,)", "b_hh": "({G}*H,)",
+                   "W_hr": "(P, H)"}
 
 
 def check_lengths(op, lengths, T, B):
