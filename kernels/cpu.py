@@ -178,22 +178,24 @@ DIRECT_MIN_ROWS = 8          # rows a block of the direct kernel needs to beat o
 
 
 @jit
-def _product(a, W, W_t, out):
-    """out = a @ W for a (M, K) and W (K, N), with W_t = W^T (N, K) C-contiguous too: one step's recurrent product.
+def _product(a, W, out, direct):
+    """out = a @ F for a (M, K) and the right factor F (K, N) of one step's recurrent product,
+    given as W = F when `direct`, else as W = F^T (N, K); C-contiguous either way.
 
-    Before a product BLAS copies ("packs") W into buffers laid out for its
+    Before a product BLAS copies ("packs") F into buffers laid out for its
     inner kernel, on every call; for one step of a small batch that copy costs
     as much as the multiplying. OpenBLAS multiplies a product of at most
     SMALL_PRODUCT multiply-adds by a direct kernel that packs nothing, so when
-    W is small the step's rows go in blocks that small, as long as a block keeps
-    DIRECT_MIN_ROWS rows. Otherwise one packed product, a @ W_t.T, the
+    F is small (`_direct`) the step's rows go in blocks that small, each with
+    at least DIRECT_MIN_ROWS rows. Otherwise one packed product, a @ W.T, the
     orientation OpenBLAS packs fastest. Figures in benchmarks/README.md.
     """
+    if not direct:
+        np.dot(a, W.T, out)
+        return
     M, (K, N) = a.shape[0], W.shape
     rows = SMALL_PRODUCT // (K * N)                                 # per block
-    if rows < DIRECT_MIN_ROWS:
-        np.dot(a, W_t.T, out)
-    elif M <= rows:
+    if M <= rows:
         np.dot(a, W, out)
     else:
         size = -(-M // -(-M // rows))                               # blocks of equal size
@@ -201,13 +203,35 @@ def _product(a, W, W_t, out):
             np.dot(a[r:r + size], W, out[r:r + size])
 
 
-def _transposed(W, band=64):
-    """W^T as a C-contiguous copy (for `_product`), made a band of W's rows at a time.
+def _direct(K, bounds):
+    """Do the threads' step products with right factors F[:, c0:c1] of F (K, N), cut at `bounds`
+    (c0 < c1 < ...), go to BLAS's direct kernel in `_product`? One answer for all threads."""
+    return SMALL_PRODUCT // max(1, K * int(np.diff(bounds).max())) >= DIRECT_MIN_ROWS
+
+
+def _right_factors(F, bounds, direct):
+    """The right factor F (K, N) of a step's product, cut into the threads' column blocks
+    F[:, c0:c1] (bounds c0 < c1 < ...) as `_product` takes them, one after another in one flat
+    array: block k is flat[K c0:K c1], the block itself (K, c1 - c0) when `direct`, else its
+    transpose (c1 - c0, K). Only that one orientation is made; F^T, or F with one block, is not copied."""
+    K, F_t = F.shape[0], F.T
+    if not direct:                                                  # the transposed blocks are F^T's rows
+        return (F_t if F_t.flags.c_contiguous else _transposed(F)).reshape(-1)
+    if bounds.size == 2 and F.flags.c_contiguous:
+        return F.reshape(-1)
+    flat = np.empty(F.size, F.dtype)
+    for c0, c1 in zip(bounds[:-1], bounds[1:]):
+        _transposed(F_t[c0:c1], out=flat[K * c0:K * c1].reshape(K, c1 - c0))
+    return flat
+
+
+def _transposed(W, out=None, band=64):
+    """W^T as a C-contiguous array (new, or written into `out`), made a band of W's rows at a time.
 
     NumPy copies a whole transposed view of a large W in an order that misses
     the cache on most elements; a band of rows and its columns fit in the cache.
     """
-    W_t = np.empty(W.shape[::-1], W.dtype)
+    W_t = np.empty(W.shape[::-1], W.dtype) if out is None else out
     for r in range(0, W.shape[0], band):
         W_t[:, r:r + band] = W[r:r + band].T
     return W_t
@@ -366,7 +390,7 @@ def _block_of(bounds, k):
 
 
 @jit
-def _lstm_forward(W_hh, W_hh_blocks, b, W_hr, lengths, rows, units, p_units, out, hs, cs, gates, cell_out,
+def _lstm_forward(W_hh_factors, direct, b, W_hr, lengths, rows, units, p_units, out, hs, cs, gates, cell_out,
                   arrived, k, _):
     """Thread k's part of the time loop (see `_lstm_seq_forward`): sequences r0..r1-1, their hidden units
     j0..j1-1 and, with a projection, output units p0..p1-1. Fills out (T, B, P), hs (T + 1, B, P),
@@ -378,13 +402,12 @@ def _lstm_forward(W_hh, W_hh_blocks, b, W_hr, lengths, rows, units, p_units, out
     g0, g1 = 4 * j0, 4 * j1                                             # this thread's gate columns
     shared = units.size > 2                                             # each step's h is made by all threads
     project = W_hr.shape[0] > 0
-    W_t = W_hh[g0:g1]                                                   # (4 (j1 - j0), P)
-    W = W_hh_blocks[P * g0:P * g1].reshape((P, g1 - g0))               # W_t^T, C-contiguous
+    W = W_hh_factors[P * g0:P * g1].reshape((P, g1 - g0) if direct else (g1 - g0, P))   # see `_right_factors`
     ha = np.empty((r1 - r0, g1 - g0), hs.dtype)                         # h_{t-1} W_hh^T, this thread's part
     h_proj = np.empty((r1 - r0, p1 - p0), hs.dtype)                     # (o * tanh(c_t)) W_hr^T, its part
     waits = 0
     for t in range(T):
-        _product(hs[t, r0:r1], W, W_t, ha)
+        _product(hs[t, r0:r1], W, ha, direct)
         for n in range(r0, r1):
             if t >= lengths[n]:                                         # padded: carry state
                 hs[t + 1, n, p0:p1] = hs[t, n, p0:p1]
@@ -433,18 +456,18 @@ def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da):
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, W_hh_t, W_hh_blocks, W_hr_t, lengths, rows, units, p_units, cs, gates,
+def _lstm_backward(d_out, d_hn, d_cn, W_hh_factors, direct, W_hr_t, lengths, rows, units, p_units, cs, gates,
                    da, dhs, dh0, dc0, arrived, k, _):
     """Thread k's part of the time loop backward: sequences r0..r1-1, units j0..j1-1 (output units p0..p1-1).
     Fills da (T, B, 4H) (gate axis in thread order, as gates), with a projection dhs (T, B, P) = dh_t of
-    every step, and dh0 (B, P), dc0 (B, H). W_hh_t (P, 4H) = W_hh^T; W_hr_t (H, P) = W_hr^T."""
+    every step, and dh0 (B, P), dc0 (B, H). W_hh_factors: W_hh cut by output units (see `_right_factors`);
+    W_hr_t (H, P) = W_hr^T."""
     T, G = d_out.shape[0], gates.shape[2]
     (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
     g0, g1 = 4 * j0, 4 * j1
     shared = units.size > 2
     project = W_hr_t.shape[0] > 0
-    W_t = W_hh_t[p0:p1]                                                 # (p1 - p0, 4H)
-    W = W_hh_blocks[G * p0:G * p1].reshape((G, p1 - p0))               # W_t^T, C-contiguous
+    W = W_hh_factors[G * p0:G * p1].reshape((G, p1 - p0) if direct else (p1 - p0, G))   # see `_right_factors`
     dh = d_hn[r0:r1, p0:p1].copy()
     dc = d_cn[r0:r1, j0:j1].copy()
     dh_rec = np.empty((r1 - r0, p1 - p0), da.dtype)                     # da_t W_hh, this thread's part
@@ -474,7 +497,7 @@ def _lstm_backward(d_out, d_hn, d_cn, W_hh_t, W_hh_blocks, W_hr_t, lengths, rows
             waits += 1
             barrier(arrived, k, waits)                                  # da[t] complete
         if p1 > p0:
-            _product(da[t, r0:r1], W, W_t, dh_rec)
+            _product(da[t, r0:r1], W, dh_rec, direct)
         for n in range(r0, r1):
             if t < lengths[n]:
                 dh[n - r0] = dh_rec[n - r0]
@@ -532,19 +555,6 @@ def _in_pytorch_order(grad, order):
     return back
 
 
-def _column_blocks(A, bounds):
-    """The column blocks A[:, c0:c1] of A (R, C) (bounds c0 < c1 < ...), each C-contiguous, one after
-    another in one flat array: block k is flat[R c0:R c1].reshape(R, c1 - c0) (for `_product`).
-    One block is A itself."""
-    if bounds.size == 2:
-        return A.reshape(-1)
-    R = A.shape[0]
-    flat = np.empty(A.size, A.dtype)
-    for c0, c1 in zip(bounds[:-1], bounds[1:]):
-        flat[R * c0:R * c1].reshape(R, c1 - c0)[...] = A[:, c0:c1]
-    return flat
-
-
 @one_blas_thread()
 def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     """The LSTM; its time loop is cut over the threads by sequences or by hidden units.
@@ -564,13 +574,12 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     project = W_hr is not None
     W_hr = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
     threads = thread_count(max(B, H), T * B * 4 * H * (P + 8))
-    by_units = threads > 1 and SMALL_PRODUCT // max(1, P * 4 * H) < DIRECT_MIN_ROWS   # a step's product is packed
+    by_units = threads > 1 and not _direct(P, split(4 * H, 1))     # a step's whole product is packed
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
     rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
     order = _thread_order(units)
     W_ih, W_hh, b = W_ih[order], W_hh[order], (b_ih + b_hh)[order]
-    W_hh_t = _transposed(W_hh)                                      # (P, 4H), kept for backward
     (out,) = _empty_arrays(x.dtype, (T, B, P))
     hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
@@ -578,9 +587,10 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    together(_lstm_forward, threads, W_hh, _column_blocks(W_hh_t, 4 * units), b, W_hr, lengths, rows, units,
-             p_units, out, hs, cs, gates, cell_out)
-    saved = (x, W_ih, W_hh, W_hh_t, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates)
+    direct = _direct(P, 4 * units)                                  # step product: h_{t-1} W_hh^T
+    together(_lstm_forward, threads, _right_factors(W_hh.T, 4 * units, direct), direct, b, W_hr, lengths, rows,
+             units, p_units, out, hs, cs, gates, cell_out)
+    saved = (x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates)
     return out, hs[-1], cs[-1], saved
 
 
@@ -588,13 +598,14 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
 def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
     d_hn, d_cn = np.ascontiguousarray(d_hn), np.ascontiguousarray(d_cn)          # d_out: any strides (see `_prepare`)
-    x, W_ih, W_hh, W_hh_t, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates = saved
+    x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates = saved
     (T, B, _), P, H = x.shape, d_out.shape[2], cs.shape[2]
     project = W_hr.shape[0] > 0
     threads = max(rows.size, units.size) - 1
     da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
     (dx,), dh0, dc0 = _empty_arrays(x.dtype, x.shape), np.empty((B, P), x.dtype), np.empty((B, H), x.dtype)
-    together(_lstm_backward, threads, d_out, d_hn, d_cn, W_hh_t, _column_blocks(W_hh, p_units),
+    direct = _direct(4 * H, p_units)                                # step product: da_t W_hh
+    together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W_hh, p_units, direct), direct,
              _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0)
     dW_ih, dW_hh, db = (_in_pytorch_order(grad, order) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
     dW_hr = None
@@ -626,14 +637,15 @@ def _gru_step_row(a, ha, b_ih, b_hh, h_prev, h, ha_n):
 
 
 @jit
-def _gru_forward(h0, W_hh, W_hh_t, b_ih, b_hh, lengths, out, hs, gates, ha_n, lo, hi):
+def _gru_forward(h0, W_hh_factor, direct, b_ih, b_hh, lengths, out, hs, gates, ha_n, lo, hi):
     """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H), hs (T + 1, B, H),
     gates (T, B, 3H) (x W_ih^T on entry) and ha_n = W_hn h_{t-1} + b_hn (T, B, H)."""
     T, H = gates.shape[0], hs.shape[2]
     ha = np.empty((hi - lo, 3 * H), hs.dtype)                       # h_{t-1} W_hh^T
+    W = W_hh_factor.reshape((H, 3 * H) if direct else (3 * H, H))   # see `_right_factors`
     hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        _product(hs[t, lo:hi], W_hh_t, W_hh, ha)
+        _product(hs[t, lo:hi], W, ha, direct)
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
@@ -669,12 +681,13 @@ def _gru_step_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
 
 
 @jit
-def _gru_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, gates, ha_n, dxa, dha, lo, hi):
+def _gru_backward(d_out, d_hn, W_hh_factor, direct, lengths, hs, gates, ha_n, dxa, dha, lo, hi):
     """The time loop backward of the sequences lo..hi-1: fills their rows of dxa, dha (T, B, 3H);
     returns their dh_0 (hi - lo, H)."""
     T, _, H = d_out.shape
     dh = d_hn[lo:hi].copy()
     dh_rec = np.empty((hi - lo, H), dxa.dtype)                      # dha_t W_hh
+    W = W_hh_factor.reshape((3 * H, H) if direct else (H, 3 * H))   # see `_right_factors`
     for t in range(T - 1, -1, -1):
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
@@ -683,7 +696,7 @@ def _gru_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, gates, ha_n, dxa, dha,
                 continue
             dh[n - lo] += d_out[t, n]                               # dh_t
             _gru_step_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n - lo], dxa[t, n], dha[t, n])
-        _product(dha[t, lo:hi], W_hh, W_hh_t, dh_rec)
+        _product(dha[t, lo:hi], W, dh_rec, direct)
         for n in range(lo, hi):
             if t < lengths[n]:
                 dh[n - lo] += dh_rec[n - lo]
@@ -699,8 +712,9 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih, b_hh, lengths,
-                out, hs, gates, ha_n)
+    direct = _direct(H, split(3 * H, 1))                            # step product: h_{t-1} W_hh^T
+    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, _right_factors(W_hh.T, split(3 * H, 1), direct),
+                direct, b_ih, b_hh, lengths, out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
@@ -712,8 +726,10 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     (dx,) = _empty_arrays(x.dtype, x.shape)
-    dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
-                                    lengths, hs, gates, ha_n, dxa, dha))
+    direct = _direct(3 * H, split(H, 1))                            # step product: dha_t W_hh
+    dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
+                                    _right_factors(W_hh, split(H, 1), direct), direct, lengths, hs, gates, ha_n,
+                                    dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
 
@@ -885,14 +901,15 @@ def _rnn_step_row(a, ha, b, h, relu):
 
 
 @jit
-def _rnn_forward(h0, W_hh, W_hh_t, b, lengths, relu, out, hs, xa, lo, hi):
+def _rnn_forward(h0, W_hh_factor, direct, b, lengths, relu, out, hs, xa, lo, hi):
     """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H) and hs (T + 1, B, H);
     xa (T, B, H) holds x W_ih^T."""
     T, H = xa.shape[0], hs.shape[2]
     ha = np.empty((hi - lo, H), hs.dtype)                           # h_{t-1} W_hh^T
+    W = W_hh_factor.reshape((H, H))                                 # W_hh^T (direct) or W_hh: see `_right_factors`
     hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        _product(hs[t, lo:hi], W_hh_t, W_hh, ha)
+        _product(hs[t, lo:hi], W, ha, direct)
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
@@ -915,12 +932,13 @@ def _rnn_step_row_backward(h, dh_t, da, relu):
 
 
 @jit
-def _rnn_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, relu, da, lo, hi):
+def _rnn_backward(d_out, d_hn, W_hh_factor, direct, lengths, hs, relu, da, lo, hi):
     """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, H);
     returns their dh_0 (hi - lo, H)."""
     T, _, H = d_out.shape
     dh = d_hn[lo:hi].copy()
     dh_rec = np.empty((hi - lo, H), da.dtype)                       # da_t W_hh
+    W = W_hh_factor.reshape((H, H))                                 # W_hh (direct) or W_hh^T: see `_right_factors`
     for t in range(T - 1, -1, -1):
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
@@ -928,7 +946,7 @@ def _rnn_backward(d_out, d_hn, W_hh, W_hh_t, lengths, hs, relu, da, lo, hi):
                 continue
             dh[n - lo] += d_out[t, n]                               # dh_t
             _rnn_step_row_backward(hs[t + 1, n], dh[n - lo], da[t, n], relu)
-        _product(da[t, lo:hi], W_hh, W_hh_t, dh_rec)
+        _product(da[t, lo:hi], W, dh_rec, direct)
         for n in range(lo, hi):
             if t < lengths[n]:
                 dh[n - lo] = dh_rec[n - lo]
@@ -944,7 +962,9 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     (out,) = _empty_arrays(x.dtype, (T, B, H))
     hs, xa = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H))
     in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
-    in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, W_hh, _transposed(W_hh), b_ih + b_hh, lengths, relu, out, hs, xa)
+    direct = _direct(H, split(H, 1))                                # step products: h_{t-1} W_hh^T, da_t W_hh
+    in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, _right_factors(W_hh.T, split(H, 1), direct), direct,
+                b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
 
@@ -955,8 +975,9 @@ def rnn_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
     (da,), (dx,) = _empty_arrays(x.dtype, d_out.shape), _empty_arrays(x.dtype, x.shape)
-    dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn, W_hh, _transposed(W_hh),
-                                    lengths, hs, bool(relu), da))
+    direct = _direct(H, split(H, 1))
+    dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn,
+                                    _right_factors(W_hh, split(H, 1), direct), direct, lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 

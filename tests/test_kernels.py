@@ -180,10 +180,27 @@ def test_activations_are_for_compiled_code_only():
 def test_step_product_whole_or_in_row_blocks(M, K, N):
     """No rows, one direct product, two blocks, three unequal blocks, one packed product (SMALL_PRODUCT = 10^6)."""
     rng = np.random.default_rng(M)
-    a, W = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    a, F = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    direct = cpu._direct(K, cpu.split(N, 1))
+    assert direct == (K * N < 10 ** 6 // 8)
     out = np.empty((M, N))
-    cpu._product(a, W, W.T.copy(), out)
-    np.testing.assert_allclose(out, a @ W, rtol=1e-12, atol=1e-12)
+    cpu._product(a, cpu._right_factors(F, cpu.split(N, 1), direct).reshape((K, N) if direct else (N, K)), out, direct)
+    np.testing.assert_allclose(out, a @ F, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("bounds", [[0, 12], [0, 5, 12], [0, 4, 8, 12], [0, 3, 3, 12]])
+@pytest.mark.parametrize("given", ["F", "F^T viewed"])
+def test_right_factors_are_the_threads_column_blocks(direct, bounds, given):
+    """Block k of the flat array is F[:, c0:c1] (direct) or its transpose, whichever way F is stored."""
+    rng = np.random.default_rng(len(bounds))
+    F = rng.standard_normal((7, 12)).astype(np.float32)
+    F_in = F if given == "F" else np.ascontiguousarray(F.T).T
+    flat = cpu._right_factors(F_in, np.array(bounds), direct)
+    assert flat.shape == (F.size,)
+    for c0, c1 in zip(bounds[:-1], bounds[1:]):
+        block = flat[7 * c0:7 * c1].reshape((7, c1 - c0) if direct else (c1 - c0, 7))
+        np.testing.assert_array_equal(block, F[:, c0:c1] if direct else F[:, c0:c1].T)
 
 
 @njit(nogil=True)
