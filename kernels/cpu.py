@@ -203,10 +203,16 @@ def _product(a, W, out, direct):
             np.dot(a[r:r + size], W, out[r:r + size])
 
 
-def _direct(K, bounds):
-    """Do the threads' step products with right factors F[:, c0:c1] of F (K, N), cut at `bounds`
-    (c0 < c1 < ...), go to BLAS's direct kernel in `_product`? One answer for all threads."""
-    return SMALL_PRODUCT // max(1, K * int(np.diff(bounds).max())) >= DIRECT_MIN_ROWS
+def _direct(K, N):
+    """Does a step product with a right factor (K, N) go to BLAS's direct kernel in `_product`?
+    For a factor cut over threads, N is the widest block's, so that all threads agree."""
+    return SMALL_PRODUCT // max(1, K * N) >= DIRECT_MIN_ROWS
+
+
+def _widest(bounds):
+    """The size of the largest block of a cut (bounds c0 < c1 < ...)."""
+    edges = bounds.tolist()
+    return max(c1 - c0 for c0, c1 in zip(edges, edges[1:]))
 
 
 def _right_factors(F, bounds, direct):
@@ -265,7 +271,11 @@ def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
     parts = in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
                         dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
                         dx.reshape(T * B, I))
-    return [sum(terms[1:], terms[0]) for terms in zip(*parts)]
+    grads, *others = parts                                          # each thread's new arrays: add in place
+    for other in others:
+        for grad, term in zip(grads, other):
+            grad += term
+    return grads
 
 
 # --------------------------------------------------------------------------
@@ -574,7 +584,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     project = W_hr is not None
     W_hr = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
     threads = thread_count(max(B, H), T * B * 4 * H * (P + 8))
-    by_units = threads > 1 and not _direct(P, split(4 * H, 1))     # a step's whole product is packed
+    by_units = threads > 1 and not _direct(P, 4 * H)               # a step's whole product is packed
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
     rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
@@ -587,7 +597,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
     # each step turns its pre-activations into activations in place
     in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    direct = _direct(P, 4 * units)                                  # step product: h_{t-1} W_hh^T
+    direct = _direct(P, 4 * _widest(units))                         # step product: h_{t-1} W_hh^T
     together(_lstm_forward, threads, _right_factors(W_hh.T, 4 * units, direct), direct, b, W_hr, lengths, rows,
              units, p_units, out, hs, cs, gates, cell_out)
     saved = (x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates)
@@ -604,7 +614,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     threads = max(rows.size, units.size) - 1
     da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
     (dx,), dh0, dc0 = _empty_arrays(x.dtype, x.shape), np.empty((B, P), x.dtype), np.empty((B, H), x.dtype)
-    direct = _direct(4 * H, p_units)                                # step product: da_t W_hh
+    direct = _direct(4 * H, _widest(p_units))                       # step product: da_t W_hh
     together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W_hh, p_units, direct), direct,
              _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0)
     dW_ih, dW_hh, db = (_in_pytorch_order(grad, order) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
@@ -712,7 +722,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    direct = _direct(H, split(3 * H, 1))                            # step product: h_{t-1} W_hh^T
+    direct = _direct(H, 3 * H)                                      # step product: h_{t-1} W_hh^T
     in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, _right_factors(W_hh.T, split(3 * H, 1), direct),
                 direct, b_ih, b_hh, lengths, out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
@@ -726,7 +736,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     (dx,) = _empty_arrays(x.dtype, x.shape)
-    direct = _direct(3 * H, split(H, 1))                            # step product: dha_t W_hh
+    direct = _direct(3 * H, H)                                      # step product: dha_t W_hh
     dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
                                     _right_factors(W_hh, split(H, 1), direct), direct, lengths, hs, gates, ha_n,
                                     dxa, dha))
@@ -962,7 +972,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     (out,) = _empty_arrays(x.dtype, (T, B, H))
     hs, xa = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H))
     in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
-    direct = _direct(H, split(H, 1))                                # step products: h_{t-1} W_hh^T, da_t W_hh
+    direct = _direct(H, H)                                          # step products: h_{t-1} W_hh^T, da_t W_hh
     in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, _right_factors(W_hh.T, split(H, 1), direct), direct,
                 b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
@@ -975,7 +985,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     x, W_ih, W_hh, lengths, hs, relu = saved
     (T, B, _), H = x.shape, hs.shape[2]
     (da,), (dx,) = _empty_arrays(x.dtype, d_out.shape), _empty_arrays(x.dtype, x.shape)
-    direct = _direct(H, split(H, 1))
+    direct = _direct(H, H)
     dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn,
                                     _right_factors(W_hh, split(H, 1), direct), direct, lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)

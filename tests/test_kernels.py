@@ -181,7 +181,7 @@ def test_step_product_whole_or_in_row_blocks(M, K, N):
     """No rows, one direct product, two blocks, three unequal blocks, one packed product (SMALL_PRODUCT = 10^6)."""
     rng = np.random.default_rng(M)
     a, F = rng.standard_normal((M, K)), rng.standard_normal((K, N))
-    direct = cpu._direct(K, cpu.split(N, 1))
+    direct = cpu._direct(K, N)
     assert direct == (K * N < 10 ** 6 // 8)
     out = np.empty((M, N))
     cpu._product(a, cpu._right_factors(F, cpu.split(N, 1), direct).reshape((K, N) if direct else (N, K)), out, direct)
