@@ -194,7 +194,7 @@ def _product(a, W, out, direct):
         np.dot(a, W.T, out)
         return
     M, (K, N) = a.shape[0], W.shape
-    rows = SMALL_PRODUCT // (K * N)                                 # per block
+    rows = SMALL_PRODUCT // max(1, K * N)                           # per block
     if M <= rows:
         np.dot(a, W, out)
     else:

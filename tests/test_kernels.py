@@ -176,9 +176,11 @@ def test_activations_are_for_compiled_code_only():
         cpu.sigmoid(0.5)
 
 
-@pytest.mark.parametrize("M,K,N", [(0, 64, 256), (1, 64, 256), (20, 128, 512), (37, 128, 512), (5, 256, 1024)])
+@pytest.mark.parametrize("M,K,N", [(0, 64, 256), (1, 64, 256), (20, 128, 512), (37, 128, 512), (5, 256, 1024),
+                                   (3, 0, 5), (3, 5, 0)])
 def test_step_product_whole_or_in_row_blocks(M, K, N):
-    """No rows, one direct product, two blocks, three unequal blocks, one packed product (SMALL_PRODUCT = 10^6)."""
+    """No rows, one direct product, two blocks, three unequal blocks, one packed product (SMALL_PRODUCT = 10^6),
+    and empty factors (a layer with hidden_size=0)."""
     rng = np.random.default_rng(M)
     a, F = rng.standard_normal((M, K)), rng.standard_normal((K, N))
     direct = cpu._direct(K, N)
