@@ -15,7 +15,10 @@ What makes them fast:
   for BLAS's direct kernel when W_hh is small (``_product``);
 - all cores: the sequences of a batch are independent, so each core runs the
   whole time loop for its own rows of the batch, and the products over all
-  steps' rows are cut the same way (``threads.in_parallel``). The kernels
+  steps' rows are cut the same way (``threads.in_parallel``). When a step's
+  product is too big for BLAS's direct kernel, the LSTM's loop is cut by
+  hidden units instead, the threads meeting once a step (``threads.together``,
+  see `_lstm_seq_forward`). The kernels
   release the GIL (``nogil=True``) and run on a team of Python threads that
   spin while they wait; meanwhile BLAS is held to one thread, once for
   each forward or backward (``@one_blas_thread()``). Not
