@@ -222,7 +222,8 @@ def _right_factors(F, bounds, direct):
     """The right factor F (K, N) of a step's product, cut into the threads' column blocks
     F[:, c0:c1] (bounds c0 < c1 < ...) as `_product` takes them, one after another in one flat
     array: block k is flat[K c0:K c1], the block itself (K, c1 - c0) when `direct`, else its
-    transpose (c1 - c0, K). Only that one orientation is made; F^T, or F with one block, is not copied."""
+    transpose (c1 - c0, K). Only that orientation is made, and nothing is copied where it is
+    stored already: the transposes when F^T is C-contiguous, a single block when F is."""
     K, F_t = F.shape[0], F.T
     if not direct:                                                  # the transposed blocks are F^T's rows
         return (F_t if F_t.flags.c_contiguous else _transposed(F)).reshape(-1)
