@@ -89,6 +89,30 @@ def test_broadcast_bias_gradient_is_the_sum_over_the_batch():
     np.testing.assert_array_equal(x.grad, g)
 
 
+@pytest.mark.parametrize("grad_shape,shape", [((1, 4), (4,)), ((1, 1, 3), (3,)), ((1, 3, 1), (3, 1)),
+                                                ((1, 1), ()), ((1, 0), (0,)), ((5, 4), (4,)), ((3, 4), (1, 4))])
+def test_unbroadcast_sums_the_broadcast_axes(grad_shape, shape):
+    """A batch of one is only reshaped (nothing to add up); a real batch is summed over."""
+    from tinygrad_rnn.functions import unbroadcast
+    g = np.arange(np.prod(grad_shape), dtype=np.float64).reshape(grad_shape)
+    extra = len(grad_shape) - len(shape)
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1)
+    want = g.sum(axis=axes, keepdims=True).reshape(shape)
+    got = unbroadcast(g, shape)
+    assert got.shape == shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_bias_gradient_of_a_batch_of_one_is_its_own_array():
+    """b + x with x (1, H): b.grad holds g's values, in memory of its own (not a view of g)."""
+    x = tr.Tensor(np.ones((1, 3)), requires_grad=True)
+    b = tr.Tensor(np.zeros(3), requires_grad=True)
+    g = np.array([[1.0, 2.0, 3.0]])
+    (x + b).backward(g)
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])
+    assert b.grad.shape == (3,) and not np.shares_memory(b.grad, g)
+
+
 def test_broadcast_of_size_one_axis_keeps_its_shape():
     a = tr.Tensor(np.ones((3, 1)), requires_grad=True)
     b = tr.Tensor(np.ones((1, 4)), requires_grad=True)

@@ -11,6 +11,8 @@ shape (H,) added to a batch (B, H)). Each copy of the stretched value
 contributed to the output, so its gradient is the *sum* over the stretched
 axes: ``unbroadcast`` does that sum.
 """
+import math
+
 import numpy as np
 
 from .autograd import Function
@@ -21,6 +23,8 @@ def unbroadcast(grad, shape):
     """Sum `grad` over the axes NumPy broadcast, so it has `shape` again."""
     if grad.shape == shape:
         return grad
+    if grad.size == math.prod(shape):   # broadcasting only added axes of length 1 (a batch of one): no sum
+        return grad.reshape(shape)
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
