@@ -409,7 +409,7 @@ def _lstm_forward(W_hh_factors, direct, b, W_hr, lengths, rows, units, p_units, 
     """Thread k's part of the time loop (see `_lstm_seq_forward`): sequences r0..r1-1, their hidden units
     j0..j1-1 and, with a projection, output units p0..p1-1. Fills out (T, B, P), hs (T + 1, B, P),
     cs (T + 1, B, H), gates (T, B, 4H) (x W_ih^T on entry) and cell_out (T, B, H) = o * tanh(c_t)
-    (with W_hr (P, H) not empty). The gate axis is in thread order (`_thread_order`).
+    (with W_hr (P, H) not empty). The gate axis is in thread order (`_in_thread_order`).
     """
     T, P = out.shape[0], out.shape[2]
     (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
@@ -542,30 +542,34 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
     return _lstm_seq_backward(d_out, d_hn, d_cn, saved)
 
 
-def _thread_order(units):
-    """The gate axis in thread order: the columns [i f g o] of thread k's units, thread after thread.
+def _in_thread_order(A, units):
+    """A (W_ih, W_hh or b) with its gate axis (the first) in thread order: the rows [i f g o] of
+    thread k's units, thread after thread.
 
     Thread k runs the hidden units units[k]..units[k+1]-1 of every sequence.
-    With the columns of each thread side by side, the rows of W_ih, W_hh and b
-    it multiplies with are one contiguous block, and the row functions see an
-    [i f g o] row of their own. Returns `order` (4H,): column c of the thread
-    order is column order[c] of PyTorch's. With one block of units (the loop
-    cut by sequences) the two orders agree: `order` is then all of the axis,
-    slice(None), and indexing with it copies nothing.
+    With the rows of each thread side by side, the block of W_ih, W_hh and b
+    it multiplies with is contiguous, and the row functions see an [i f g o]
+    row of their own. The rows move as whole blocks (slices), one pass over A.
+    With one block of units (the loop cut by sequences) the two orders agree:
+    A itself, not copied.
     """
     if units.size == 2:
-        return slice(None)
-    H = units[-1]
-    return np.concatenate([np.arange(j0, j1) + gate * H for j0, j1 in zip(units[:-1], units[1:])
-                           for gate in range(4)])
+        return A
+    H, bounds = A.shape[0] // 4, units.tolist()
+    return np.concatenate([A[gate * H + j0:gate * H + j1] for j0, j1 in zip(bounds, bounds[1:]) for gate in range(4)])
 
 
-def _in_pytorch_order(grad, order):
-    """The gradient `grad` of W_ih, W_hh or b, its gate axis (the first) from thread order back to PyTorch's."""
-    if isinstance(order, slice):                                    # one block: the orders agree
+def _in_pytorch_order(grad, units):
+    """The gradient of W_ih, W_hh or b with its gate axis from thread order back to PyTorch's
+    (the inverse of `_in_thread_order`)."""
+    if units.size == 2:
         return grad
-    back = np.empty_like(grad)
-    back[order] = grad
+    H, bounds = grad.shape[0] // 4, units.tolist()
+    back, start = np.empty_like(grad), 0
+    for j0, j1 in zip(bounds, bounds[1:]):
+        for gate in range(4):
+            back[gate * H + j0:gate * H + j1] = grad[start:start + j1 - j0]
+            start += j1 - j0
     return back
 
 
@@ -592,8 +596,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
     rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
-    order = _thread_order(units)
-    W_ih, W_hh, b = W_ih[order], W_hh[order], (b_ih + b_hh)[order]
+    W_ih, W_hh, b = (_in_thread_order(A, units) for A in (W_ih, W_hh, b_ih + b_hh))
     (out,) = _empty_arrays(x.dtype, (T, B, P))
     hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
@@ -604,7 +607,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     direct = _direct(P, 4 * _widest(units))                         # step product: h_{t-1} W_hh^T
     together(_lstm_forward, threads, _right_factors(W_hh.T, 4 * units, direct), direct, b, W_hr, lengths, rows,
              units, p_units, out, hs, cs, gates, cell_out)
-    saved = (x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates)
+    saved = (x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, hs, cs, cell_out, gates)
     return out, hs[-1], cs[-1], saved
 
 
@@ -612,7 +615,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
 def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
     d_hn, d_cn = np.ascontiguousarray(d_hn), np.ascontiguousarray(d_cn)          # d_out: any strides (see `_prepare`)
-    x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, order, hs, cs, cell_out, gates = saved
+    x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, hs, cs, cell_out, gates = saved
     (T, B, _), P, H = x.shape, d_out.shape[2], cs.shape[2]
     project = W_hr.shape[0] > 0
     threads = max(rows.size, units.size) - 1
@@ -621,7 +624,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     direct = _direct(4 * H, _widest(p_units))                       # step product: da_t W_hh
     together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W_hh, p_units, direct), direct,
              _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0)
-    dW_ih, dW_hh, db = (_in_pytorch_order(grad, order) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
+    dW_ih, dW_hh, db = (_in_pytorch_order(grad, units) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
         dW_hr = dhs.reshape(T * B, P).T @ cell_out.reshape(T * B, H)   # no contiguous copy of dhs^T

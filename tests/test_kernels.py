@@ -190,6 +190,21 @@ def test_step_product_whole_or_in_row_blocks(M, K, N):
     np.testing.assert_allclose(out, a @ F, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("units", [[0, 5], [0, 2, 5], [0, 1, 3, 5]])
+def test_thread_order_gives_each_thread_its_gates_and_comes_back(units):
+    """Thread k's block of the gate axis is [i f g o] of its units; _in_pytorch_order undoes it."""
+    H, units = 5, np.array(units)
+    A = np.arange(4 * H * 3).reshape(4 * H, 3)                     # row gate * H + j of PyTorch's order
+    ordered = cpu._in_thread_order(A, units)
+    start = 0
+    for j0, j1 in zip(units[:-1], units[1:]):
+        for gate in range(4):
+            np.testing.assert_array_equal(ordered[start:start + j1 - j0], A[gate * H + j0:gate * H + j1])
+            start += j1 - j0
+    np.testing.assert_array_equal(cpu._in_pytorch_order(ordered, units), A)
+    np.testing.assert_array_equal(cpu._in_pytorch_order(cpu._in_thread_order(A[:, 0], units), units), A[:, 0])
+
+
 @pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("bounds", [[0, 12], [0, 5, 12], [0, 4, 8, 12], [0, 3, 3, 12]])
 @pytest.mark.parametrize("given", ["F", "F^T viewed"])
