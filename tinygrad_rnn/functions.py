@@ -39,8 +39,9 @@ def _normalize_axes(axis, ndim):
 
 
 def _expand_reduced(grad, axis, keepdims, ndim):
-    """Re-insert the axes a reduction removed, so `grad` broadcasts to the input."""
-    if keepdims or ndim == 0:
+    """Re-insert the axes a reduction removed, so `grad` broadcasts to the input (the single
+    value of a reduction over all axes broadcasts as it is)."""
+    if keepdims or axis is None or ndim == 0:
         return grad
     return np.expand_dims(grad, _normalize_axes(axis, ndim))
 

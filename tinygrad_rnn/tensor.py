@@ -284,7 +284,7 @@ class Tensor:
                 raise RuntimeError(f"backward: grad can be omitted only for a single-element tensor, "
                                    f"this one has shape {self.shape}; reduce it first "
                                    f"(e.g. loss.sum().backward()) or pass grad= of shape {self.shape}")
-            grad = np.ones_like(self.data)
+            grad = np.ones(self.data.shape, self.data.dtype)
         else:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
             if grad.shape != self.shape:
