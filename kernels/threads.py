@@ -44,7 +44,7 @@ import functools
 import importlib
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import ContextDecorator
 
 import numpy as np
 from numba import njit, types
@@ -303,28 +303,28 @@ class _BlasHold:
     before = []
 
 
-@contextmanager
-def one_blas_thread():
-    """BLAS set to one thread, and back to the user's setting on every exit path.
+class one_blas_thread(ContextDecorator):
+    """``with one_blas_thread():`` BLAS set to one thread, and back to the user's setting on
+    every exit path.
 
     Also a decorator, ``@one_blas_thread()``: a kernel's forward or backward
     holds BLAS once for all its parallel calls (each of which holds it too, at
     the cost of a counter when it is held already), instead of setting every
     BLAS library's threads and back around each of them."""
-    libraries = _blas_libraries()
-    with _BlasHold.lock:
-        if _BlasHold.holders == 0:
-            _BlasHold.before = [library.num_threads for library in libraries]
-            for library in libraries:
-                library.set_num_threads(1)
-        _BlasHold.holders += 1
-    try:
-        yield
-    finally:
+
+    def __enter__(self):
+        with _BlasHold.lock:
+            if _BlasHold.holders == 0:
+                _BlasHold.before = [library.num_threads for library in _blas_libraries()]
+                for library in _blas_libraries():
+                    library.set_num_threads(1)
+            _BlasHold.holders += 1
+
+    def __exit__(self, *error):
         with _BlasHold.lock:
             _BlasHold.holders -= 1
             if _BlasHold.holders == 0:
-                for library, threads in zip(libraries, _BlasHold.before):
+                for library, threads in zip(_blas_libraries(), _BlasHold.before):
                     library.set_num_threads(threads)
 
 
