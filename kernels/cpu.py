@@ -555,8 +555,7 @@ def _in_thread_order(A, units):
     """
     if units.size == 2:
         return A
-    H, bounds = A.shape[0] // 4, units.tolist()
-    return np.concatenate([A[gate * H + j0:gate * H + j1] for j0, j1 in zip(bounds, bounds[1:]) for gate in range(4)])
+    return np.concatenate([A[rows] for rows in _gate_blocks(units)])
 
 
 def _in_pytorch_order(grad, units):
@@ -564,13 +563,19 @@ def _in_pytorch_order(grad, units):
     (the inverse of `_in_thread_order`)."""
     if units.size == 2:
         return grad
-    H, bounds = grad.shape[0] // 4, units.tolist()
     back, start = np.empty_like(grad), 0
-    for j0, j1 in zip(bounds, bounds[1:]):
-        for gate in range(4):
-            back[gate * H + j0:gate * H + j1] = grad[start:start + j1 - j0]
-            start += j1 - j0
+    for rows in _gate_blocks(units):
+        back[rows] = grad[start:start + rows.stop - rows.start]
+        start += rows.stop - rows.start
     return back
+
+
+def _gate_blocks(units):
+    """The gate axis's blocks in thread order, as slices of PyTorch's order: for each thread's
+    units j0..j1-1, the rows of gate i, f, g, o (gate * H + j0 .. gate * H + j1 - 1)."""
+    bounds = units.tolist()
+    H = bounds[-1]
+    return [slice(gate * H + j0, gate * H + j1) for j0, j1 in zip(bounds, bounds[1:]) for gate in range(4)]
 
 
 @one_blas_thread()

@@ -67,9 +67,9 @@ def in_parallel(kernel, n, work, *args):
     threads = thread_count(n, work)
     bounds = split(n, threads)
     with one_blas_thread():
-        team = _team()
-        if threads == 1 or not team.lock.acquire(blocking=False):  # the team is busy with another caller's call:
-            return [kernel(*args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]   # its slices one by one
+        team = _team() if threads > 1 else None
+        if team is None or not team.lock.acquire(blocking=False):  # one slice, or the team is busy with another
+            return [kernel(*args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]   # caller's call: one by one
         try:
             return team.run(kernel, args, bounds)
         finally:

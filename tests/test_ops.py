@@ -92,12 +92,15 @@ def test_broadcast_bias_gradient_is_the_sum_over_the_batch():
 @pytest.mark.parametrize("grad_shape,shape", [((1, 4), (4,)), ((1, 1, 3), (3,)), ((1, 3, 1), (3, 1)),
                                                 ((1, 1), ()), ((1, 0), (0,)), ((5, 4), (4,)), ((3, 4), (1, 4))])
 def test_unbroadcast_sums_the_broadcast_axes(grad_shape, shape):
-    """A batch of one is only reshaped (nothing to add up); a real batch is summed over."""
+    """A batch of one is only reshaped (nothing to add up); a real batch is summed over. The oracle is
+    NumPy's broadcasting itself: entry i of the gradient is the sum of g where x[i] was copied to."""
     from tinygrad_rnn.functions import unbroadcast
     g = np.arange(np.prod(grad_shape), dtype=np.float64).reshape(grad_shape)
-    extra = len(grad_shape) - len(shape)
-    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1)
-    want = g.sum(axis=axes, keepdims=True).reshape(shape)
+    want = np.zeros(shape)
+    for i in np.ndindex(*shape):
+        copied_to = np.broadcast_to(np.arange(np.prod(shape)).reshape(shape) == np.ravel_multi_index(i, shape),
+                                    grad_shape)
+        want[i] = g[copied_to].sum()
     got = unbroadcast(g, shape)
     assert got.shape == shape
     np.testing.assert_array_equal(got, want)
