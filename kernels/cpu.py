@@ -220,19 +220,28 @@ def _widest(bounds):
 
 def _right_factors(F, bounds, direct):
     """The right factor F (K, N) of a step's product, cut into the threads' column blocks
-    F[:, c0:c1] (bounds c0 < c1 < ...) as `_product` takes them, one after another in one flat
-    array: block k is flat[K c0:K c1], the block itself (K, c1 - c0) when `direct`, else its
-    transpose (c1 - c0, K). Only that orientation is made, and nothing is copied where it is
-    stored already: the transposes when F^T is C-contiguous, a single block when F is."""
-    K, F_t = F.shape[0], F.T
-    if not direct:                                                  # the transposed blocks are F^T's rows
-        return (F_t if F_t.flags.c_contiguous else _transposed(F)).reshape(-1)
-    if bounds.size == 2 and F.flags.c_contiguous:
-        return F.reshape(-1)
-    flat = np.empty(F.size, F.dtype)
-    for c0, c1 in zip(bounds[:-1], bounds[1:]):
-        _transposed(F_t[c0:c1], out=flat[K * c0:K * c1].reshape(K, c1 - c0))
-    return flat
+    F[:, c0:c1] (bounds c0 < c1 < ...) as `_product` takes them: row k of the result holds block k,
+    the block itself (K, c1 - c0) when `direct`, else its transpose (c1 - c0, K), flattened
+    (`_factor_of` takes it out). Only that orientation is made.
+
+    Every block starts on a 64-byte boundary (a cache line, one AVX-512
+    vector). BLAS's kernels load the factor a vector at a time; off the
+    boundary, a vector straddles two cache lines and costs two loads, and
+    the step products run up to a third slower (benchmarks/README.md).
+    """
+    K, widths = F.shape[0], np.diff(bounds)
+    line = 64 // F.itemsize
+    (blocks,) = _empty_arrays(F.dtype, (widths.size, -(-K * int(widths.max()) // line) * line))
+    for block, c0, c1 in zip(blocks, bounds[:-1], bounds[1:]):
+        part = F[:, c0:c1] if direct else F[:, c0:c1].T
+        _transposed(part.T, out=block[:part.size].reshape(part.shape))
+    return blocks
+
+
+@jit
+def _factor_of(factors, k, K, N, direct):
+    """Block k of `_right_factors`: the columns (K, N) of a step product's right factor, or their transpose."""
+    return factors[k, :K * N].reshape((K, N) if direct else (N, K))
 
 
 def _transposed(W, out=None, band=64):
@@ -416,7 +425,7 @@ def _lstm_forward(W_hh_factors, direct, b, W_hr, lengths, rows, units, p_units, 
     g0, g1 = 4 * j0, 4 * j1                                             # this thread's gate columns
     shared = units.size > 2                                             # each step's h is made by all threads
     project = W_hr.shape[0] > 0
-    W = W_hh_factors[P * g0:P * g1].reshape((P, g1 - g0) if direct else (g1 - g0, P))   # see `_right_factors`
+    W = _factor_of(W_hh_factors, k if shared else 0, P, g1 - g0, direct)   # see `_right_factors`
     ha = np.empty((r1 - r0, g1 - g0), hs.dtype)                         # h_{t-1} W_hh^T, this thread's part
     h_proj = np.empty((r1 - r0, p1 - p0), hs.dtype)                     # (o * tanh(c_t)) W_hr^T, its part
     waits = 0
@@ -481,7 +490,7 @@ def _lstm_backward(d_out, d_hn, d_cn, W_hh_factors, direct, W_hr_t, lengths, row
     g0, g1 = 4 * j0, 4 * j1
     shared = units.size > 2
     project = W_hr_t.shape[0] > 0
-    W = W_hh_factors[G * p0:G * p1].reshape((G, p1 - p0) if direct else (p1 - p0, G))   # see `_right_factors`
+    W = _factor_of(W_hh_factors, k if shared else 0, G, p1 - p0, direct)   # see `_right_factors`
     dh = d_hn[r0:r1, p0:p1].copy()
     dc = d_cn[r0:r1, j0:j1].copy()
     dh_rec = np.empty((r1 - r0, p1 - p0), da.dtype)                     # da_t W_hh, this thread's part
@@ -664,7 +673,7 @@ def _gru_forward(h0, W_hh_factor, direct, b_ih, b_hh, lengths, out, hs, gates, h
     gates (T, B, 3H) (x W_ih^T on entry) and ha_n = W_hn h_{t-1} + b_hn (T, B, H)."""
     T, H = gates.shape[0], hs.shape[2]
     ha = np.empty((hi - lo, 3 * H), hs.dtype)                       # h_{t-1} W_hh^T
-    W = W_hh_factor.reshape((H, 3 * H) if direct else (3 * H, H))   # see `_right_factors`
+    W = _factor_of(W_hh_factor, 0, H, 3 * H, direct)                # see `_right_factors`
     hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
         _product(hs[t, lo:hi], W, ha, direct)
@@ -709,7 +718,7 @@ def _gru_backward(d_out, d_hn, W_hh_factor, direct, lengths, hs, gates, ha_n, dx
     T, _, H = d_out.shape
     dh = d_hn[lo:hi].copy()
     dh_rec = np.empty((hi - lo, H), dxa.dtype)                      # dha_t W_hh
-    W = W_hh_factor.reshape((3 * H, H) if direct else (H, 3 * H))   # see `_right_factors`
+    W = _factor_of(W_hh_factor, 0, 3 * H, H, direct)                # see `_right_factors`
     for t in range(T - 1, -1, -1):
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
@@ -928,7 +937,7 @@ def _rnn_forward(h0, W_hh_factor, direct, b, lengths, relu, out, hs, xa, lo, hi)
     xa (T, B, H) holds x W_ih^T."""
     T, H = xa.shape[0], hs.shape[2]
     ha = np.empty((hi - lo, H), hs.dtype)                           # h_{t-1} W_hh^T
-    W = W_hh_factor.reshape((H, H))                                 # W_hh^T (direct) or W_hh: see `_right_factors`
+    W = _factor_of(W_hh_factor, 0, H, H, direct)                    # W_hh^T (direct) or W_hh: see `_right_factors`
     hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
         _product(hs[t, lo:hi], W, ha, direct)
@@ -960,7 +969,7 @@ def _rnn_backward(d_out, d_hn, W_hh_factor, direct, lengths, hs, relu, da, lo, h
     T, _, H = d_out.shape
     dh = d_hn[lo:hi].copy()
     dh_rec = np.empty((hi - lo, H), da.dtype)                       # da_t W_hh
-    W = W_hh_factor.reshape((H, H))                                 # W_hh (direct) or W_hh^T: see `_right_factors`
+    W = _factor_of(W_hh_factor, 0, H, H, direct)                    # W_hh (direct) or W_hh^T: see `_right_factors`
     for t in range(T - 1, -1, -1):
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient

@@ -186,7 +186,7 @@ def test_step_product_whole_or_in_row_blocks(M, K, N):
     direct = cpu._direct(K, N)
     assert direct == (K * N < 10 ** 6 // 8)
     out = np.empty((M, N))
-    cpu._product(a, cpu._right_factors(F, cpu.split(N, 1), direct).reshape((K, N) if direct else (N, K)), out, direct)
+    cpu._product(a, cpu._factor_of(cpu._right_factors(F, cpu.split(N, 1), direct), 0, K, N, direct), out, direct)
     np.testing.assert_allclose(out, a @ F, rtol=1e-12, atol=1e-12)
 
 
@@ -209,14 +209,15 @@ def test_thread_order_gives_each_thread_its_gates_and_comes_back(units):
 @pytest.mark.parametrize("bounds", [[0, 12], [0, 5, 12], [0, 4, 8, 12], [0, 3, 3, 12]])
 @pytest.mark.parametrize("given", ["F", "F^T viewed"])
 def test_right_factors_are_the_threads_column_blocks(direct, bounds, given):
-    """Block k of the flat array is F[:, c0:c1] (direct) or its transpose, whichever way F is stored."""
+    """Block k is F[:, c0:c1] (direct) or its transpose, whichever way F is stored, and starts on a cache line."""
     rng = np.random.default_rng(len(bounds))
     F = rng.standard_normal((7, 12)).astype(np.float32)
     F_in = F if given == "F" else np.ascontiguousarray(F.T).T
-    flat = cpu._right_factors(F_in, np.array(bounds), direct)
-    assert flat.shape == (F.size,)
-    for c0, c1 in zip(bounds[:-1], bounds[1:]):
-        block = flat[7 * c0:7 * c1].reshape((7, c1 - c0) if direct else (c1 - c0, 7))
+    blocks = cpu._right_factors(F_in, np.array(bounds), direct)
+    assert blocks.shape[0] == len(bounds) - 1
+    for k, (c0, c1) in enumerate(zip(bounds[:-1], bounds[1:])):
+        assert blocks[k].ctypes.data % 64 == 0
+        block = cpu._factor_of(blocks, k, 7, c1 - c0, direct)
         np.testing.assert_array_equal(block, F[:, c0:c1] if direct else F[:, c0:c1].T)
 
 
