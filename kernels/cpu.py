@@ -8,11 +8,16 @@ sequence of length T = 1. Timings are in benchmarks/README.md.
 
 What makes them fast:
 
-- the input projection of all T steps is one product before the time loop;
 - the whole time loop runs inside one compiled function (no Python per
-  step); the recurrent product h_{t-1} W_hh^T of each step goes to BLAS
-  through ``np.dot`` (Numba calls SciPy's BLAS), in row blocks small enough
-  for BLAS's direct kernel when W_hh is small (``_product``);
+  step); the product of each step goes to BLAS through ``np.dot`` (Numba
+  calls SciPy's BLAS), in row blocks small enough for BLAS's direct kernel
+  when its right factor is small (``_product``), and that factor is copied
+  once per call to memory that starts on a cache line (``_right_factors``);
+- the LSTM makes all of a step's pre-activations in one product,
+  a_t = [x_t | h_{t-1} | 1] [W_ih | W_hh | b]^T (see its section); the GRU
+  and the RNN project the input of all T steps in one product before the
+  time loop (the GRU's reset gate scales only the state's part of its
+  candidate, so its two parts cannot be one product);
 - all cores: the sequences of a batch are independent, so each core runs the
   whole time loop for its own rows of the batch, and the products over all
   steps' rows are cut the same way (``threads.in_parallel``). When a step's
@@ -262,7 +267,7 @@ def _weight_grads(dxa, dha, x, h, W_ih, dx, lo, hi):
     dW_ih = sum dxa^T x, dW_hh = sum dha^T h_{t-1}, db = sum dxa (see reference); the caller adds the parts.
 
     dxa, dha (T B, GH) are the gradients of the input's and the hidden part's pre-activations:
-    the same array for LSTM and RNN, two for GRU. x (T B, I), h (T B, H) holds h_{t-1} of every row.
+    the same array for the RNN, two for the GRU. x (T B, I), h (T B, H) holds h_{t-1} of every row.
     """
     dxa, dha = dxa[lo:hi], dha[lo:hi]
     np.dot(dxa, W_ih, dx[lo:hi])
@@ -337,7 +342,7 @@ def _block(dtype, size):
     few times also waiting while Linux compacts memory to find huge pages). So
     the last POOL_SIZE blocks of POOL_MIN_BYTES or more are kept and handed out
     again once free. Every array made from a block refers to it (its ``base``),
-    whoever holds that array: what forward saved for backward, an h_n = hs[-1]
+    whoever holds that array: what forward saved for backward, an h_n
     the user kept. So a block is free exactly when it has no references but the
     pool's own, and a block in use is never handed out twice.
     """
@@ -385,23 +390,36 @@ def _prepare(x, *arrays, lengths):
 # --------------------------------------------------------------------------
 # LSTM
 # --------------------------------------------------------------------------
+#
+# One product a step makes the pre-activations of all four gates, from the input, the state
+# and the bias at once:
+#
+#     z_t = [x_t | h_{t-1} | 1]        (B, K), K = I + P + 1
+#     W   = [W_ih | W_hh | b]          (4H, K), b = b_ih + b_hh
+#     a_t = z_t W^T                    (B, 4H)
+#
+# and backward runs it the other way round:
+#
+#     [dx_t | dh_{t-1}] = da_t [W_ih | W_hh]         one product a step
+#     dW = sum_t da_t^T z_t                           one product over all steps' rows;
+#                                                     its column blocks are dW_ih, dW_hh, db
 
 @jit
-def _lstm_step_row(a, ha, b, c_prev, c, h):
+def _lstm_step_row(a, gates, c_prev, c, h):
     """One LSTM step of one sequence (see reference.lstm_step_pointwise_forward), one pass over j.
 
-    a (4H,) holds x_t W_ih^T on entry and the gates [i f g o] on exit;
-    ha = h_{t-1} W_hh^T (4H,), b = b_ih + b_hh (4H,); c_prev, c, h (H,).
+    a (4H,) = z_t W^T holds the pre-activations of the gates [i f g o]; writes the gates (4H,)
+    and c, h (H,) from c_prev (H,).
     """
     H = c.size
     for j in range(H):
-        i = sigmoid(a[j] + ha[j] + b[j])
-        f = sigmoid(a[H + j] + ha[H + j] + b[H + j])
-        g = tanh(a[2 * H + j] + ha[2 * H + j] + b[2 * H + j])
-        o = sigmoid(a[3 * H + j] + ha[3 * H + j] + b[3 * H + j])
+        i = sigmoid(a[j])
+        f = sigmoid(a[H + j])
+        g = tanh(a[2 * H + j])
+        o = sigmoid(a[3 * H + j])
         c[j] = f * c_prev[j] + i * g
         h[j] = o * tanh(c[j])
-        a[j], a[H + j], a[2 * H + j], a[3 * H + j] = i, f, g, o
+        gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j] = i, f, g, o
 
 
 @jit
@@ -413,34 +431,46 @@ def _block_of(bounds, k):
 
 
 @jit
-def _lstm_forward(W_hh_factors, direct, b, W_hr, lengths, rows, units, p_units, out, hs, cs, gates, cell_out,
+def _lstm_forward(x, h0, W_factors, direct, W_hr, lengths, rows, units, p_units, out, zs, cs, gates, cell_out,
                   arrived, k, _):
     """Thread k's part of the time loop (see `_lstm_seq_forward`): sequences r0..r1-1, their hidden units
-    j0..j1-1 and, with a projection, output units p0..p1-1. Fills out (T, B, P), hs (T + 1, B, P),
-    cs (T + 1, B, H), gates (T, B, 4H) (x W_ih^T on entry) and cell_out (T, B, H) = o * tanh(c_t)
-    (with W_hr (P, H) not empty). The gate axis is in thread order (`_in_thread_order`).
+    j0..j1-1 and, with a projection, output units p0..p1-1. Fills zs (T + 1, B, K) with z_t = [x_t | h_{t-1} | 1]
+    (the state part of zs[T] is h_n), out (T, B, P), cs (T + 1, B, H) from cs[0] = c0, gates (T, B, 4H), and
+    cell_out (T, B, H) = o * tanh(c_t) (with W_hr (P, H) not empty). The gate axis is in thread order
+    (`_in_thread_order`).
     """
-    T, P = out.shape[0], out.shape[2]
+    T, B, I = x.shape
+    P, K = out.shape[2], zs.shape[2]
     (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
     g0, g1 = 4 * j0, 4 * j1                                             # this thread's gate columns
     shared = units.size > 2                                             # each step's h is made by all threads
     project = W_hr.shape[0] > 0
-    W = _factor_of(W_hh_factors, k if shared else 0, P, g1 - g0, direct)   # see `_right_factors`
-    ha = np.empty((r1 - r0, g1 - g0), hs.dtype)                         # h_{t-1} W_hh^T, this thread's part
-    h_proj = np.empty((r1 - r0, p1 - p0), hs.dtype)                     # (o * tanh(c_t)) W_hr^T, its part
+    # this thread's share of z's input and 1 columns: its sequences' rows, of all steps, or, when the
+    # threads share every step, of its own block of steps
+    threads = max(rows.size, units.size) - 1
+    s0, s1 = (T * k // threads, T * (k + 1) // threads) if shared else (0, T)
+    zs[s0:s1, r0:r1, :I] = x[s0:s1, r0:r1]
+    zs[s0:s1, r0:r1, K - 1] = 1
+    zs[0, r0:r1, I + p0:I + p1] = h0[r0:r1, p0:p1]
     waits = 0
+    if shared:
+        waits += 1
+        barrier(arrived, k, waits)                                      # every z_t's input part complete
+    W = _factor_of(W_factors, k if shared else 0, K, g1 - g0, direct)   # see `_right_factors`
+    a = np.empty((r1 - r0, g1 - g0), zs.dtype)                          # z_t W^T, this thread's part
+    h_proj = np.empty((r1 - r0, p1 - p0), zs.dtype)                     # (o * tanh(c_t)) W_hr^T, its part
     for t in range(T):
-        _product(hs[t, r0:r1], W, ha, direct)
+        _product(zs[t, r0:r1], W, a, direct)
         for n in range(r0, r1):
             if t >= lengths[n]:                                         # padded: carry state
-                hs[t + 1, n, p0:p1] = hs[t, n, p0:p1]
+                zs[t + 1, n, I + p0:I + p1] = zs[t, n, I + p0:I + p1]
                 cs[t + 1, n, j0:j1] = cs[t, n, j0:j1]
                 out[t, n, p0:p1] = 0
                 if project:
                     cell_out[t, n, j0:j1] = 0
                 continue
-            h = cell_out[t, n, j0:j1] if project else hs[t + 1, n, j0:j1]
-            _lstm_step_row(gates[t, n, g0:g1], ha[n - r0], b[g0:g1], cs[t, n, j0:j1], cs[t + 1, n, j0:j1], h)
+            h = cell_out[t, n, j0:j1] if project else zs[t + 1, n, I + j0:I + j1]     # h_t
+            _lstm_step_row(a[n - r0], gates[t, n, g0:g1], cs[t, n, j0:j1], cs[t + 1, n, j0:j1], h)
             if not project:
                 out[t, n, j0:j1] = h
         if project:
@@ -451,11 +481,11 @@ def _lstm_forward(W_hh_factors, direct, b, W_hr, lengths, rows, units, p_units, 
                 np.dot(cell_out[t, r0:r1], W_hr[p0:p1].T, h_proj)
             for n in range(r0, r1):
                 if t < lengths[n]:
-                    hs[t + 1, n, p0:p1] = h_proj[n - r0]
+                    zs[t + 1, n, I + p0:I + p1] = h_proj[n - r0]
                     out[t, n, p0:p1] = h_proj[n - r0]
         if shared:
             waits += 1
-            barrier(arrived, k, waits)                                  # hs[t + 1] complete
+            barrier(arrived, k, waits)                                  # h_t complete
 
 
 @jit
@@ -479,21 +509,24 @@ def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da):
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, W_hh_factors, direct, W_hr_t, lengths, rows, units, p_units, cs, gates,
-                   da, dhs, dh0, dc0, arrived, k, _):
-    """Thread k's part of the time loop backward: sequences r0..r1-1, units j0..j1-1 (output units p0..p1-1).
-    Fills da (T, B, 4H) (gate axis in thread order, as gates), with a projection dhs (T, B, P) = dh_t of
-    every step, and dh0 (B, P), dc0 (B, H). W_hh_factors: W_hh cut by output units (see `_right_factors`);
-    W_hr_t (H, P) = W_hr^T."""
+def _lstm_backward(d_out, d_hn, d_cn, F_factors, direct, W_hr_t, lengths, rows, units, p_units, i_units, cs, gates,
+                   da, dhs, dx, dh0, dc0, arrived, k, _):
+    """Thread k's part of the time loop backward: sequences r0..r1-1, units j0..j1-1, output units p0..p1-1
+    and input features i0..i1-1. Fills da (T, B, 4H) (gate axis in thread order, as gates), dx (T, B, I),
+    with a projection dhs (T, B, P) = dh_t of every step, and dh0 (B, P), dc0 (B, H).
+    F_factors: [W_ih | W_hh] cut by columns, thread k's block its input columns next to its state columns
+    (see `_lstm_seq_backward`); W_hr_t (H, P) = W_hr^T."""
     T, G = d_out.shape[0], gates.shape[2]
-    (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
+    (r0, r1), (j0, j1) = _block_of(rows, k), _block_of(units, k)
+    (p0, p1), (i0, i1) = _block_of(p_units, k), _block_of(i_units, k)
     g0, g1 = 4 * j0, 4 * j1
+    col0, col1, inputs = i0 + p0, i1 + p1, i1 - i0                     # this thread's columns of [W_ih | W_hh]
     shared = units.size > 2
     project = W_hr_t.shape[0] > 0
-    W = _factor_of(W_hh_factors, k if shared else 0, G, p1 - p0, direct)   # see `_right_factors`
+    W = _factor_of(F_factors, k if shared else 0, G, col1 - col0, direct)   # see `_right_factors`
     dh = d_hn[r0:r1, p0:p1].copy()
     dc = d_cn[r0:r1, j0:j1].copy()
-    dh_rec = np.empty((r1 - r0, p1 - p0), da.dtype)                     # da_t W_hh, this thread's part
+    dz = np.empty((r1 - r0, col1 - col0), da.dtype)                         # [dx_t | dh_{t-1}], this thread's part
     d_cell = np.empty((r1 - r0, j1 - j0), da.dtype)                     # dh_t W_hr (with a projection)
     waits = 0
     for t in range(T - 1, -1, -1):
@@ -519,13 +552,21 @@ def _lstm_backward(d_out, d_hn, d_cn, W_hh_factors, direct, W_hr_t, lengths, row
         if shared:
             waits += 1
             barrier(arrived, k, waits)                                  # da[t] complete
-        if p1 > p0:
-            _product(da[t, r0:r1], W, dh_rec, direct)
+        if col1 > col0:
+            _product(da[t, r0:r1], W, dz, direct)
+        dx[t, r0:r1, i0:i1] = dz[:, :inputs]                            # zero on padded steps (da = 0)
         for n in range(r0, r1):
             if t < lengths[n]:
-                dh[n - r0] = dh_rec[n - r0]
+                dh[n - r0] = dz[n - r0, inputs:]
     dh0[r0:r1, p0:p1] = dh
     dc0[r0:r1, j0:j1] = dc
+
+
+@jit
+def _lstm_weight_grads(da, z, lo, hi):
+    """Rows lo..hi-1's part of dW = sum_t da_t^T z_t over all steps' rows (T B): da (T B, 4H), z (T B, K).
+    The caller adds the parts."""
+    return np.dot(da[lo:hi].T, z[lo:hi])
 
 
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
@@ -552,15 +593,15 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
 
 
 def _in_thread_order(A, units):
-    """A (W_ih, W_hh or b) with its gate axis (the first) in thread order: the rows [i f g o] of
-    thread k's units, thread after thread.
+    """A (W = [W_ih | W_hh | b] or its gradient) with its gate axis (the first) in thread order: the rows
+    [i f g o] of thread k's units, thread after thread.
 
     Thread k runs the hidden units units[k]..units[k+1]-1 of every sequence.
-    With the rows of each thread side by side, the block of W_ih, W_hh and b
-    it multiplies with is contiguous, and the row functions see an [i f g o]
-    row of their own. The rows move as whole blocks (slices), one pass over A.
-    With one block of units (the loop cut by sequences) the two orders agree:
-    A itself, not copied.
+    With the rows of each thread side by side, the block of W it multiplies
+    with is contiguous, and the row functions see an [i f g o] row of their
+    own. The rows move as whole blocks (slices), one pass over A. With one
+    block of units (the loop cut by sequences) the two orders agree: A
+    itself, not copied.
     """
     if units.size == 2:
         return A
@@ -568,7 +609,7 @@ def _in_thread_order(A, units):
 
 
 def _in_pytorch_order(grad, units):
-    """The gradient of W_ih, W_hh or b with its gate axis from thread order back to PyTorch's
+    """The gradient of W with its gate axis from thread order back to PyTorch's
     (the inverse of `_in_thread_order`)."""
     if units.size == 2:
         return grad
@@ -587,58 +628,86 @@ def _gate_blocks(units):
     return [slice(gate * H + j0, gate * H + j1) for j0, j1 in zip(bounds, bounds[1:]) for gate in range(4)]
 
 
+def _input_and_state_columns(W, I, i_units, p_units):
+    """[W_ih | W_hh] (4H, I + P), the first I + P columns of W, with each thread's columns side by side:
+    its input columns i0..i1-1, then its state columns I + p0..I + p1-1 (one thread: a view of W)."""
+    if i_units.size == 2:
+        return W[:, :I + p_units[-1]]
+    edges = zip(i_units[:-1], i_units[1:], p_units[:-1], p_units[1:])
+    return W[:, np.concatenate([np.r_[i0:i1, I + p0:I + p1] for i0, i1, p0, p1 in edges])]
+
+
 @one_blas_thread()
 def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     """The LSTM; its time loop is cut over the threads by sequences or by hidden units.
 
+    Each step is one product, a_t = z_t W^T with z_t = [x_t | h_{t-1} | 1]
+    (see above), not a product of x with W_ih for all steps before the loop
+    plus one with W_hh a step: K = I + P + 1 is a wider product than
+    either, which BLAS runs at a higher rate, and no (T, B, 4H) array of
+    x W_ih^T is written and read again.
+
     By sequences, each thread runs the whole time loop for its rows of the
-    batch and never waits for another. But each one multiplies h_{t-1} with
-    all of W_hh^T on every step, and when that product is too big for BLAS's
-    direct kernel (`_product`), BLAS copies ("packs") all of W_hh first, in
-    every thread, on every step. Then the loop is cut by hidden units instead:
-    each thread runs all the sequences for its block of units and packs only
-    its columns of W_hh^T; the threads wait for each other once a step
-    (``barrier``: all of h_t is ready before anyone multiplies it), twice with
-    a projection. Figures in benchmarks/README.md.
+    batch and never waits for another. But each one multiplies z_t with all
+    of W^T on every step, and when that product is too big for BLAS's direct
+    kernel (`_product`), BLAS copies ("packs") all of W first, in every
+    thread, on every step. Then the loop is cut by hidden units instead: each
+    thread runs all the sequences for its block of units and packs only its
+    columns of W^T; the threads wait for each other once a step (``barrier``:
+    all of h_t is ready before anyone multiplies it), twice with a
+    projection. Figures in benchmarks/README.md.
     """
-    x, h0, c0, W_ih, W_hh, lengths = _prepare(x, h0, c0, W_ih, W_hh, lengths=lengths)
+    x, h0, c0, lengths = _prepare(x, h0, c0, lengths=lengths)
     (T, B, I), P, H = x.shape, h0.shape[1], c0.shape[1]
+    K = I + P + 1
     project = W_hr is not None
     W_hr = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
-    threads = thread_count(max(B, H), T * B * 4 * H * (P + 8))
-    by_units = threads > 1 and not _direct(P, 4 * H)               # a step's whole product is packed
+    threads = thread_count(max(B, H), T * B * 4 * H * (K + 8))
+    by_units = threads > 1 and not _direct(K, 4 * H)               # a step's whole product is packed
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
     rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
-    W_ih, W_hh, b = (_in_thread_order(A, units) for A in (W_ih, W_hh, b_ih + b_hh))
+    W = _in_thread_order(np.concatenate([W_ih, W_hh, (b_ih + b_hh)[:, None]], axis=1), units)   # [W_ih | W_hh | b]
     (out,) = _empty_arrays(x.dtype, (T, B, P))
-    hs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, P), (T + 1, B, H), (T, B, 4 * H),
+    zs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, K), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
-    hs[0], cs[0] = h0, c0
-    # x W_ih^T for all steps in one product, written where the gates [i f g o] will be:
-    # each step turns its pre-activations into activations in place
-    in_parallel(_project, T * B, T * B * I * 4 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 4 * H))
-    direct = _direct(P, 4 * _widest(units))                         # step product: h_{t-1} W_hh^T
-    together(_lstm_forward, threads, _right_factors(W_hh.T, 4 * units, direct), direct, b, W_hr, lengths, rows,
-             units, p_units, out, hs, cs, gates, cell_out)
-    saved = (x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, hs, cs, cell_out, gates)
-    return out, hs[-1], cs[-1], saved
+    cs[0] = c0
+    direct = _direct(K, 4 * _widest(units))                         # step product: z_t W^T
+    together(_lstm_forward, threads, x, h0, _right_factors(W.T, 4 * units, direct), direct, W_hr, lengths, rows,
+             units, p_units, out, zs, cs, gates, cell_out)
+    saved = (W, W_hr, lengths, rows, units, p_units, zs, cs, cell_out, gates)
+    return out, zs[T, :, I:I + P], cs[T], saved
 
 
 @one_blas_thread()
 def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
-    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)"""
+    """-> dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr (None without a projection)
+
+    Cut by units, thread k also makes its block of dx's columns (the input
+    features i_units[k]..i_units[k+1]-1), so that its step product, with
+    [W_ih | W_hh]'s columns of its features and its output units side by
+    side, is one product.
+    """
     d_hn, d_cn = np.ascontiguousarray(d_hn), np.ascontiguousarray(d_cn)          # d_out: any strides (see `_prepare`)
-    x, W_ih, W_hh, W_hr, lengths, rows, units, p_units, hs, cs, cell_out, gates = saved
-    (T, B, _), P, H = x.shape, d_out.shape[2], cs.shape[2]
+    W, W_hr, lengths, rows, units, p_units, zs, cs, cell_out, gates = saved
+    (T, B, G), P, H, K = gates.shape, d_out.shape[2], cs.shape[2], zs.shape[2]
+    I = K - P - 1
     project = W_hr.shape[0] > 0
     threads = max(rows.size, units.size) - 1
-    da, dhs = _empty_arrays(x.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
-    (dx,), dh0, dc0 = _empty_arrays(x.dtype, x.shape), np.empty((B, P), x.dtype), np.empty((B, H), x.dtype)
-    direct = _direct(4 * H, _widest(p_units))                       # step product: da_t W_hh
-    together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W_hh, p_units, direct), direct,
-             _transposed(W_hr), lengths, rows, units, p_units, cs, gates, da, dhs, dh0, dc0)
-    dW_ih, dW_hh, db = (_in_pytorch_order(grad, units) for grad in _weight_grads_over_steps(da, da, x, hs, W_ih, dx))
+    i_units = split(I, units.size - 1)
+    da, dhs = _empty_arrays(zs.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
+    (dx,), dh0, dc0 = _empty_arrays(zs.dtype, (T, B, I)), np.empty((B, P), zs.dtype), np.empty((B, H), zs.dtype)
+    columns = i_units + p_units                                     # thread k's columns of [W_ih | W_hh]
+    direct = _direct(G, _widest(columns))                           # step product: da_t [W_ih | W_hh]
+    together(_lstm_backward, threads, d_out, d_hn, d_cn,
+             _right_factors(_input_and_state_columns(W, I, i_units, p_units), columns, direct), direct,
+             _transposed(W_hr), lengths, rows, units, p_units, i_units, cs, gates, da, dhs, dx, dh0, dc0)
+    dW, *others = in_parallel(_lstm_weight_grads, T * B, T * B * G * K, da.reshape(T * B, G),
+                              zs[:T].reshape(T * B, K))
+    for other in others:                                            # each thread's new array: add in place
+        dW += other
+    dW = _in_pytorch_order(dW, units)
+    dW_ih, dW_hh, db = dW[:, :I], dW[:, I:I + P], dW[:, K - 1]
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
         dW_hr = dhs.reshape(T * B, P).T @ cell_out.reshape(T * B, H)   # no contiguous copy of dhs^T
