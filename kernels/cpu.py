@@ -440,7 +440,7 @@ def _lstm_forward(x, h0, W_factors, direct, W_hr, lengths, rows, units, p_units,
     (`_in_thread_order`).
     """
     T, B, I = x.shape
-    P, K = out.shape[2], zs.shape[2]
+    K = zs.shape[2]
     (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
     g0, g1 = 4 * j0, 4 * j1                                             # this thread's gate columns
     shared = units.size > 2                                             # each step's h is made by all threads
