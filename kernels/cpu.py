@@ -439,7 +439,7 @@ def _lstm_forward(x, h0, W_factors, direct, W_hr, lengths, rows, units, p_units,
     cell_out (T, B, H) = o * tanh(c_t) (with W_hr (P, H) not empty). The gate axis is in thread order
     (`_in_thread_order`).
     """
-    T, B, I = x.shape
+    T, I = x.shape[0], x.shape[2]
     K = zs.shape[2]
     (r0, r1), (j0, j1), (p0, p1) = _block_of(rows, k), _block_of(units, k), _block_of(p_units, k)
     g0, g1 = 4 * j0, 4 * j1                                             # this thread's gate columns
