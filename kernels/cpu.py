@@ -217,30 +217,42 @@ def _direct(K, N):
     return SMALL_PRODUCT // max(1, K * N) >= DIRECT_MIN_ROWS
 
 
-def _widest(bounds):
-    """The size of the largest block of a cut (bounds c0 < c1 < ...)."""
+def _widest(blocks):
+    """The widest thread's number of columns (see `_right_factors`)."""
+    return max(sum(c1 - c0 for c0, c1 in ranges) for ranges in blocks)
+
+
+def _cut(bounds):
+    """Thread k's columns c_k..c_{k+1}-1 of a cut (bounds c_0 < c_1 < ...), as `_right_factors` takes them."""
     edges = bounds.tolist()
-    return max(c1 - c0 for c0, c1 in zip(edges, edges[1:]))
+    return [[(c0, c1)] for c0, c1 in zip(edges, edges[1:])]
 
 
-def _right_factors(F, bounds, direct):
-    """The right factor F (K, N) of a step's product, cut into the threads' column blocks
-    F[:, c0:c1] (bounds c0 < c1 < ...) as `_product` takes them: row k of the result holds block k,
-    the block itself (K, c1 - c0) when `direct`, else its transpose (c1 - c0, K), flattened
-    (`_factor_of` takes it out). Only that orientation is made.
+def _right_factors(F, blocks, direct):
+    """The right factor F (K, N) of a step's product, cut into the threads' blocks as `_product`
+    takes them. blocks[k] lists thread k's column ranges (c0, c1) of F, which its block puts side
+    by side; row k of the result holds the block (K, width) when `direct`, else its transpose
+    (width, K), flattened (`_factor_of` takes it out). Only that orientation is made.
 
     Every block starts on a 64-byte boundary (a cache line, one AVX-512
     vector). BLAS's kernels load the factor a vector at a time; off the
     boundary, a vector straddles two cache lines and costs two loads, and
     the step products run up to a third slower (benchmarks/README.md).
     """
-    K, widths = F.shape[0], np.diff(bounds)
-    line = 64 // F.itemsize
-    (blocks,) = _empty_arrays(F.dtype, (widths.size, -(-K * int(widths.max()) // line) * line))
-    for block, c0, c1 in zip(blocks, bounds[:-1], bounds[1:]):
-        part = F[:, c0:c1] if direct else F[:, c0:c1].T
-        _transposed(part.T, out=block[:part.size].reshape(part.shape))
-    return blocks
+    K, line = F.shape[0], 64 // F.itemsize
+    (factors,) = _empty_arrays(F.dtype, (len(blocks), -(-K * _widest(blocks) // line) * line))
+    for row, ranges in zip(factors, blocks):
+        width = sum(c1 - c0 for c0, c1 in ranges)
+        block = row[:K * width].reshape((K, width) if direct else (width, K))
+        start = 0
+        for c0, c1 in ranges:
+            s0, start = start, start + c1 - c0
+            part, target = (F[:, c0:c1], block[:, s0:start]) if direct else (F[:, c0:c1].T, block[s0:start])
+            if part.strides[1] == part.itemsize:                    # rows stored as the target's: copied as they are
+                target[...] = part
+            else:
+                _transposed(part.T, out=target)
+    return factors
 
 
 @jit
@@ -437,7 +449,7 @@ def _lstm_forward(x, h0, W_factors, direct, W_hr, lengths, rows, units, p_units,
     j0..j1-1 and, with a projection, output units p0..p1-1. Fills zs (T + 1, B, K) with z_t = [x_t | h_{t-1} | 1]
     (the state part of zs[T] is h_n), out (T, B, P), cs (T + 1, B, H) from cs[0] = c0, gates (T, B, 4H), and
     cell_out (T, B, H) = o * tanh(c_t) (with W_hr (P, H) not empty). The gate axis is in thread order
-    (`_in_thread_order`).
+    (`_stacked_weights`).
     """
     T, I = x.shape[0], x.shape[2]
     K = zs.shape[2]
@@ -520,13 +532,13 @@ def _lstm_backward(d_out, d_hn, d_cn, F_factors, direct, W_hr_t, lengths, rows, 
     (r0, r1), (j0, j1) = _block_of(rows, k), _block_of(units, k)
     (p0, p1), (i0, i1) = _block_of(p_units, k), _block_of(i_units, k)
     g0, g1 = 4 * j0, 4 * j1
-    col0, col1, inputs = i0 + p0, i1 + p1, i1 - i0                     # this thread's columns of [W_ih | W_hh]
+    inputs = i1 - i0
     shared = units.size > 2
     project = W_hr_t.shape[0] > 0
-    W = _factor_of(F_factors, k if shared else 0, G, col1 - col0, direct)   # see `_right_factors`
+    W = _factor_of(F_factors, k if shared else 0, G, inputs + p1 - p0, direct)   # see `_right_factors`
     dh = d_hn[r0:r1, p0:p1].copy()
     dc = d_cn[r0:r1, j0:j1].copy()
-    dz = np.empty((r1 - r0, col1 - col0), da.dtype)                         # [dx_t | dh_{t-1}], this thread's part
+    dz = np.empty((r1 - r0, inputs + p1 - p0), da.dtype)                # [dx_t | dh_{t-1}], this thread's part
     d_cell = np.empty((r1 - r0, j1 - j0), da.dtype)                     # dh_t W_hr (with a projection)
     waits = 0
     for t in range(T - 1, -1, -1):
@@ -552,7 +564,7 @@ def _lstm_backward(d_out, d_hn, d_cn, F_factors, direct, W_hr_t, lengths, rows, 
         if shared:
             waits += 1
             barrier(arrived, k, waits)                                  # da[t] complete
-        if col1 > col0:
+        if dz.shape[1] > 0:
             _product(da[t, r0:r1], W, dz, direct)
         dx[t, r0:r1, i0:i1] = dz[:, :inputs]                            # zero on padded steps (da = 0)
         for n in range(r0, r1):
@@ -592,49 +604,44 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
     return _lstm_seq_backward(d_out, d_hn, d_cn, saved)
 
 
-def _in_thread_order(A, units):
-    """A (W = [W_ih | W_hh | b] or its gradient) with its gate axis (the first) in thread order: the rows
+def _stacked_weights(W_ih, W_hh, b, units):
+    """W = [W_ih | W_hh | b] (4H, K) with its gate axis (the rows) in thread order: the rows
     [i f g o] of thread k's units, thread after thread.
 
     Thread k runs the hidden units units[k]..units[k+1]-1 of every sequence.
     With the rows of each thread side by side, the block of W it multiplies
     with is contiguous, and the row functions see an [i f g o] row of their
-    own. The rows move as whole blocks (slices), one pass over A. With one
-    block of units (the loop cut by sequences) the two orders agree: A
-    itself, not copied.
+    own. The rows move as whole blocks (slices), in the one pass that stacks
+    W. With one block of units (the loop cut by sequences) the two orders agree.
     """
-    if units.size == 2:
-        return A
-    return np.concatenate([A[rows] for rows in _gate_blocks(units)])
+    I, P = W_ih.shape[1], W_hh.shape[1]
+    W = np.empty((W_ih.shape[0], I + P + 1), W_ih.dtype)
+    for to, rows in _gate_blocks(units):
+        W[to, :I], W[to, I:I + P], W[to, I + P] = W_ih[rows], W_hh[rows], b[rows]
+    return W
 
 
 def _in_pytorch_order(grad, units):
-    """The gradient of W with its gate axis from thread order back to PyTorch's
-    (the inverse of `_in_thread_order`)."""
+    """The gradient of W with its gate axis from thread order back to PyTorch's (see `_stacked_weights`)."""
     if units.size == 2:
         return grad
-    back, start = np.empty_like(grad), 0
-    for rows in _gate_blocks(units):
-        back[rows] = grad[start:start + rows.stop - rows.start]
-        start += rows.stop - rows.start
+    back = np.empty_like(grad)
+    for to, rows in _gate_blocks(units):
+        back[rows] = grad[to]
     return back
 
 
 def _gate_blocks(units):
-    """The gate axis's blocks in thread order, as slices of PyTorch's order: for each thread's
-    units j0..j1-1, the rows of gate i, f, g, o (gate * H + j0 .. gate * H + j1 - 1)."""
+    """The gate axis's blocks, thread after thread: for each thread's units j0..j1-1 and each gate
+    i, f, g, o, the slice of rows it takes in thread order and the slice gate * H + j0 .. gate * H + j1 - 1
+    of PyTorch's order."""
     bounds = units.tolist()
-    H = bounds[-1]
-    return [slice(gate * H + j0, gate * H + j1) for j0, j1 in zip(bounds, bounds[1:]) for gate in range(4)]
-
-
-def _input_and_state_columns(W, I, i_units, p_units):
-    """[W_ih | W_hh] (4H, I + P), the first I + P columns of W, with each thread's columns side by side:
-    its input columns i0..i1-1, then its state columns I + p0..I + p1-1 (one thread: a view of W)."""
-    if i_units.size == 2:
-        return W[:, :I + p_units[-1]]
-    edges = zip(i_units[:-1], i_units[1:], p_units[:-1], p_units[1:])
-    return W[:, np.concatenate([np.r_[i0:i1, I + p0:I + p1] for i0, i1, p0, p1 in edges])]
+    H, start, blocks = bounds[-1], 0, []
+    for j0, j1 in zip(bounds, bounds[1:]):
+        for gate in range(4):
+            blocks.append((slice(start, start + j1 - j0), slice(gate * H + j0, gate * H + j1)))
+            start += j1 - j0
+    return blocks
 
 
 @one_blas_thread()
@@ -667,13 +674,14 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
     rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
-    W = _in_thread_order(np.concatenate([W_ih, W_hh, (b_ih + b_hh)[:, None]], axis=1), units)   # [W_ih | W_hh | b]
+    W = _stacked_weights(W_ih, W_hh, b_ih + b_hh, units)            # [W_ih | W_hh | b]
     (out,) = _empty_arrays(x.dtype, (T, B, P))
     zs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, K), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
     cs[0] = c0
-    direct = _direct(K, 4 * _widest(units))                         # step product: z_t W^T
-    together(_lstm_forward, threads, x, h0, _right_factors(W.T, 4 * units, direct), direct, W_hr, lengths, rows,
+    gate_columns = _cut(4 * units)                                  # thread k's rows of W: its gates' columns of W^T
+    direct = _direct(K, _widest(gate_columns))                      # step product: z_t W^T
+    together(_lstm_forward, threads, x, h0, _right_factors(W.T, gate_columns, direct), direct, W_hr, lengths, rows,
              units, p_units, out, zs, cs, gates, cell_out)
     saved = (W, W_hr, lengths, rows, units, p_units, zs, cs, cell_out, gates)
     return out, zs[T, :, I:I + P], cs[T], saved
@@ -697,10 +705,10 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     i_units = split(I, units.size - 1)
     da, dhs = _empty_arrays(zs.dtype, gates.shape, d_out.shape if project else (0, 0, 0))
     (dx,), dh0, dc0 = _empty_arrays(zs.dtype, (T, B, I)), np.empty((B, P), zs.dtype), np.empty((B, H), zs.dtype)
-    columns = i_units + p_units                                     # thread k's columns of [W_ih | W_hh]
+    columns = [[(i0, i1), (I + p0, I + p1)]                         # thread k's columns of W = [W_ih | W_hh | b]
+               for i0, i1, p0, p1 in zip(i_units[:-1], i_units[1:], p_units[:-1], p_units[1:])]
     direct = _direct(G, _widest(columns))                           # step product: da_t [W_ih | W_hh]
-    together(_lstm_backward, threads, d_out, d_hn, d_cn,
-             _right_factors(_input_and_state_columns(W, I, i_units, p_units), columns, direct), direct,
+    together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W, columns, direct), direct,
              _transposed(W_hr), lengths, rows, units, p_units, i_units, cs, gates, da, dhs, dx, dh0, dc0)
     dW, *others = in_parallel(_lstm_weight_grads, T * B, T * B * G * K, da.reshape(T * B, G),
                               zs[:T].reshape(T * B, K))
@@ -813,7 +821,7 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
     direct = _direct(H, 3 * H)                                      # step product: h_{t-1} W_hh^T
-    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, _right_factors(W_hh.T, split(3 * H, 1), direct),
+    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, _right_factors(W_hh.T, [[(0, 3 * H)]], direct),
                 direct, b_ih, b_hh, lengths, out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
@@ -828,7 +836,7 @@ def gru_seq_backward(d_out, d_hn, saved):
     (dx,) = _empty_arrays(x.dtype, x.shape)
     direct = _direct(3 * H, H)                                      # step product: dha_t W_hh
     dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
-                                    _right_factors(W_hh, split(H, 1), direct), direct, lengths, hs, gates, ha_n,
+                                    _right_factors(W_hh, [[(0, H)]], direct), direct, lengths, hs, gates, ha_n,
                                     dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
@@ -1063,7 +1071,7 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     hs, xa = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H))
     in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
     direct = _direct(H, H)                                          # step products: h_{t-1} W_hh^T, da_t W_hh
-    in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, _right_factors(W_hh.T, split(H, 1), direct), direct,
+    in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, _right_factors(W_hh.T, [[(0, H)]], direct), direct,
                 b_ih + b_hh, lengths, relu, out, hs, xa)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
 
@@ -1077,7 +1085,7 @@ def rnn_seq_backward(d_out, d_hn, saved):
     (da,), (dx,) = _empty_arrays(x.dtype, d_out.shape), _empty_arrays(x.dtype, x.shape)
     direct = _direct(H, H)
     dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn,
-                                    _right_factors(W_hh, split(H, 1), direct), direct, lengths, hs, bool(relu), da))
+                                    _right_factors(W_hh, [[(0, H)]], direct), direct, lengths, hs, bool(relu), da))
     dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db, db.copy()
 

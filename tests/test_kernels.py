@@ -186,39 +186,47 @@ def test_step_product_whole_or_in_row_blocks(M, K, N):
     direct = cpu._direct(K, N)
     assert direct == (K * N < 10 ** 6 // 8)
     out = np.empty((M, N))
-    cpu._product(a, cpu._factor_of(cpu._right_factors(F, cpu.split(N, 1), direct), 0, K, N, direct), out, direct)
+    cpu._product(a, cpu._factor_of(cpu._right_factors(F, [[(0, N)]], direct), 0, K, N, direct), out, direct)
     np.testing.assert_allclose(out, a @ F, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("units", [[0, 5], [0, 2, 5], [0, 1, 3, 5]])
-def test_thread_order_gives_each_thread_its_gates_and_comes_back(units):
-    """Thread k's block of the gate axis is [i f g o] of its units; _in_pytorch_order undoes it."""
-    H, units = 5, np.array(units)
-    A = np.arange(4 * H * 3).reshape(4 * H, 3)                     # row gate * H + j of PyTorch's order
-    ordered = cpu._in_thread_order(A, units)
+def test_stacked_weights_give_each_thread_its_gates_and_come_back(units):
+    """W = [W_ih | W_hh | b]: thread k's block of the gate axis is [i f g o] of its units;
+    _in_pytorch_order undoes the order."""
+    H, units, rng = 5, np.array(units), np.random.default_rng(0)
+    W_ih, W_hh, b = rng.standard_normal((4 * H, 3)), rng.standard_normal((4 * H, 2)), rng.standard_normal(4 * H)
+    stacked = np.hstack([W_ih, W_hh, b[:, None]])                  # row gate * H + j of PyTorch's order
+    W = cpu._stacked_weights(W_ih, W_hh, b, units)
     start = 0
     for j0, j1 in zip(units[:-1], units[1:]):
         for gate in range(4):
-            np.testing.assert_array_equal(ordered[start:start + j1 - j0], A[gate * H + j0:gate * H + j1])
+            np.testing.assert_array_equal(W[start:start + j1 - j0], stacked[gate * H + j0:gate * H + j1])
             start += j1 - j0
-    np.testing.assert_array_equal(cpu._in_pytorch_order(ordered, units), A)
-    np.testing.assert_array_equal(cpu._in_pytorch_order(cpu._in_thread_order(A[:, 0], units), units), A[:, 0])
+    np.testing.assert_array_equal(cpu._in_pytorch_order(W, units), stacked)
 
 
 @pytest.mark.parametrize("direct", [True, False])
-@pytest.mark.parametrize("bounds", [[0, 12], [0, 5, 12], [0, 4, 8, 12], [0, 3, 3, 12]])
+@pytest.mark.parametrize("blocks", [[[(0, 12)]], [[(0, 5)], [(5, 12)]], [[(0, 4)], [(4, 8)], [(8, 12)]],
+                                    [[(0, 3)], [(3, 3)], [(3, 12)]], [[(0, 2), (6, 9)], [(2, 6), (9, 12)]]])
 @pytest.mark.parametrize("given", ["F", "F^T viewed"])
-def test_right_factors_are_the_threads_column_blocks(direct, bounds, given):
-    """Block k is F[:, c0:c1] (direct) or its transpose, whichever way F is stored, and starts on a cache line."""
-    rng = np.random.default_rng(len(bounds))
+def test_right_factors_are_the_threads_column_blocks(direct, blocks, given):
+    """Block k is thread k's column ranges of F side by side (direct) or its transpose, whichever way F is
+    stored, and starts on a cache line."""
+    rng = np.random.default_rng(len(blocks))
     F = rng.standard_normal((7, 12)).astype(np.float32)
     F_in = F if given == "F" else np.ascontiguousarray(F.T).T
-    blocks = cpu._right_factors(F_in, np.array(bounds), direct)
-    assert blocks.shape[0] == len(bounds) - 1
-    for k, (c0, c1) in enumerate(zip(bounds[:-1], bounds[1:])):
-        assert blocks[k].ctypes.data % 64 == 0
-        block = cpu._factor_of(blocks, k, 7, c1 - c0, direct)
-        np.testing.assert_array_equal(block, F[:, c0:c1] if direct else F[:, c0:c1].T)
+    factors = cpu._right_factors(F_in, blocks, direct)
+    assert factors.shape[0] == len(blocks)
+    for k, ranges in enumerate(blocks):
+        assert factors[k].ctypes.data % 64 == 0
+        expected = np.hstack([F[:, c0:c1] for c0, c1 in ranges])
+        block = cpu._factor_of(factors, k, 7, expected.shape[1], direct)
+        np.testing.assert_array_equal(block, expected if direct else expected.T)
+
+
+def test_cut_gives_each_thread_one_range():
+    assert cpu._cut(np.array([0, 3, 3, 8])) == [[(0, 3)], [(3, 3)], [(3, 8)]]
 
 
 @njit(nogil=True)
