@@ -650,9 +650,12 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
 
     Each step is one product, a_t = z_t W^T with z_t = [x_t | h_{t-1} | 1]
     (see above), not a product of x with W_ih for all steps before the loop
-    plus one with W_hh a step: K = I + P + 1 is a wider product than
-    either, which BLAS runs at a higher rate, and no (T, B, 4H) array of
-    x W_ih^T is written and read again.
+    plus one with W_hh a step: the input's part of the step product runs at
+    the rate of the state's, where the product of all steps by W_ih (a thin
+    one, K = I) ran slower, and no (T, B, 4H) array of x W_ih^T is written
+    before the loop and read again in it. Backward likewise makes dx with
+    dh_{t-1}, and dW_ih, dW_hh and db in one product, instead of passing
+    over da four times.
 
     By sequences, each thread runs the whole time loop for its rows of the
     batch and never waits for another. But each one multiplies z_t with all
