@@ -279,7 +279,8 @@ def _weight_grads(dxa, dha, x, h, W_ih, dx, lo, hi):
     dW_ih = sum dxa^T x, dW_hh = sum dha^T h_{t-1}, db = sum dxa (see reference); the caller adds the parts.
 
     dxa, dha (T B, GH) are the gradients of the input's and the hidden part's pre-activations:
-    the same array for the RNN, two for the GRU. x (T B, I), h (T B, H) holds h_{t-1} of every row.
+    two arrays for the GRU, whose reset gate makes them differ (the LSTM and the RNN take dW in one
+    product instead: `_stacked_weight_grads`). x (T B, I), h (T B, H) holds h_{t-1} of every row.
     """
     dxa, dha = dxa[lo:hi], dha[lo:hi]
     np.dot(dxa, W_ih, dx[lo:hi])
@@ -400,21 +401,77 @@ def _prepare(x, *arrays, lengths):
 
 
 # --------------------------------------------------------------------------
-# LSTM
+# One product a step: z_t = [x_t | h_{t-1} | 1]  (LSTM and RNN)
 # --------------------------------------------------------------------------
 #
-# One product a step makes the pre-activations of all four gates, from the input, the state
-# and the bias at once:
+# One product a step makes the pre-activations of all gates, from the input, the state and
+# the bias at once:
 #
-#     z_t = [x_t | h_{t-1} | 1]        (B, K), K = I + P + 1
-#     W   = [W_ih | W_hh | b]          (4H, K), b = b_ih + b_hh
-#     a_t = z_t W^T                    (B, 4H)
+#     z_t = [x_t | h_{t-1} | 1]        (B, K), K = I + P + 1 (P = H without a projection)
+#     W   = [W_ih | W_hh | b]          (G H, K), b = b_ih + b_hh
+#     a_t = z_t W^T                    (B, G H)
 #
 # and backward runs it the other way round:
 #
 #     [dx_t | dh_{t-1}] = da_t [W_ih | W_hh]         one product a step
 #     dW = sum_t da_t^T z_t                           one product over all steps' rows;
 #                                                     its column blocks are dW_ih, dW_hh, db
+#
+# The GRU cannot: its reset gate scales only the state's part of its candidate.
+
+def _stacked_weights(W_ih, W_hh, b, units, gates):
+    """W = [W_ih | W_hh | b] (G H, K) of a cell with G `gates`, its gate axis (the rows) in thread
+    order: the rows of each gate of thread k's units, thread after thread.
+
+    The LSTM's thread k runs the hidden units units[k]..units[k+1]-1 of every
+    sequence. With the rows of each thread side by side, the block of W it
+    multiplies with is contiguous, and the row functions see an [i f g o]
+    row of their own. The rows move as whole blocks (slices), in the one
+    pass that stacks W. With one block of units (a loop cut by sequences)
+    the two orders agree.
+    """
+    I, P = W_ih.shape[1], W_hh.shape[1]
+    W = np.empty((W_ih.shape[0], I + P + 1), W_ih.dtype)
+    for to, rows in _gate_blocks(units, gates):
+        W[to, :I], W[to, I:I + P], W[to, I + P] = W_ih[rows], W_hh[rows], b[rows]
+    return W
+
+
+def _gate_blocks(units, gates):
+    """The gate axis's blocks, thread after thread: for each thread's units j0..j1-1 and each gate
+    (i, f, g, o for the LSTM), the slice of rows it takes in thread order and the slice
+    gate * H + j0 .. gate * H + j1 - 1 of PyTorch's order."""
+    bounds = units.tolist()
+    H, start, blocks = bounds[-1], 0, []
+    for j0, j1 in zip(bounds, bounds[1:]):
+        for gate in range(gates):
+            blocks.append((slice(start, start + j1 - j0), slice(gate * H + j0, gate * H + j1)))
+            start += j1 - j0
+    return blocks
+
+
+@jit
+def _stacked_weight_grads_part(da, z, lo, hi):
+    """Rows lo..hi-1's part of dW = sum_t da_t^T z_t over all steps' rows (T B): da (T B, G H), z (T B, K)."""
+    return np.dot(da[lo:hi].T, z[lo:hi])
+
+
+def _stacked_weight_grads(da, zs):
+    """dW = sum_t da_t^T z_t (G H, K) for W = [W_ih | W_hh | b]: one product over all steps' rows,
+    da (T, B, G H), zs (T + 1, B, K) holding z_t = [x_t | h_{t-1} | 1]. Its column blocks are
+    dW_ih, dW_hh and db."""
+    (T, B, G), K = da.shape, zs.shape[2]
+    dW, *others = in_parallel(_stacked_weight_grads_part, T * B, T * B * G * K, da.reshape(T * B, G),
+                              zs[:T].reshape(T * B, K))
+    for other in others:                                            # each thread's new array: add in place
+        dW += other
+    return dW
+
+
+
+# --------------------------------------------------------------------------
+# LSTM
+# --------------------------------------------------------------------------
 
 @jit
 def _lstm_step_row(a, gates, c_prev, c, h):
@@ -574,13 +631,6 @@ def _lstm_backward(d_out, d_hn, d_cn, F_factors, direct, W_hr_t, lengths, rows, 
     dc0[r0:r1, j0:j1] = dc
 
 
-@jit
-def _lstm_weight_grads(da, z, lo, hi):
-    """Rows lo..hi-1's part of dW = sum_t da_t^T z_t over all steps' rows (T B): da (T B, 4H), z (T B, K).
-    The caller adds the parts."""
-    return np.dot(da[lo:hi].T, z[lo:hi])
-
-
 def lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     """-> out (T, B, H), h_n, c_n, saved
 
@@ -604,44 +654,14 @@ def lstm_projected_seq_backward(d_out, d_hn, d_cn, saved):
     return _lstm_seq_backward(d_out, d_hn, d_cn, saved)
 
 
-def _stacked_weights(W_ih, W_hh, b, units):
-    """W = [W_ih | W_hh | b] (4H, K) with its gate axis (the rows) in thread order: the rows
-    [i f g o] of thread k's units, thread after thread.
-
-    Thread k runs the hidden units units[k]..units[k+1]-1 of every sequence.
-    With the rows of each thread side by side, the block of W it multiplies
-    with is contiguous, and the row functions see an [i f g o] row of their
-    own. The rows move as whole blocks (slices), in the one pass that stacks
-    W. With one block of units (the loop cut by sequences) the two orders agree.
-    """
-    I, P = W_ih.shape[1], W_hh.shape[1]
-    W = np.empty((W_ih.shape[0], I + P + 1), W_ih.dtype)
-    for to, rows in _gate_blocks(units):
-        W[to, :I], W[to, I:I + P], W[to, I + P] = W_ih[rows], W_hh[rows], b[rows]
-    return W
-
-
 def _in_pytorch_order(grad, units):
     """The gradient of W with its gate axis from thread order back to PyTorch's (see `_stacked_weights`)."""
     if units.size == 2:
         return grad
     back = np.empty_like(grad)
-    for to, rows in _gate_blocks(units):
+    for to, rows in _gate_blocks(units, 4):
         back[rows] = grad[to]
     return back
-
-
-def _gate_blocks(units):
-    """The gate axis's blocks, thread after thread: for each thread's units j0..j1-1 and each gate
-    i, f, g, o, the slice of rows it takes in thread order and the slice gate * H + j0 .. gate * H + j1 - 1
-    of PyTorch's order."""
-    bounds = units.tolist()
-    H, start, blocks = bounds[-1], 0, []
-    for j0, j1 in zip(bounds, bounds[1:]):
-        for gate in range(4):
-            blocks.append((slice(start, start + j1 - j0), slice(gate * H + j0, gate * H + j1)))
-            start += j1 - j0
-    return blocks
 
 
 @one_blas_thread()
@@ -677,7 +697,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
     rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
-    W = _stacked_weights(W_ih, W_hh, b_ih + b_hh, units)            # [W_ih | W_hh | b]
+    W = _stacked_weights(W_ih, W_hh, b_ih + b_hh, units, 4)         # [W_ih | W_hh | b]
     (out,) = _empty_arrays(x.dtype, (T, B, P))
     zs, cs, gates, cell_out = _empty_arrays(x.dtype, (T + 1, B, K), (T + 1, B, H), (T, B, 4 * H),
                                             (T, B, H) if project else (0, 0, 0))
@@ -713,11 +733,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     direct = _direct(G, _widest(columns))                           # step product: da_t [W_ih | W_hh]
     together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W, columns, direct), direct,
              _transposed(W_hr), lengths, rows, units, p_units, i_units, cs, gates, da, dhs, dx, dh0, dc0)
-    dW, *others = in_parallel(_lstm_weight_grads, T * B, T * B * G * K, da.reshape(T * B, G),
-                              zs[:T].reshape(T * B, K))
-    for other in others:                                            # each thread's new array: add in place
-        dW += other
-    dW = _in_pytorch_order(dW, units)
+    dW = _in_pytorch_order(_stacked_weight_grads(da, zs), units)
     dW_ih, dW_hh, db = dW[:, :I], dW[:, I:I + P], dW[:, K - 1]
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
@@ -1000,34 +1016,37 @@ def gru_reset_before_seq_backward(d_out, d_hn, saved):
 # --------------------------------------------------------------------------
 
 @jit
-def _rnn_step_row(a, ha, b, h, relu):
-    """One Elman step of one sequence: a (H,) holds x_t W_ih^T; h = tanh or relu(a + ha + b)."""
+def _rnn_step_row(a, h, relu):
+    """One Elman step of one sequence: h (H,) = tanh or relu of a (H,) = z_t W^T (see "One product a step")."""
     zero = h.dtype.type(0)
     if relu:
         for j in range(h.size):
-            h[j] = max(a[j] + ha[j] + b[j], zero)
+            h[j] = max(a[j], zero)
     else:
         for j in range(h.size):
-            h[j] = tanh(a[j] + ha[j] + b[j])
+            h[j] = tanh(a[j])
 
 
 @jit
-def _rnn_forward(h0, W_hh_factor, direct, b, lengths, relu, out, hs, xa, lo, hi):
-    """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H) and hs (T + 1, B, H);
-    xa (T, B, H) holds x W_ih^T."""
-    T, H = xa.shape[0], hs.shape[2]
-    ha = np.empty((hi - lo, H), hs.dtype)                           # h_{t-1} W_hh^T
-    W = _factor_of(W_hh_factor, 0, H, H, direct)                    # W_hh^T (direct) or W_hh: see `_right_factors`
-    hs[0, lo:hi] = h0[lo:hi]
+def _rnn_forward(x, h0, W_factors, direct, lengths, relu, out, zs, lo, hi):
+    """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H) and of
+    zs (T + 1, B, K) with z_t = [x_t | h_{t-1} | 1] (the state part of zs[T] is h_n)."""
+    T, I, H, K = x.shape[0], x.shape[2], out.shape[2], zs.shape[2]
+    zs[:T, lo:hi, :I] = x[:, lo:hi]
+    zs[:T, lo:hi, K - 1] = 1
+    zs[0, lo:hi, I:I + H] = h0[lo:hi]
+    W = _factor_of(W_factors, 0, K, H, direct)                      # see `_right_factors`
+    a = np.empty((hi - lo, H), zs.dtype)                            # z_t W^T
     for t in range(T):
-        _product(hs[t, lo:hi], W, ha, direct)
+        _product(zs[t, lo:hi], W, a, direct)
         for n in range(lo, hi):
+            h = zs[t + 1, n, I:I + H]                               # h_t
             if t >= lengths[n]:                                     # padded: carry state
-                hs[t + 1, n] = hs[t, n]
+                h[:] = zs[t, n, I:I + H]
                 out[t, n] = 0
                 continue
-            _rnn_step_row(xa[t, n], ha[n - lo], b, hs[t + 1, n], relu)
-            out[t, n] = hs[t + 1, n]
+            _rnn_step_row(a[n - lo], h, relu)
+            out[t, n] = h
 
 
 @jit
@@ -1043,52 +1062,59 @@ def _rnn_step_row_backward(h, dh_t, da, relu):
 
 
 @jit
-def _rnn_backward(d_out, d_hn, W_hh_factor, direct, lengths, hs, relu, da, lo, hi):
-    """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, H);
-    returns their dh_0 (hi - lo, H)."""
-    T, _, H = d_out.shape
+def _rnn_backward(d_out, d_hn, F_factors, direct, lengths, zs, relu, da, dx, lo, hi):
+    """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, H) and
+    dx (T, B, I); returns their dh_0 (hi - lo, H). F_factors: [W_ih | W_hh] (see `_right_factors`)."""
+    T, H, I = d_out.shape[0], d_out.shape[2], dx.shape[2]
     dh = d_hn[lo:hi].copy()
-    dh_rec = np.empty((hi - lo, H), da.dtype)                       # da_t W_hh
-    W = _factor_of(W_hh_factor, 0, H, H, direct)                    # W_hh (direct) or W_hh^T: see `_right_factors`
+    dz = np.empty((hi - lo, I + H), da.dtype)                       # [dx_t | dh_{t-1}] = da_t [W_ih | W_hh]
+    W = _factor_of(F_factors, 0, H, I + H, direct)                  # see `_right_factors`
     for t in range(T - 1, -1, -1):
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
                 da[t, n] = 0
                 continue
             dh[n - lo] += d_out[t, n]                               # dh_t
-            _rnn_step_row_backward(hs[t + 1, n], dh[n - lo], da[t, n], relu)
-        _product(da[t, lo:hi], W, dh_rec, direct)
+            _rnn_step_row_backward(zs[t + 1, n, I:I + H], dh[n - lo], da[t, n], relu)
+        _product(da[t, lo:hi], W, dz, direct)
+        dx[t, lo:hi] = dz[:, :I]                                    # zero on padded steps (da = 0)
         for n in range(lo, hi):
             if t < lengths[n]:
-                dh[n - lo] = dh_rec[n - lo]
+                dh[n - lo] = dz[n - lo, I:]
     return dh
 
 
 @one_blas_thread()
 def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="tanh"):
-    """-> out (T, B, H), h_n, saved"""
-    x, h0, W_ih, W_hh, lengths = _prepare(x, h0, W_ih, W_hh, lengths=lengths)
+    """-> out (T, B, H), h_n, saved
+
+    One product a step, a_t = z_t W^T with z_t = [x_t | h_{t-1} | 1] and
+    W = [W_ih | W_hh | b], as the LSTM's (see `_lstm_seq_forward`).
+    """
+    x, h0, lengths = _prepare(x, h0, lengths=lengths)
     relu = nonlinearity == "relu"
     (T, B, I), H = x.shape, h0.shape[1]
+    K = I + H + 1
+    W = _stacked_weights(W_ih, W_hh, b_ih + b_hh, split(H, 1), 1)  # [W_ih | W_hh | b]
     (out,) = _empty_arrays(x.dtype, (T, B, H))
-    hs, xa = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H))
-    in_parallel(_project, T * B, T * B * I * H, x.reshape(T * B, I), W_ih, xa.reshape(T * B, H))   # x W_ih^T
-    direct = _direct(H, H)                                          # step products: h_{t-1} W_hh^T, da_t W_hh
-    in_parallel(_rnn_forward, B, T * B * H * (H + 8), h0, _right_factors(W_hh.T, [[(0, H)]], direct), direct,
-                b_ih + b_hh, lengths, relu, out, hs, xa)
-    return out, hs[-1], (x, W_ih, W_hh, lengths, hs, np.array(relu))
+    (zs,) = _empty_arrays(x.dtype, (T + 1, B, K))
+    direct = _direct(K, H)                                          # step product: z_t W^T
+    in_parallel(_rnn_forward, B, T * B * H * (K + 8), x, h0, _right_factors(W.T, [[(0, H)]], direct), direct,
+                lengths, relu, out, zs)
+    return out, zs[T, :, I:I + H], (W, lengths, zs, np.array(relu))
 
 
 @one_blas_thread()
 def rnn_seq_backward(d_out, d_hn, saved):
     """-> dx, dh0, dW_ih, dW_hh, db_ih, db_hh"""
     d_hn = np.ascontiguousarray(d_hn)                                   # d_out: any strides (see `_prepare`)
-    x, W_ih, W_hh, lengths, hs, relu = saved
-    (T, B, _), H = x.shape, hs.shape[2]
-    (da,), (dx,) = _empty_arrays(x.dtype, d_out.shape), _empty_arrays(x.dtype, x.shape)
-    direct = _direct(H, H)
-    dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (H + 8), d_out, d_hn,
-                                    _right_factors(W_hh, [[(0, H)]], direct), direct, lengths, hs, bool(relu), da))
-    dW_ih, dW_hh, db = _weight_grads_over_steps(da, da, x, hs, W_ih, dx)
-    return dx, dh, dW_ih, dW_hh, db, db.copy()
-
+    W, lengths, zs, relu = saved
+    (T, B, H), K = d_out.shape, zs.shape[2]
+    I = K - H - 1
+    (da,), (dx,) = _empty_arrays(zs.dtype, (T, B, H)), _empty_arrays(zs.dtype, (T, B, I))
+    direct = _direct(H, I + H)                                      # step product: da_t [W_ih | W_hh]
+    dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (K + 8), d_out, d_hn,
+                                    _right_factors(W, [[(0, I + H)]], direct), direct, lengths, zs, bool(relu),
+                                    da, dx))
+    dW = _stacked_weight_grads(da, zs)
+    return dx, dh, dW[:, :I], dW[:, I:K - 1], dW[:, K - 1], dW[:, K - 1].copy()

@@ -197,7 +197,7 @@ def test_stacked_weights_give_each_thread_its_gates_and_come_back(units):
     H, units, rng = 5, np.array(units), np.random.default_rng(0)
     W_ih, W_hh, b = rng.standard_normal((4 * H, 3)), rng.standard_normal((4 * H, 2)), rng.standard_normal(4 * H)
     stacked = np.hstack([W_ih, W_hh, b[:, None]])                  # row gate * H + j of PyTorch's order
-    W = cpu._stacked_weights(W_ih, W_hh, b, units)
+    W = cpu._stacked_weights(W_ih, W_hh, b, units, 4)
     start = 0
     for j0, j1 in zip(units[:-1], units[1:]):
         for gate in range(4):

@@ -83,7 +83,9 @@ def test_dropout_between_layers(p, fused):
     model = ones_relu_rnn(100, p, fused)
     x = tr.ones(1, 1, 10)
     out = model(x)[0].data.reshape(-1)
-    np.testing.assert_array_equal(out, out[0])     # every unit sees the same kept inputs
+    # every unit sees the same kept inputs: equal up to float32 rounding (BLAS may add a row's terms
+    # in another order for some columns; one dropped input more or less moves a unit by 10/(1-p))
+    np.testing.assert_allclose(out, out[0], rtol=1e-6)
     if p == 1:
         assert out[0] == 0
     else:
