@@ -13,10 +13,10 @@ What makes them fast:
   calls SciPy's BLAS), in row blocks small enough for BLAS's direct kernel
   when its right factor is small (``_product``), and that factor is copied
   once per call to memory that starts on a cache line (``_right_factors``);
-- the LSTM makes all of a step's pre-activations in one product,
-  a_t = [x_t | h_{t-1} | 1] [W_ih | W_hh | b]^T (see its section); the GRU
-  and the RNN project the input of all T steps in one product before the
-  time loop (the GRU's reset gate scales only the state's part of its
+- the LSTM and the RNN make all of a step's pre-activations in one product,
+  a_t = [x_t | h_{t-1} | 1] [W_ih | W_hh | b]^T (section "One product a
+  step"); the GRU projects the input of all T steps in one product before
+  the time loop (its reset gate scales only the state's part of its
   candidate, so its two parts cannot be one product);
 - all cores: the sequences of a batch are independent, so each core runs the
   whole time loop for its own rows of the batch, and the products over all
@@ -43,7 +43,8 @@ What makes them fast:
   are kept and handed out again once nothing refers to them (``_block``), so
   big arrays are not page-faulted afresh on every call;
 - backward finds the pre-activation gradients ``da`` of all steps, then the
-  weight gradients are products over all steps (dW_hh = sum_t da_t^T h_{t-1});
+  weight gradients are products over all steps (dW_hh = sum_t da_t^T h_{t-1};
+  for the LSTM and the RNN all of W at once, dW = sum_t da_t^T z_t);
 - fast-math flags, ``error_model="numpy"`` (no division checks) and
   ``cache=True`` (compile once per machine). The flags are all of fastmath's
   except "nnan" and "ninf": with those, LLVM assumes exp never overflows and
