@@ -184,38 +184,55 @@ def _project(x, W, out, lo, hi):
 
 SMALL_PRODUCT = 10 ** 6      # multiply-adds up to which OpenBLAS multiplies directly, without packing (M N K <= 10^6)
 DIRECT_MIN_ROWS = 8          # rows a block of the direct kernel needs to beat one packed product
+TILE = 64                    # columns of the right factor in one direct product: 4 cache lines of float32
 
 
 @jit
-def _product(a, W, out, direct):
-    """out = a @ F for a (M, K) and the right factor F (K, N) of one step's recurrent product,
-    given as W = F when `direct`, else as W = F^T (N, K); C-contiguous either way.
+def _product(a, tiles, out, width):
+    """out = a @ F for a (M, K) and the right factor F (K, N) of one step's product, as
+    `_right_factors` lays it out: tiles[j] holds F's columns j width .. (j + 1) width - 1 as a
+    (K, w) array, flattened; with width 0, tiles[0] holds F^T (N, K).
 
     Before a product BLAS copies ("packs") F into buffers laid out for its
-    inner kernel, on every call; for one step of a small batch that copy costs
-    as much as the multiplying. OpenBLAS multiplies a product of at most
-    SMALL_PRODUCT multiply-adds by a direct kernel that packs nothing, so when
-    F is small (`_direct`) the step's rows go in blocks that small, each with
-    at least DIRECT_MIN_ROWS rows. Otherwise one packed product, a @ W.T, the
-    orientation OpenBLAS packs fastest. Figures in benchmarks/README.md.
+    inner kernel, on every call; for one step of a small batch that copy
+    costs as much as the multiplying. OpenBLAS multiplies a product of at
+    most SMALL_PRODUCT multiply-adds by a direct kernel that packs nothing.
+    So F is cut into tiles of a few columns (`_tile_width`), once per call,
+    and each tile multiplies the step's rows in blocks small enough for the
+    direct kernel, each with at least DIRECT_MIN_ROWS rows. When K is too
+    large for a tile: one packed product, a @ (F^T)^T, the orientation
+    OpenBLAS packs fastest. Figures in benchmarks/README.md.
     """
-    if not direct:
-        np.dot(a, W.T, out)
+    (M, K), N = a.shape, out.shape[1]
+    if width == 0:
+        np.dot(a, tiles[0, :N * K].reshape(N, K).T, out)
         return
-    M, (K, N) = a.shape[0], W.shape
-    rows = SMALL_PRODUCT // max(1, K * N)                           # per block
-    if M <= rows:
-        np.dot(a, W, out)
-    else:
-        size = -(-M // -(-M // rows))                               # blocks of equal size
+    blocks = max(1, -(-M // (SMALL_PRODUCT // max(1, K * width))))  # of rows, each small enough
+    size = max(1, -(-M // blocks))                                  # and of equal size
+    for c0 in range(0, N, width):
+        w = min(width, N - c0)
+        F = tiles[c0 // width, :K * w].reshape(K, w)
+        part = out if w == N else np.empty((M, w), out.dtype)      # np.dot writes a contiguous array
         for r in range(0, M, size):
-            np.dot(a[r:r + size], W, out[r:r + size])
+            np.dot(a[r:r + size], F, part[r:r + size])
+        if w < N:
+            out[:, c0:c0 + w] = part
+
+
+def _tile_width(K, N):
+    """The columns of a tile of a right factor (K, N) in `_product`: all N when DIRECT_MIN_ROWS rows
+    of the whole product fit BLAS's direct kernel (`_direct`), else TILE if they do; 0 when not
+    (K > 1,953): then one packed product (narrower tiles ran no faster than it). For a factor cut
+    over threads, N is the widest block's."""
+    for width in (max(1, N), TILE):
+        if width <= max(1, N) and DIRECT_MIN_ROWS * width * K <= SMALL_PRODUCT:
+            return width
+    return 0
 
 
 def _direct(K, N):
-    """Does a step product with a right factor (K, N) go to BLAS's direct kernel in `_product`?
-    For a factor cut over threads, N is the widest block's, so that all threads agree."""
-    return SMALL_PRODUCT // max(1, K * N) >= DIRECT_MIN_ROWS
+    """Does one direct product of DIRECT_MIN_ROWS rows take the whole right factor (K, N)?"""
+    return _tile_width(K, N) == max(1, N)
 
 
 def _widest(blocks):
@@ -229,37 +246,52 @@ def _cut(bounds):
     return [[(c0, c1)] for c0, c1 in zip(edges, edges[1:])]
 
 
-def _right_factors(F, blocks, direct):
-    """The right factor F (K, N) of a step's product, cut into the threads' blocks as `_product`
-    takes them. blocks[k] lists thread k's column ranges (c0, c1) of F, which its block puts side
-    by side; row k of the result holds the block (K, width) when `direct`, else its transpose
-    (width, K), flattened (`_factor_of` takes it out). Only that orientation is made.
+def _right_factors(F, blocks, width):
+    """The right factor F (K, N) of a step's product, cut into the threads' blocks and tiled as
+    `_product` takes it. blocks[k] lists thread k's column ranges (c0, c1) of F, which its block
+    puts side by side; result[k] holds that block in tiles of `width` columns, each a (K, w)
+    array flattened, or with width 0 the block's transpose in one tile.
 
-    Every block starts on a 64-byte boundary (a cache line, one AVX-512
+    Every tile starts on a 64-byte boundary (a cache line, one AVX-512
     vector). BLAS's kernels load the factor a vector at a time; off the
     boundary, a vector straddles two cache lines and costs two loads, and
     the step products run up to a third slower (benchmarks/README.md).
     """
-    K, line = F.shape[0], 64 // F.itemsize
-    (factors,) = _empty_arrays(F.dtype, (len(blocks), -(-K * _widest(blocks) // line) * line))
-    for row, ranges in zip(factors, blocks):
-        width = sum(c1 - c0 for c0, c1 in ranges)
-        block = row[:K * width].reshape((K, width) if direct else (width, K))
-        start = 0
-        for c0, c1 in ranges:
-            s0, start = start, start + c1 - c0
-            part, target = (F[:, c0:c1], block[:, s0:start]) if direct else (F[:, c0:c1].T, block[s0:start])
-            if part.strides[1] == part.itemsize:                    # rows stored as the target's: copied as they are
-                target[...] = part
-            else:
-                _transposed(part.T, out=target)
+    K, line, widest = F.shape[0], 64 // F.itemsize, _widest(blocks)
+    tiles, columns = (-(-widest // width), width) if width else (1, widest)
+    (factors,) = _empty_arrays(F.dtype, (len(blocks), max(1, tiles), -(-K * columns // line) * line))
+    for thread, ranges in zip(factors, blocks):
+        for tile, pieces in zip(thread, _tiles(ranges, width) if width else [ranges]):
+            w = sum(c1 - c0 for c0, c1 in pieces)
+            target, start = tile[:K * w].reshape((K, w) if width else (w, K)), 0
+            for c0, c1 in pieces:
+                part = F[:, c0:c1] if width else F[:, c0:c1].T
+                _copy(part, target[:, start:start + c1 - c0] if width else target[start:start + c1 - c0])
+                start += c1 - c0
     return factors
 
 
-@jit
-def _factor_of(factors, k, K, N, direct):
-    """Block k of `_right_factors`: the columns (K, N) of a step product's right factor, or their transpose."""
-    return factors[k, :K * N].reshape((K, N) if direct else (N, K))
+def _tiles(ranges, width):
+    """The column ranges (c0, c1) of F that each tile of `width` columns holds, for a block made of
+    `ranges` side by side (a tile may take the end of one range and the start of the next)."""
+    tiles, pieces, room = [], [], width
+    for c0, c1 in ranges:
+        while c0 < c1:
+            take = min(room, c1 - c0)
+            pieces.append((c0, c0 + take))
+            c0, room = c0 + take, room - take
+            if room == 0:
+                tiles.append(pieces)
+                pieces, room = [], width
+    return tiles + [pieces] if pieces else tiles
+
+
+def _copy(part, target):
+    """target[...] = part: as it is when their rows are stored alike, else in bands (`_transposed`)."""
+    if part.strides[1] == part.itemsize:
+        target[...] = part
+    else:
+        _transposed(part.T, out=target)
 
 
 def _transposed(W, out=None, band=64):
@@ -501,7 +533,7 @@ def _block_of(bounds, k):
 
 
 @jit
-def _lstm_forward(x, h0, W_factors, direct, W_hr, lengths, rows, units, p_units, out, zs, cs, gates, cell_out,
+def _lstm_forward(x, h0, W_factors, tile, W_hr, lengths, rows, units, p_units, out, zs, cs, gates, cell_out,
                   arrived, k, _):
     """Thread k's part of the time loop (see `_lstm_seq_forward`): sequences r0..r1-1, their hidden units
     j0..j1-1 and, with a projection, output units p0..p1-1. Fills zs (T + 1, B, K) with z_t = [x_t | h_{t-1} | 1]
@@ -526,11 +558,11 @@ def _lstm_forward(x, h0, W_factors, direct, W_hr, lengths, rows, units, p_units,
     if shared:
         waits += 1
         barrier(arrived, k, waits)                                      # every z_t's input part complete
-    W = _factor_of(W_factors, k if shared else 0, K, g1 - g0, direct)   # see `_right_factors`
+    W = W_factors[k if shared else 0]                                   # this thread's tiles: `_right_factors`
     a = np.empty((r1 - r0, g1 - g0), zs.dtype)                          # z_t W^T, this thread's part
     h_proj = np.empty((r1 - r0, p1 - p0), zs.dtype)                     # (o * tanh(c_t)) W_hr^T, its part
     for t in range(T):
-        _product(zs[t, r0:r1], W, a, direct)
+        _product(zs[t, r0:r1], W, a, tile)
         for n in range(r0, r1):
             if t >= lengths[n]:                                         # padded: carry state
                 zs[t + 1, n, I + p0:I + p1] = zs[t, n, I + p0:I + p1]
@@ -579,21 +611,21 @@ def _lstm_step_row_backward(gates, c_prev, c, dh_t, dc, da):
 
 
 @jit
-def _lstm_backward(d_out, d_hn, d_cn, F_factors, direct, W_hr_t, lengths, rows, units, p_units, i_units, cs, gates,
+def _lstm_backward(d_out, d_hn, d_cn, F_factors, tile, W_hr_t, lengths, rows, units, p_units, i_units, cs, gates,
                    da, dhs, dx, dh0, dc0, arrived, k, _):
     """Thread k's part of the time loop backward: sequences r0..r1-1, units j0..j1-1, output units p0..p1-1
     and input features i0..i1-1. Fills da (T, B, 4H) (gate axis in thread order, as gates), dx (T, B, I),
     with a projection dhs (T, B, P) = dh_t of every step, and dh0 (B, P), dc0 (B, H).
     F_factors: [W_ih | W_hh] cut by columns, thread k's block its input columns next to its state columns
     (see `_lstm_seq_backward`); W_hr_t (H, P) = W_hr^T."""
-    T, G = d_out.shape[0], gates.shape[2]
+    T = d_out.shape[0]
     (r0, r1), (j0, j1) = _block_of(rows, k), _block_of(units, k)
     (p0, p1), (i0, i1) = _block_of(p_units, k), _block_of(i_units, k)
     g0, g1 = 4 * j0, 4 * j1
     inputs = i1 - i0
     shared = units.size > 2
     project = W_hr_t.shape[0] > 0
-    W = _factor_of(F_factors, k if shared else 0, G, inputs + p1 - p0, direct)   # see `_right_factors`
+    W = F_factors[k if shared else 0]                                   # this thread's tiles: `_right_factors`
     dh = d_hn[r0:r1, p0:p1].copy()
     dc = d_cn[r0:r1, j0:j1].copy()
     dz = np.empty((r1 - r0, inputs + p1 - p0), da.dtype)                # [dx_t | dh_{t-1}], this thread's part
@@ -623,7 +655,7 @@ def _lstm_backward(d_out, d_hn, d_cn, F_factors, direct, W_hr_t, lengths, rows, 
             waits += 1
             barrier(arrived, k, waits)                                  # da[t] complete
         if dz.shape[1] > 0:
-            _product(da[t, r0:r1], W, dz, direct)
+            _product(da[t, r0:r1], W, dz, tile)
         dx[t, r0:r1, i0:i1] = dz[:, :inputs]                            # zero on padded steps (da = 0)
         for n in range(r0, r1):
             if t < lengths[n]:
@@ -704,8 +736,8 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
                                             (T, B, H) if project else (0, 0, 0))
     cs[0] = c0
     gate_columns = _cut(4 * units)                                  # thread k's rows of W: its gates' columns of W^T
-    direct = _direct(K, _widest(gate_columns))                      # step product: z_t W^T
-    together(_lstm_forward, threads, x, h0, _right_factors(W.T, gate_columns, direct), direct, W_hr, lengths, rows,
+    tile = _tile_width(K, _widest(gate_columns))                    # step product: z_t W^T
+    together(_lstm_forward, threads, x, h0, _right_factors(W.T, gate_columns, tile), tile, W_hr, lengths, rows,
              units, p_units, out, zs, cs, gates, cell_out)
     saved = (W, W_hr, lengths, rows, units, p_units, zs, cs, cell_out, gates)
     return out, zs[T, :, I:I + P], cs[T], saved
@@ -731,8 +763,8 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     (dx,), dh0, dc0 = _empty_arrays(zs.dtype, (T, B, I)), np.empty((B, P), zs.dtype), np.empty((B, H), zs.dtype)
     columns = [[(i0, i1), (I + p0, I + p1)]                         # thread k's columns of W = [W_ih | W_hh | b]
                for i0, i1, p0, p1 in zip(i_units[:-1], i_units[1:], p_units[:-1], p_units[1:])]
-    direct = _direct(G, _widest(columns))                           # step product: da_t [W_ih | W_hh]
-    together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W, columns, direct), direct,
+    tile = _tile_width(G, _widest(columns))                         # step product: da_t [W_ih | W_hh]
+    together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W, columns, tile), tile,
              _transposed(W_hr), lengths, rows, units, p_units, i_units, cs, gates, da, dhs, dx, dh0, dc0)
     dW = _in_pytorch_order(_stacked_weight_grads(da, zs), units)
     dW_ih, dW_hh, db = dW[:, :I], dW[:, I:I + P], dW[:, K - 1]
@@ -765,15 +797,15 @@ def _gru_step_row(a, ha, b_ih, b_hh, h_prev, h, ha_n):
 
 
 @jit
-def _gru_forward(h0, W_hh_factor, direct, b_ih, b_hh, lengths, out, hs, gates, ha_n, lo, hi):
+def _gru_forward(h0, W_hh_factor, tile, b_ih, b_hh, lengths, out, hs, gates, ha_n, lo, hi):
     """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H), hs (T + 1, B, H),
     gates (T, B, 3H) (x W_ih^T on entry) and ha_n = W_hn h_{t-1} + b_hn (T, B, H)."""
     T, H = gates.shape[0], hs.shape[2]
     ha = np.empty((hi - lo, 3 * H), hs.dtype)                       # h_{t-1} W_hh^T
-    W = _factor_of(W_hh_factor, 0, H, 3 * H, direct)                # see `_right_factors`
+    W = W_hh_factor[0]                                              # tiles of W_hh^T: `_right_factors`
     hs[0, lo:hi] = h0[lo:hi]
     for t in range(T):
-        _product(hs[t, lo:hi], W, ha, direct)
+        _product(hs[t, lo:hi], W, ha, tile)
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: carry state
                 hs[t + 1, n] = hs[t, n]
@@ -809,13 +841,13 @@ def _gru_step_row_backward(gates, ha_n, h_prev, dh_t, dxa, dha):
 
 
 @jit
-def _gru_backward(d_out, d_hn, W_hh_factor, direct, lengths, hs, gates, ha_n, dxa, dha, lo, hi):
+def _gru_backward(d_out, d_hn, W_hh_factor, tile, lengths, hs, gates, ha_n, dxa, dha, lo, hi):
     """The time loop backward of the sequences lo..hi-1: fills their rows of dxa, dha (T, B, 3H);
     returns their dh_0 (hi - lo, H)."""
     T, _, H = d_out.shape
     dh = d_hn[lo:hi].copy()
     dh_rec = np.empty((hi - lo, H), dxa.dtype)                      # dha_t W_hh
-    W = _factor_of(W_hh_factor, 0, 3 * H, H, direct)                # see `_right_factors`
+    W = W_hh_factor[0]                                              # tiles of W_hh: `_right_factors`
     for t in range(T - 1, -1, -1):
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
@@ -824,7 +856,7 @@ def _gru_backward(d_out, d_hn, W_hh_factor, direct, lengths, hs, gates, ha_n, dx
                 continue
             dh[n - lo] += d_out[t, n]                               # dh_t
             _gru_step_row_backward(gates[t, n], ha_n[t, n], hs[t, n], dh[n - lo], dxa[t, n], dha[t, n])
-        _product(dha[t, lo:hi], W, dh_rec, direct)
+        _product(dha[t, lo:hi], W, dh_rec, tile)
         for n in range(lo, hi):
             if t < lengths[n]:
                 dh[n - lo] += dh_rec[n - lo]
@@ -840,9 +872,9 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    direct = _direct(H, 3 * H)                                      # step product: h_{t-1} W_hh^T
-    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, _right_factors(W_hh.T, [[(0, 3 * H)]], direct),
-                direct, b_ih, b_hh, lengths, out, hs, gates, ha_n)
+    tile = _tile_width(H, 3 * H)                                    # step product: h_{t-1} W_hh^T
+    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, _right_factors(W_hh.T, [[(0, 3 * H)]], tile),
+                tile, b_ih, b_hh, lengths, out, hs, gates, ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
@@ -854,9 +886,9 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     (dx,) = _empty_arrays(x.dtype, x.shape)
-    direct = _direct(3 * H, H)                                      # step product: dha_t W_hh
+    tile = _tile_width(3 * H, H)                                    # step product: dha_t W_hh
     dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
-                                    _right_factors(W_hh, [[(0, H)]], direct), direct, lengths, hs, gates, ha_n,
+                                    _right_factors(W_hh, [[(0, H)]], tile), tile, lengths, hs, gates, ha_n,
                                     dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
@@ -1029,17 +1061,17 @@ def _rnn_step_row(a, h, relu):
 
 
 @jit
-def _rnn_forward(x, h0, W_factors, direct, lengths, relu, out, zs, lo, hi):
+def _rnn_forward(x, h0, W_factors, tile, lengths, relu, out, zs, lo, hi):
     """The time loop of the sequences lo..hi-1: fills their rows of out (T, B, H) and of
     zs (T + 1, B, K) with z_t = [x_t | h_{t-1} | 1] (the state part of zs[T] is h_n)."""
     T, I, H, K = x.shape[0], x.shape[2], out.shape[2], zs.shape[2]
     zs[:T, lo:hi, :I] = x[:, lo:hi]
     zs[:T, lo:hi, K - 1] = 1
     zs[0, lo:hi, I:I + H] = h0[lo:hi]
-    W = _factor_of(W_factors, 0, K, H, direct)                      # see `_right_factors`
+    W = W_factors[0]                                                # tiles of W^T: `_right_factors`
     a = np.empty((hi - lo, H), zs.dtype)                            # z_t W^T
     for t in range(T):
-        _product(zs[t, lo:hi], W, a, direct)
+        _product(zs[t, lo:hi], W, a, tile)
         for n in range(lo, hi):
             h = zs[t + 1, n, I:I + H]                               # h_t
             if t >= lengths[n]:                                     # padded: carry state
@@ -1063,13 +1095,13 @@ def _rnn_step_row_backward(h, dh_t, da, relu):
 
 
 @jit
-def _rnn_backward(d_out, d_hn, F_factors, direct, lengths, zs, relu, da, dx, lo, hi):
+def _rnn_backward(d_out, d_hn, F_factors, tile, lengths, zs, relu, da, dx, lo, hi):
     """The time loop backward of the sequences lo..hi-1: fills their rows of da (T, B, H) and
     dx (T, B, I); returns their dh_0 (hi - lo, H). F_factors: [W_ih | W_hh] (see `_right_factors`)."""
     T, H, I = d_out.shape[0], d_out.shape[2], dx.shape[2]
     dh = d_hn[lo:hi].copy()
     dz = np.empty((hi - lo, I + H), da.dtype)                       # [dx_t | dh_{t-1}] = da_t [W_ih | W_hh]
-    W = _factor_of(F_factors, 0, H, I + H, direct)                  # see `_right_factors`
+    W = F_factors[0]                                                # tiles of [W_ih | W_hh]: `_right_factors`
     for t in range(T - 1, -1, -1):
         for n in range(lo, hi):
             if t >= lengths[n]:                                     # padded: no gradient
@@ -1077,7 +1109,7 @@ def _rnn_backward(d_out, d_hn, F_factors, direct, lengths, zs, relu, da, dx, lo,
                 continue
             dh[n - lo] += d_out[t, n]                               # dh_t
             _rnn_step_row_backward(zs[t + 1, n, I:I + H], dh[n - lo], da[t, n], relu)
-        _product(da[t, lo:hi], W, dz, direct)
+        _product(da[t, lo:hi], W, dz, tile)
         dx[t, lo:hi] = dz[:, :I]                                    # zero on padded steps (da = 0)
         for n in range(lo, hi):
             if t < lengths[n]:
@@ -1099,8 +1131,8 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     W = _stacked_weights(W_ih, W_hh, b_ih + b_hh, split(H, 1), 1)  # [W_ih | W_hh | b]
     (out,) = _empty_arrays(x.dtype, (T, B, H))
     (zs,) = _empty_arrays(x.dtype, (T + 1, B, K))
-    direct = _direct(K, H)                                          # step product: z_t W^T
-    in_parallel(_rnn_forward, B, T * B * H * (K + 8), x, h0, _right_factors(W.T, [[(0, H)]], direct), direct,
+    tile = _tile_width(K, H)                                        # step product: z_t W^T
+    in_parallel(_rnn_forward, B, T * B * H * (K + 8), x, h0, _right_factors(W.T, [[(0, H)]], tile), tile,
                 lengths, relu, out, zs)
     return out, zs[T, :, I:I + H], (W, lengths, zs, np.array(relu))
 
@@ -1113,9 +1145,9 @@ def rnn_seq_backward(d_out, d_hn, saved):
     (T, B, H), K = d_out.shape, zs.shape[2]
     I = K - H - 1
     (da,), (dx,) = _empty_arrays(zs.dtype, (T, B, H)), _empty_arrays(zs.dtype, (T, B, I))
-    direct = _direct(H, I + H)                                      # step product: da_t [W_ih | W_hh]
+    tile = _tile_width(H, I + H)                                    # step product: da_t [W_ih | W_hh]
     dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (K + 8), d_out, d_hn,
-                                    _right_factors(W, [[(0, I + H)]], direct), direct, lengths, zs, bool(relu),
+                                    _right_factors(W, [[(0, I + H)]], tile), tile, lengths, zs, bool(relu),
                                     da, dx))
     dW = _stacked_weight_grads(da, zs)
     return dx, dh, dW[:, :I], dW[:, I:K - 1], dW[:, K - 1], dW[:, K - 1].copy()

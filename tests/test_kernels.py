@@ -176,17 +176,18 @@ def test_activations_are_for_compiled_code_only():
         cpu.sigmoid(0.5)
 
 
-@pytest.mark.parametrize("M,K,N", [(0, 64, 256), (1, 64, 256), (20, 128, 512), (37, 128, 512), (5, 256, 1024),
-                                   (3, 0, 5), (3, 5, 0)])
-def test_step_product_whole_or_in_row_blocks(M, K, N):
-    """No rows, one direct product, two blocks, three unequal blocks, one packed product (SMALL_PRODUCT = 10^6),
-    and empty factors (a layer with hidden_size=0)."""
+@pytest.mark.parametrize("M,K,N,width", [(0, 64, 256, 256), (1, 64, 256, 256), (20, 128, 512, 512),
+                                         (37, 1000, 64, 64), (20, 1000, 200, 64), (9, 2000, 100, 0),
+                                         (3, 0, 5, 5), (3, 5, 0, 1)])
+def test_step_product_in_tiles_or_packed(M, K, N, width):
+    """No rows, one row, the whole factor in one tile, three row blocks, tiles of 64 columns and a last
+    narrower one, one packed product (K too large for a tile of 64 columns), and empty factors
+    (a layer with hidden_size=0)."""
     rng = np.random.default_rng(M)
     a, F = rng.standard_normal((M, K)), rng.standard_normal((K, N))
-    direct = cpu._direct(K, N)
-    assert direct == (K * N < 10 ** 6 // 8)
+    assert cpu._tile_width(K, N) == width
     out = np.empty((M, N))
-    cpu._product(a, cpu._factor_of(cpu._right_factors(F, [[(0, N)]], direct), 0, K, N, direct), out, direct)
+    cpu._product(a, cpu._right_factors(F, [[(0, N)]], width)[0], out, width)
     np.testing.assert_allclose(out, a @ F, rtol=1e-12, atol=1e-12)
 
 
@@ -206,23 +207,28 @@ def test_stacked_weights_give_each_thread_its_gates_and_come_back(units):
     np.testing.assert_array_equal(cpu._in_pytorch_order(W, units), stacked)
 
 
-@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("width", [0, 3, 16])
 @pytest.mark.parametrize("blocks", [[[(0, 12)]], [[(0, 5)], [(5, 12)]], [[(0, 4)], [(4, 8)], [(8, 12)]],
                                     [[(0, 3)], [(3, 3)], [(3, 12)]], [[(0, 2), (6, 9)], [(2, 6), (9, 12)]]])
 @pytest.mark.parametrize("given", ["F", "F^T viewed"])
-def test_right_factors_are_the_threads_column_blocks(direct, blocks, given):
-    """Block k is thread k's column ranges of F side by side (direct) or its transpose, whichever way F is
-    stored, and starts on a cache line."""
+def test_right_factors_are_the_threads_column_blocks_in_tiles(width, blocks, given):
+    """Thread k's tiles hold its column ranges of F side by side, `width` columns a tile (width 0: the
+    block's transpose in one), whichever way F is stored; every tile starts on a cache line."""
     rng = np.random.default_rng(len(blocks))
     F = rng.standard_normal((7, 12)).astype(np.float32)
     F_in = F if given == "F" else np.ascontiguousarray(F.T).T
-    factors = cpu._right_factors(F_in, blocks, direct)
+    factors = cpu._right_factors(F_in, blocks, width)
     assert factors.shape[0] == len(blocks)
-    for k, ranges in enumerate(blocks):
-        assert factors[k].ctypes.data % 64 == 0
+    for thread, ranges in zip(factors, blocks):
         expected = np.hstack([F[:, c0:c1] for c0, c1 in ranges])
-        block = cpu._factor_of(factors, k, 7, expected.shape[1], direct)
-        np.testing.assert_array_equal(block, expected if direct else expected.T)
+        N = expected.shape[1]
+        assert all(tile.ctypes.data % 64 == 0 for tile in thread)
+        if width == 0:
+            got = thread[0, :7 * N].reshape(N, 7).T
+        else:
+            got = np.hstack([thread[c0 // width, :7 * min(width, N - c0)].reshape(7, -1)
+                             for c0 in range(0, N, width)] or [np.empty((7, 0), np.float32)])
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_cut_gives_each_thread_one_range():
@@ -443,14 +449,19 @@ def test_a_finished_job_keeps_no_reference_to_its_arrays(monkeypatch):
     assert sys.getrefcount(ends) == before
 
 
-@pytest.fixture(params=["sequences", "units"])
+@pytest.fixture(params=["sequences", "sequences, tiles", "units, tiles", "units, packed"])
 def cut_over_threads(monkeypatch, request):
     """Every kernel call cut over three threads: an odd number, and more than CI may have cores;
-    the LSTM's time loop cut by sequences, or by hidden units (as when a step's product is big)."""
+    the LSTM's time loop cut by sequences, or by hidden units (as when a step's product is big);
+    the step products whole, in tiles of 2 columns (tiles that straddle a thread's column ranges:
+    BLAS's direct kernel taken to fit 400 multiply-adds), or packed."""
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1)
     monkeypatch.setattr(threads, "_cores", lambda: 3)
-    if request.param == "units":
-        monkeypatch.setattr(cpu, "SMALL_PRODUCT", 0)
+    cut, _, products = request.param.partition(", ")
+    monkeypatch.setattr(cpu, "_direct", lambda K, N: cut == "sequences")
+    monkeypatch.setattr(cpu, "TILE", 2)
+    if products:
+        monkeypatch.setattr(cpu, "SMALL_PRODUCT", 400 if products == "tiles" else 0)
 
 
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
