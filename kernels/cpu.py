@@ -10,9 +10,10 @@ What makes them fast:
 
 - the whole time loop runs inside one compiled function (no Python per
   step); the product of each step goes to BLAS through ``np.dot`` (Numba
-  calls SciPy's BLAS), in row blocks small enough for BLAS's direct kernel
-  when its right factor is small (``_product``), and that factor is copied
-  once per call to memory that starts on a cache line (``_right_factors``);
+  calls SciPy's BLAS), to its direct kernel, which packs nothing: in row
+  blocks small enough, and for a big right factor in tiles of 64 columns
+  (``_product``), laid out once per call, each on a cache line
+  (``_right_factors``);
 - the LSTM and the RNN make all of a step's pre-activations in one product,
   a_t = [x_t | h_{t-1} | 1] [W_ih | W_hh | b]^T (section "One product a
   step"); the GRU projects the input of all T steps in one product before
@@ -713,13 +714,15 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
 
     By sequences, each thread runs the whole time loop for its rows of the
     batch and never waits for another. But each one multiplies z_t with all
-    of W^T on every step, and when that product is too big for BLAS's direct
-    kernel (`_product`), BLAS copies ("packs") all of W first, in every
-    thread, on every step. Then the loop is cut by hidden units instead: each
-    thread runs all the sequences for its block of units and packs only its
-    columns of W^T; the threads wait for each other once a step (``barrier``:
-    all of h_t is ready before anyone multiplies it), twice with a
-    projection. Figures in benchmarks/README.md.
+    of W^T on every step, and when W^T is too big for one product of BLAS's
+    direct kernel (`_direct`), every thread reads all of its tiles on every
+    step. Then the loop is cut by hidden units instead: each thread runs all
+    the sequences for its block of units and reads only its columns of W^T;
+    the threads wait for each other once a step (``barrier``: all of h_t is
+    ready before anyone multiplies it), twice with a projection. (With packed
+    products, which copy all of the factor every step, this cut was the
+    faster; with tiles the two cuts measure the same.) Figures in
+    benchmarks/README.md.
     """
     x, h0, c0, lengths = _prepare(x, h0, c0, lengths=lengths)
     (T, B, I), P, H = x.shape, h0.shape[1], c0.shape[1]
@@ -727,7 +730,7 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     project = W_hr is not None
     W_hr = np.ascontiguousarray(W_hr) if project else np.empty((0, 0), x.dtype)
     threads = thread_count(max(B, H), T * B * 4 * H * (K + 8))
-    by_units = threads > 1 and not _direct(K, 4 * H)               # a step's whole product is packed
+    by_units = threads > 1 and not _direct(K, 4 * H)               # W^T is too big for one direct product
     threads = max(1, min(threads, H if by_units else B))
     cuts = threads if by_units else 1                               # blocks of units (h's P units alike)
     rows, units, p_units = split(B, threads // cuts), split(H, cuts), split(P, cuts)
