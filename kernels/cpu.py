@@ -210,14 +210,16 @@ def _product(a, tiles, out, width):
         return
     blocks = max(1, -(-M // (SMALL_PRODUCT // max(1, K * width))))  # of rows, each small enough
     size = max(1, -(-M // blocks))                                  # and of equal size
-    whole, rest = np.empty((M, width), out.dtype), np.empty((M, N % width), out.dtype)
+    tiled = width < N                                               # else one tile, written into out
+    whole = np.empty((M, width), out.dtype) if tiled else out       # np.dot writes a contiguous array,
+    rest = np.empty((M, N % width), out.dtype) if tiled else out    # not a few columns of out
     for c0 in range(0, N, width):
         w = min(width, N - c0)
         F = tiles[c0 // width, :K * w].reshape(K, w)
-        part = out if w == N else whole if w == width else rest     # np.dot writes a contiguous array
+        part = whole if w == width else rest
         for r in range(0, M, size):
             np.dot(a[r:r + size], F, part[r:r + size])
-        if w < N:
+        if tiled:
             out[:, c0:c0 + w] = part
 
 
