@@ -442,7 +442,7 @@ def _prepare(x, *arrays, lengths):
 # --------------------------------------------------------------------------
 #
 # One product a step makes the pre-activations of all gates, from the input, the state and
-# the bias at once:
+# the bias at once (the bias is the weight of an input that is always 1):
 #
 #     z_t = [x_t | h_{t-1} | 1]        (B, K), K = I + P + 1 (P = H without a projection)
 #     W   = [W_ih | W_hh | b]          (G H, K), b = b_ih + b_hh
@@ -503,7 +503,6 @@ def _stacked_weight_grads(da, zs):
     for other in others:                                            # each thread's new array: add in place
         dW += other
     return dW
-
 
 
 # --------------------------------------------------------------------------
