@@ -474,6 +474,17 @@ def test_kernels_cut_over_threads_match_reference(cut_over_threads, cell, nonlin
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_float32_kernels_cut_over_threads_match_reference(cut_over_threads, cell):
+    """The tiles and blocks of float32 (16 to a cache line, not 8): against the float64 reference."""
+    case = make_case(cell, 6, 7, 3, 5, np.float32, seed=3, with_lengths=True)
+    expected = run_sequence(reference, cell, {k: v.astype(np.float64) if isinstance(v, np.ndarray) and
+                                               v.dtype == np.float32 else v for k, v in case.items()})
+    for got, want in zip(run_sequence(cpu, cell, case), expected, strict=True):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("variant", ["lstm_projected", "gru_reset_before"])
 def test_variants_cut_over_threads_match_reference(cut_over_threads, variant):
     cell = "lstm" if variant == "lstm_projected" else "gru"
