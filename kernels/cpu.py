@@ -250,11 +250,12 @@ def _cut(bounds):
     return [[(c0, c1)] for c0, c1 in zip(edges, edges[1:])]
 
 
-def _right_factors(F, blocks, width):
-    """The right factor F (K, N) of a step's product, cut into the threads' blocks and tiled as
-    `_product` takes it. blocks[k] lists thread k's column ranges (c0, c1) of F, which its block
-    puts side by side; result[k] holds that block in tiles of `width` columns, each a (K, w)
-    array flattened, or with width 0 the block's transpose in one tile.
+def _right_factors(F, blocks):
+    """-> (factors, width): the right factor F (K, N) of a step's product, cut into the threads'
+    blocks and tiled as `_product` takes it. blocks[k] lists thread k's column ranges (c0, c1) of F,
+    which its block puts side by side; factors[k] holds that block in tiles of `width` columns
+    (`_tile_width` of the widest block), each a (K, w) array flattened, or with width 0 the block's
+    transpose in one tile.
 
     Every tile starts on a 64-byte boundary (a cache line, one AVX-512
     vector). BLAS's kernels load the factor a vector at a time; off the
@@ -262,6 +263,7 @@ def _right_factors(F, blocks, width):
     the step products run up to a third slower (benchmarks/README.md).
     """
     K, line, widest = F.shape[0], 64 // F.itemsize, _widest(blocks)
+    width = _tile_width(K, widest)
     tiles, columns = (-(-widest // width), width) if width else (1, widest)
     (factors,) = _empty_arrays(F.dtype, (len(blocks), max(1, tiles), -(-K * columns // line) * line))
     for thread, ranges in zip(factors, blocks):
@@ -272,7 +274,7 @@ def _right_factors(F, blocks, width):
                 part = F[:, c0:c1] if width else F[:, c0:c1].T
                 _copy(part, target[:, start:start + c1 - c0] if width else target[start:start + c1 - c0])
                 start += c1 - c0
-    return factors
+    return factors, width
 
 
 def _tiles(ranges, width):
@@ -339,11 +341,17 @@ def _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx):
     parts = in_parallel(_weight_grads, T * B, T * B * GH * (2 * I + H), dxa.reshape(T * B, GH),
                         dha.reshape(T * B, GH), x.reshape(T * B, I), hs[:T].reshape(T * B, H), W_ih,
                         dx.reshape(T * B, I))
-    grads, *others = parts                                          # each thread's new arrays: add in place
+    return _added_over_threads(parts)
+
+
+def _added_over_threads(parts):
+    """Sums over all steps' rows from each thread's part (a tuple of new arrays per thread):
+    the other threads' parts added in place into the first thread's."""
+    sums, *others = parts
     for other in others:
-        for grad, term in zip(grads, other):
-            grad += term
-    return grads
+        for total, term in zip(sums, other):
+            total += term
+    return sums
 
 
 # --------------------------------------------------------------------------
@@ -490,7 +498,7 @@ def _gate_blocks(units, gates):
 @jit
 def _stacked_weight_grads_part(da, z, lo, hi):
     """Rows lo..hi-1's part of dW = sum_t da_t^T z_t over all steps' rows (T B): da (T B, G H), z (T B, K)."""
-    return np.dot(da[lo:hi].T, z[lo:hi])
+    return (np.dot(da[lo:hi].T, z[lo:hi]),)
 
 
 def _stacked_weight_grads(da, zs):
@@ -498,10 +506,8 @@ def _stacked_weight_grads(da, zs):
     da (T, B, G H), zs (T + 1, B, K) holding z_t = [x_t | h_{t-1} | 1]. Its column blocks are
     dW_ih, dW_hh and db."""
     (T, B, G), K = da.shape, zs.shape[2]
-    dW, *others = in_parallel(_stacked_weight_grads_part, T * B, T * B * G * K, da.reshape(T * B, G),
-                              zs[:T].reshape(T * B, K))
-    for other in others:                                            # each thread's new array: add in place
-        dW += other
+    (dW,) = _added_over_threads(in_parallel(_stacked_weight_grads_part, T * B, T * B * G * K,
+                                            da.reshape(T * B, G), zs[:T].reshape(T * B, K)))
     return dW
 
 
@@ -741,9 +747,9 @@ def _lstm_seq_forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
                                             (T, B, H) if project else (0, 0, 0))
     cs[0] = c0
     gate_columns = _cut(4 * units)                                  # thread k's rows of W: its gates' columns of W^T
-    tile = _tile_width(K, _widest(gate_columns))                    # step product: z_t W^T
-    together(_lstm_forward, threads, x, h0, _right_factors(W.T, gate_columns, tile), tile, W_hr, lengths, rows,
-             units, p_units, out, zs, cs, gates, cell_out)
+    factors, tile = _right_factors(W.T, gate_columns)              # step product: z_t W^T
+    together(_lstm_forward, threads, x, h0, factors, tile, W_hr, lengths, rows, units, p_units, out, zs, cs,
+             gates, cell_out)
     saved = (W, W_hr, lengths, rows, units, p_units, zs, cs, cell_out, gates)
     return out, zs[T, :, I:I + P], cs[T], saved
 
@@ -759,7 +765,7 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     """
     d_hn, d_cn = np.ascontiguousarray(d_hn), np.ascontiguousarray(d_cn)          # d_out: any strides (see `_prepare`)
     W, W_hr, lengths, rows, units, p_units, zs, cs, cell_out, gates = saved
-    (T, B, G), P, H, K = gates.shape, d_out.shape[2], cs.shape[2], zs.shape[2]
+    (T, B, _), P, H, K = gates.shape, d_out.shape[2], cs.shape[2], zs.shape[2]
     I = K - P - 1
     project = W_hr.shape[0] > 0
     threads = max(rows.size, units.size) - 1
@@ -768,9 +774,9 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     (dx,), dh0, dc0 = _empty_arrays(zs.dtype, (T, B, I)), np.empty((B, P), zs.dtype), np.empty((B, H), zs.dtype)
     columns = [[(i0, i1), (I + p0, I + p1)]                         # thread k's columns of W = [W_ih | W_hh | b]
                for i0, i1, p0, p1 in zip(i_units[:-1], i_units[1:], p_units[:-1], p_units[1:])]
-    tile = _tile_width(G, _widest(columns))                         # step product: da_t [W_ih | W_hh]
-    together(_lstm_backward, threads, d_out, d_hn, d_cn, _right_factors(W, columns, tile), tile,
-             _transposed(W_hr), lengths, rows, units, p_units, i_units, cs, gates, da, dhs, dx, dh0, dc0)
+    factors, tile = _right_factors(W, columns)                      # step product: da_t [W_ih | W_hh]
+    together(_lstm_backward, threads, d_out, d_hn, d_cn, factors, tile, _transposed(W_hr), lengths, rows, units,
+             p_units, i_units, cs, gates, da, dhs, dx, dh0, dc0)
     dW = _in_pytorch_order(_stacked_weight_grads(da, zs), units)
     dW_ih, dW_hh, db = dW[:, :I], dW[:, I:I + P], dW[:, K - 1]
     dW_hr = None
@@ -877,9 +883,9 @@ def gru_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None):
     hs, ha_n, gates = _empty_arrays(x.dtype, (T + 1, B, H), (T, B, H), (T, B, 3 * H))
     # x W_ih^T for all steps in one product, turned into the gates [r z n] in place
     in_parallel(_project, T * B, T * B * I * 3 * H, x.reshape(T * B, I), W_ih, gates.reshape(T * B, 3 * H))
-    tile = _tile_width(H, 3 * H)                                    # step product: h_{t-1} W_hh^T
-    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, _right_factors(W_hh.T, [[(0, 3 * H)]], tile),
-                tile, b_ih, b_hh, lengths, out, hs, gates, ha_n)
+    factors, tile = _right_factors(W_hh.T, [[(0, 3 * H)]])          # step product: h_{t-1} W_hh^T
+    in_parallel(_gru_forward, B, T * B * 3 * H * (H + 8), h0, factors, tile, b_ih, b_hh, lengths, out, hs, gates,
+                ha_n)
     return out, hs[-1], (x, W_ih, W_hh, lengths, hs, gates, ha_n)
 
 
@@ -891,10 +897,9 @@ def gru_seq_backward(d_out, d_hn, saved):
     (T, B, _), H = x.shape, hs.shape[2]
     dxa, dha = _empty_arrays(x.dtype, gates.shape, gates.shape)
     (dx,) = _empty_arrays(x.dtype, x.shape)
-    tile = _tile_width(3 * H, H)                                    # step product: dha_t W_hh
-    dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn,
-                                    _right_factors(W_hh, [[(0, H)]], tile), tile, lengths, hs, gates, ha_n,
-                                    dxa, dha))
+    factors, tile = _right_factors(W_hh, [[(0, H)]])                # step product: dha_t W_hh
+    dh = np.concatenate(in_parallel(_gru_backward, B, T * B * 3 * H * (H + 8), d_out, d_hn, factors, tile,
+                                    lengths, hs, gates, ha_n, dxa, dha))
     dW_ih, dW_hh, db_ih = _weight_grads_over_steps(dxa, dha, x, hs, W_ih, dx)
     return dx, dh, dW_ih, dW_hh, db_ih, dha.reshape(T * B, 3 * H).sum(axis=0)
 
@@ -1136,9 +1141,8 @@ def rnn_seq_forward(x, h0, W_ih, W_hh, b_ih, b_hh, lengths=None, nonlinearity="t
     W = _stacked_weights(W_ih, W_hh, b_ih + b_hh, split(H, 1), 1)  # [W_ih | W_hh | b]
     (out,) = _empty_arrays(x.dtype, (T, B, H))
     (zs,) = _empty_arrays(x.dtype, (T + 1, B, K))
-    tile = _tile_width(K, H)                                        # step product: z_t W^T
-    in_parallel(_rnn_forward, B, T * B * H * (K + 8), x, h0, _right_factors(W.T, [[(0, H)]], tile), tile,
-                lengths, relu, out, zs)
+    factors, tile = _right_factors(W.T, [[(0, H)]])                 # step product: z_t W^T
+    in_parallel(_rnn_forward, B, T * B * H * (K + 8), x, h0, factors, tile, lengths, relu, out, zs)
     return out, zs[T, :, I:I + H], (W, lengths, zs, np.array(relu))
 
 
@@ -1150,9 +1154,8 @@ def rnn_seq_backward(d_out, d_hn, saved):
     (T, B, H), K = d_out.shape, zs.shape[2]
     I = K - H - 1
     (da,), (dx,) = _empty_arrays(zs.dtype, (T, B, H)), _empty_arrays(zs.dtype, (T, B, I))
-    tile = _tile_width(H, I + H)                                    # step product: da_t [W_ih | W_hh]
-    dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (K + 8), d_out, d_hn,
-                                    _right_factors(W, [[(0, I + H)]], tile), tile, lengths, zs, bool(relu),
-                                    da, dx))
+    factors, tile = _right_factors(W, [[(0, I + H)]])               # step product: da_t [W_ih | W_hh]
+    dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (K + 8), d_out, d_hn, factors, tile, lengths,
+                                    zs, bool(relu), da, dx))
     dW = _stacked_weight_grads(da, zs)
     return dx, dh, dW[:, :I], dW[:, I:K - 1], dW[:, K - 1], dW[:, K - 1].copy()

@@ -185,9 +185,10 @@ def test_step_product_in_tiles_or_packed(M, K, N, width):
     (a layer with hidden_size=0)."""
     rng = np.random.default_rng(M)
     a, F = rng.standard_normal((M, K)), rng.standard_normal((K, N))
-    assert cpu._tile_width(K, N) == width
+    factors, got_width = cpu._right_factors(F, [[(0, N)]])
+    assert got_width == width
     out = np.empty((M, N))
-    cpu._product(a, cpu._right_factors(F, [[(0, N)]], width)[0], out, width)
+    cpu._product(a, factors[0], out, width)
     np.testing.assert_allclose(out, a @ F, rtol=1e-12, atol=1e-12)
 
 
@@ -207,17 +208,24 @@ def test_stacked_weights_give_each_thread_its_gates_and_come_back(units):
     np.testing.assert_array_equal(cpu._in_pytorch_order(W, units), stacked)
 
 
-@pytest.mark.parametrize("width", [0, 3, 16])
+@pytest.mark.parametrize("products", ["whole", "tiles of 3", "packed"])
 @pytest.mark.parametrize("blocks", [[[(0, 12)]], [[(0, 5)], [(5, 12)]], [[(0, 4)], [(4, 8)], [(8, 12)]],
                                     [[(0, 3)], [(3, 3)], [(3, 12)]], [[(0, 2), (6, 9)], [(2, 6), (9, 12)]]])
 @pytest.mark.parametrize("given", ["F", "F^T viewed"])
-def test_right_factors_are_the_threads_column_blocks_in_tiles(width, blocks, given):
+def test_right_factors_are_the_threads_column_blocks_in_tiles(monkeypatch, products, blocks, given):
     """Thread k's tiles hold its column ranges of F side by side, `width` columns a tile (width 0: the
-    block's transpose in one), whichever way F is stored; every tile starts on a cache line."""
+    block's transpose in one), whichever way F is stored; every tile starts on a cache line. Tiles of 3
+    with BLAS's direct kernel taken to fit 200 multiply-adds (8 rows of 3 columns of K = 7: 168)."""
+    if products == "tiles of 3":
+        monkeypatch.setattr(cpu, "TILE", 3)
+        monkeypatch.setattr(cpu, "SMALL_PRODUCT", 200)
+    if products == "packed":
+        monkeypatch.setattr(cpu, "SMALL_PRODUCT", 0)
     rng = np.random.default_rng(len(blocks))
     F = rng.standard_normal((7, 12)).astype(np.float32)
     F_in = F if given == "F" else np.ascontiguousarray(F.T).T
-    factors = cpu._right_factors(F_in, blocks, width)
+    factors, width = cpu._right_factors(F_in, blocks)
+    assert width == {"whole": cpu._widest(blocks), "tiles of 3": 3, "packed": 0}[products]
     assert factors.shape[0] == len(blocks)
     for thread, ranges in zip(factors, blocks):
         expected = np.hstack([F[:, c0:c1] for c0, c1 in ranges])
