@@ -14,6 +14,7 @@ axes: ``unbroadcast`` does that sum.
 import math
 
 import numpy as np
+from scipy.special import expit
 
 from .autograd import Function
 from .tensor import Tensor, axis_of
@@ -244,11 +245,11 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """c = 1 / (1 + e^-a) = (1 + tanh(a/2)) / 2;   dc/da = c (1 - c)"""
+    """c = 1 / (1 + e^-a);   dc/da = c (1 - c)"""
 
     @staticmethod
     def forward(ctx, a):
-        out = 0.5 * (1 + np.tanh(0.5 * a))  # the tanh form never overflows
+        out = expit(a)  # SciPy's sigmoid: one pass, and e^-a never overflows in it
         ctx.save_for_backward(out)
         return out
 
@@ -331,7 +332,7 @@ class Sum(Function):
     @staticmethod
     def backward(ctx, g):
         g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
-        return np.broadcast_to(g, ctx.shape)
+        return np.full(ctx.shape, g)
 
 
 class Mean(Function):
@@ -347,7 +348,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, g):
         g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
-        return np.broadcast_to(g / ctx.count, ctx.shape)
+        return np.full(ctx.shape, g / ctx.count)
 
 
 class Max(Function):
