@@ -332,7 +332,7 @@ class Sum(Function):
     @staticmethod
     def backward(ctx, g):
         g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
-        return np.full(ctx.shape, g)
+        return np.broadcast_to(g, ctx.shape)
 
 
 class Mean(Function):
@@ -348,7 +348,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, g):
         g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
-        return np.full(ctx.shape, g / ctx.count)
+        return np.broadcast_to(g / ctx.count, ctx.shape)
 
 
 class Max(Function):
