@@ -275,6 +275,21 @@ def test_normalisers_are_stable_for_huge_inputs(name, op, naive_reference):
     assert tr.gradcheck(op, [HUGE]).passed
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_exact_and_quiet_at_huge_inputs(dtype):
+    """sigmoid(-1000) = e^-1000 / (1 + e^-1000) underflows to 0 and sigmoid(1000) is 1, with no
+    overflow warning (e^1000 is never formed), in the input's dtype; tiny values keep their digits."""
+    a = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], dtype)
+    x = tr.Tensor(a, requires_grad=True)
+    with np.errstate(all="raise"):
+        out = x.sigmoid()
+        out.sum().backward()
+    assert out.dtype == dtype and x.grad.dtype == dtype
+    assert out.data[0] == 0 and out.data[2] == 0.5 and out.data[-1] == 1
+    np.testing.assert_allclose(out.data[1], np.exp(-50.0), rtol=1e-6 if dtype == np.float32 else 1e-15)
+    np.testing.assert_array_equal(x.grad[[0, -1]], [0, 0])
+
+
 # --------------------------------------------------------------------------
 # Shapes and indexing
 # --------------------------------------------------------------------------
