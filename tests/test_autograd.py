@@ -98,6 +98,45 @@ def test_gradients_accumulate_across_backward_calls():
     assert x.grad is None
 
 
+def test_leaves_given_one_gradient_array_get_grads_of_their_own():
+    """Add's backward passes one array to both inputs, and backward(G) passes the caller's G on:
+    each leaf's .grad is still its own array, so changing one in place changes nothing else."""
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    G = np.array([1.0, -1.0])
+    (a + b).backward(G)
+    assert not np.shares_memory(a.grad, b.grad)
+    assert not np.shares_memory(a.grad, G) and not np.shares_memory(b.grad, G)
+    a.grad *= 10
+    np.testing.assert_array_equal(b.grad, [1.0, -1.0])
+    np.testing.assert_array_equal(G, [1.0, -1.0])
+    x = leaf([1.0, 2.0])
+    x.backward(G)
+    assert not np.shares_memory(x.grad, G)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_fused_op_gradients_are_kept_as_they_are_and_add_up(cell):
+    """A fused op's backward makes new arrays (KernelFunction.new_grads), which its leaves keep as
+    their .grad without a copy: they share no memory with each other; a second backward adds."""
+    from tinygrad_rnn import fused
+    rng = np.random.default_rng(0)
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    x, h0, c0 = leaf(rng.standard_normal((3, 2, 4))), leaf(rng.standard_normal((2, 5))), leaf(np.zeros((2, 5)))
+    weights = [leaf(rng.standard_normal(shape)) for shape in ((G * 5, 4), (G * 5, 5), (G * 5,), (G * 5,))]
+    op = getattr(fused, f"{cell}_sequence")
+    states = (h0, c0) if cell == "lstm" else (h0,)
+    loss = (op(x, *states, *weights)[0] ** 2).sum()
+    loss.backward(retain_graph=True)
+    leaves = [x, *states, *weights]
+    first = [t.grad.copy() for t in leaves]
+    for n, t in enumerate(leaves):
+        for other in leaves[n + 1:]:
+            assert not np.shares_memory(t.grad, other.grad)
+    loss.backward()
+    for t, g in zip(leaves, first):
+        np.testing.assert_allclose(t.grad, 2 * g, rtol=1e-12)
+
+
 def test_retain_graph_allows_a_second_backward():
     x = leaf([1.0, 2.0])
     loss = (x.tanh() * x).sum()

@@ -516,6 +516,45 @@ def test_variants_cut_over_threads_match_reference(cut_over_threads, variant):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+def _variant_calls(variant, c):
+    """(forward(k), backward(k, saved)) of kernel pair `variant` on case `c`: the three cells and
+    the two variants (a projection of h to 2 units; the GRU's reset gate before its product)."""
+    if variant == "lstm_projected":
+        W_hr = np.random.default_rng(0).standard_normal((2, c["W_ih"].shape[0] // 4)).astype(c["x"].dtype)
+        h0, d_out, d_hn, W_hh = c["h0"][:, :2], c["d_out"][..., :2], c["d_hn"][:, :2], c["W_hh"][:, :2].copy()
+        return (lambda k: k.lstm_projected_seq_forward(c["x"], h0, c["c0"], c["W_ih"], W_hh, c["b_ih"], c["b_hh"],
+                                                       W_hr, c["lengths"]),
+                lambda k, saved: k.lstm_projected_seq_backward(d_out, d_hn, c["d_cn"], saved))
+    if variant == "gru_reset_before":
+        return (lambda k: k.gru_reset_before_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"],
+                                                         c["b_hh"], c["lengths"]),
+                lambda k, saved: k.gru_reset_before_seq_backward(c["d_out"], c["d_hn"], saved))
+    return (lambda k: forward_sequence(k, variant, c)[1], lambda k, saved: backward_sequence(k, variant, c, saved))
+
+
+@pytest.mark.parametrize("variant", ["lstm", "gru", "rnn", "lstm_projected", "gru_reset_before"])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_backward_kernels_return_new_arrays(cut_over_threads, variant, backend):
+    """The contract that lets a leaf keep a fused op's gradient as its .grad without a copy
+    (``KernelFunction.new_grads``): every array a backward kernel returns is writeable and shares
+    no memory with another one it returns, nor with anything passed to forward or backward."""
+    cell = variant.split("_")[0]
+    k = get_kernels(backend)
+    for dtype in (np.float32, np.float64):
+        c = make_case(cell, 5, 7, 3, 4, dtype, seed=2, with_lengths=True)
+        forward, backward = _variant_calls(variant, c)
+        saved = forward(k) if variant in ("lstm", "gru", "rnn") else forward(k)[-1]
+        grads = [g for g in backward(k, saved) if g is not None]
+        given = [v for v in c.values() if isinstance(v, np.ndarray)]
+        given += [a for a in saved if isinstance(a, np.ndarray)]
+        for n, g in enumerate(grads):
+            assert g.flags.writeable, f"{variant} backward: result {n} is read-only"
+            for m, other in enumerate(grads[n + 1:], start=n + 1):
+                assert not np.shares_memory(g, other), f"{variant} backward: results {n} and {m} share memory"
+            assert not any(np.shares_memory(g, a) for a in given), \
+                f"{variant} backward: result {n} shares memory with an input or a saved array"
+
+
 def test_padded_steps_carry_state_and_output_zero():
     case = make_case("lstm", 5, 3, 2, 4, np.float64, seed=1)
     case["lengths"] = np.array([5, 2, 1])

@@ -86,6 +86,8 @@ class Function:
     of arrays; its `backward` then receives one gradient per output."""
 
     moves_elements = False   # True: the op only moves elements, so it takes any dtype
+    new_grads = False        # True: backward returns new arrays that share no memory with each other
+                             # or anything else, so a leaf may keep one as its .grad (no copy)
 
     @staticmethod
     def forward(ctx, *arrays, **params):
@@ -144,8 +146,8 @@ def backward(root, grad, retain_graph=False):
         if _State.anomaly:
             _check_finite(grad, "the gradient passed to backward() contains {bad}")
         grads = {root: grad}   # keyed by tensor: Tensors hash by identity
-        waiting, leaves = [], []
-        _wait_for_grad(root, waiting, leaves)
+        waiting, leaves = [], {}   # leaves: leaf -> may it keep its gradient array? (see _accumulate_grad)
+        _wait_for_grad(root, waiting, leaves, owned=False)
         while waiting:
             tensor = heapq.heappop(waiting)[-1]
             g = grads.pop(tensor, None)
@@ -166,11 +168,11 @@ def backward(root, grad, retain_graph=False):
                         grads[parent] = grads[parent] + pg
                     else:
                         grads[parent] = pg
-                        _wait_for_grad(parent, waiting, leaves)
+                        _wait_for_grad(parent, waiting, leaves, ctx.fn.new_grads)
             if not retain_graph:
                 _release(ctx)
-        for leaf in leaves:
-            _accumulate_grad(leaf, grads.pop(leaf))
+        for leaf, owned in leaves.items():
+            _accumulate_grad(leaf, grads.pop(leaf), owned)
 
 
 # --------------------------------------------------------------------------
@@ -236,12 +238,13 @@ def _wrap_outputs(ctx, arrays):
 # Hooks of backward: may the node be used, several outputs, accumulation
 # --------------------------------------------------------------------------
 
-def _wait_for_grad(tensor, waiting, leaves):
+def _wait_for_grad(tensor, waiting, leaves, owned):
     """Queue a tensor that has received its first gradient: a leaf collects its
-    gradient at the end; an op's output waits in the heap `waiting`, newest first
-    (the id breaks ties between outputs of one node, which share a number)."""
+    gradient at the end (`owned`: the array was made for it alone); an op's output
+    waits in the heap `waiting`, newest first (the id breaks ties between outputs
+    of one node, which share a number)."""
     if tensor._ctx is None:
-        leaves.append(tensor)
+        leaves[tensor] = owned
     else:
         heapq.heappush(waiting, (-tensor._ctx.creation_number, id(tensor), tensor))
 
@@ -250,8 +253,15 @@ def _as_tuple(grads):
     return grads if isinstance(grads, tuple) else (grads,)
 
 
-def _accumulate_grad(tensor, g):
-    tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+def _accumulate_grad(tensor, g, owned=False):
+    """tensor.grad += g. A first gradient is copied, since the array may be shared (Add's
+    backward gives one g to both of its inputs), unless it is `owned`: made for this tensor
+    alone by a ``new_grads`` op, as a fused LSTM's dx and dW are. PyTorch likewise keeps a
+    gradient that nothing else refers to."""
+    if tensor.grad is not None:
+        tensor.grad = tensor.grad + g
+    else:
+        tensor.grad = g if owned else g.copy()
 
 
 def _release(ctx):

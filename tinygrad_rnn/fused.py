@@ -53,6 +53,7 @@ class KernelFunction(Function):
 
     kernel = None        # "lstm_seq", "gru_seq", ...
     one_step = False
+    new_grads = True     # every backend's backward kernel returns new arrays (tests/test_kernels.py)
     option = None        # the layer option that selects this kernel, for the error of a backend without it
 
     @classmethod
