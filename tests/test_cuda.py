@@ -154,9 +154,18 @@ def _sequence_rows(cell, dtype, lengths, T=3, B=2, I=3, H=3):
         grads = (d_out, d_hn)
     assert len(saved_k) == len(saved_r), f"{what}: saved has {len(saved_k)} arrays, reference {len(saved_r)}"
     backward = cell.split("_")[0] + "_seq_backward"
+    got_grads = getattr(K, backward)(*grads, saved_k)
     return (_rows(f"{what} forward", dtype, got, want)
-            + _rows(f"{what} backward", dtype, getattr(K, backward)(*grads, saved_k),
-                    getattr(R, backward)(*grads, saved_r)))
+            + _rows(f"{what} backward", dtype, got_grads, getattr(R, backward)(*grads, saved_r))
+            + [_new_arrays_row(f"{what} backward", dtype, got_grads, [x, h0, c0, *weights, *grads])])
+
+
+def _new_arrays_row(what, dtype, results, given):
+    """A row whose error is 0 when the results are writeable and share no memory with each other
+    or with `given` (the contract of KernelFunction.new_grads), else inf."""
+    fresh = all(r.flags.writeable for r in results) and not any(
+        np.shares_memory(a, b) for n, a in enumerate(results) for b in [*results[n + 1:], *given])
+    return (f"{what} returns new arrays", np.dtype(dtype).name, 0.0 if fresh else float("inf"))
 
 
 def _sequence_check(cell):
