@@ -28,11 +28,13 @@ and receive no gradient. h_n / c_n are the states after step L_b - 1.
 same way in every backend (None where a backend has nothing to keep).
 """
 import numpy as np
+from scipy.special import expit
 
 
 def sigmoid(a):
-    """1 / (1 + e^-a), computed as (1 + tanh(a/2)) / 2, which never overflows."""
-    return 0.5 * (1 + np.tanh(0.5 * a))
+    """1 / (1 + e^-a) in a's dtype: SciPy's ``expit``, which never forms an overflowing e^-a and
+    keeps the digits of tiny values (sigmoid(-50) = 1.9e-22). The composite op uses it too."""
+    return expit(a)
 
 
 def matmul(a, b):
