@@ -219,6 +219,23 @@ def test_reduction(name, data):
     check_op(lambda a: op(a, axis, keepdims), lambda a: numpy_op(a, axis=axis, keepdims=keepdims), x)
 
 
+@pytest.mark.parametrize("grad,shape", [
+    (np.asarray(2.0), (3, 4)), (np.asarray(2.0), ()), (np.asarray(1.0), (0,)), (np.ones((1, 4)), (3, 4)),
+    (np.arange(3.0).reshape(3, 1), (3, 5)), (np.zeros((1, 0)), (3, 0)), (np.zeros((0, 1)), (0, 5)),
+    (np.ones((2, 1, 3))[:, :, ::2], (2, 4, 2)),                       # not contiguous
+    (np.broadcast_to(np.asarray(1.5), (3, 1)), (3, 7)),               # itself a stride-0 view (a sum of a sum)
+    (np.float32(3).reshape(()), (2, 2))])
+def test_a_reductions_gradient_is_a_read_only_view_as_broadcasting_makes_it(grad, shape):
+    """The gradient of sum/mean repeats g over the reduced axes: the same array as np.broadcast_to
+    makes (values, shape, dtype), read-only, and holding no copy of a big input's size."""
+    from tinygrad_rnn.functions import _repeated
+    got, want = _repeated(grad, shape), np.broadcast_to(grad, shape)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    assert not got.flags.writeable
+    assert got.size == 0 or got.base is not None and got.base.nbytes <= grad.nbytes
+
+
 def test_max_splits_the_gradient_between_ties():
     x = tr.Tensor(np.array([1.0, 3.0, 3.0, 2.0]), requires_grad=True)
     x.max().backward()

@@ -29,7 +29,7 @@ def unbroadcast(grad, shape):
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    return np.add.reduce(grad, axis=axes, keepdims=True).reshape(shape)
 
 
 def _normalize_axes(axis, ndim):
@@ -37,6 +37,20 @@ def _normalize_axes(axis, ndim):
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     return tuple(sorted(a % ndim for a in axes))
+
+
+def _repeated(grad, shape):
+    """`grad`, whose axes are those of `shape` or of length 1 (or none: a 0-d grad), repeated to
+    `shape` without a copy: a read-only view that steps 0 bytes along the repeated axes, so a
+    reduction's gradient costs nothing however big its input. np.broadcast_to makes the same
+    view through a general iterator; this builds it directly from the strides."""
+    if not grad.flags.c_contiguous:
+        grad = grad.copy()
+    strides = (0,) * len(shape) if grad.ndim == 0 else tuple(
+        0 if n == 1 else step for n, step in zip(grad.shape, grad.strides))
+    view = np.ndarray(shape, grad.dtype, grad, 0, strides)
+    view.flags.writeable = False
+    return view
 
 
 def _expand_reduced(grad, axis, keepdims, ndim):
@@ -327,12 +341,11 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis, keepdims):
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+        return np.asarray(np.add.reduce(a, axis=axis, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, g):
-        g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
-        return np.broadcast_to(g, ctx.shape)
+        return _repeated(_expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape)), ctx.shape)
 
 
 class Mean(Function):
@@ -347,8 +360,7 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, g):
-        g = _expand_reduced(g, ctx.axis, ctx.keepdims, len(ctx.shape))
-        return np.broadcast_to(g / ctx.count, ctx.shape)
+        return _repeated(_expand_reduced(g / ctx.count, ctx.axis, ctx.keepdims, len(ctx.shape)), ctx.shape)
 
 
 class Max(Function):
