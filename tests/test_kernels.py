@@ -493,43 +493,38 @@ def test_float32_kernels_cut_over_threads_match_reference(cut_over_threads, cell
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("variant", ["lstm_projected", "gru_reset_before"])
-def test_variants_cut_over_threads_match_reference(cut_over_threads, variant):
-    cell = "lstm" if variant == "lstm_projected" else "gru"
-    c = make_case(cell, 5, 7, 3, 4, np.float64, seed=11, with_lengths=True)
-    if variant == "lstm_projected":
-        W_hr = np.random.default_rng(0).standard_normal((2, 4))
-        h0, d_out, d_hn = c["h0"][:, :2], c["d_out"][..., :2], c["d_hn"][:, :2]
-        W_hh = c["W_hh"][:, :2].copy()
-        run = [lambda k: k.lstm_projected_seq_forward(c["x"], h0, c["c0"], c["W_ih"], W_hh, c["b_ih"], c["b_hh"],
-                                                      W_hr, c["lengths"]),
-               lambda k, saved: k.lstm_projected_seq_backward(d_out, d_hn, c["d_cn"], saved)]
-    else:
-        run = [lambda k: k.gru_reset_before_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"],
-                                                        c["b_hh"], c["lengths"]),
-               lambda k, saved: k.gru_reset_before_seq_backward(c["d_out"], c["d_hn"], saved)]
-    results = {}
-    for k in (cpu, reference):
-        forward = run[0](k)
-        results[k] = [*forward[:-1], *run[1](k, forward[-1])]
-    for got, want in zip(results[cpu], results[reference], strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-
-
 def _variant_calls(variant, c):
-    """(forward(k), backward(k, saved)) of kernel pair `variant` on case `c`: the three cells and
-    the two variants (a projection of h to 2 units; the GRU's reset gate before its product)."""
+    """(forward(k) -> (outputs, saved), backward(k, saved)) of kernel pair `variant` on case `c`: the
+    three cells and the two variants (a projection of h to 2 units; the GRU's reset gate before its
+    product)."""
     if variant == "lstm_projected":
         W_hr = np.random.default_rng(0).standard_normal((2, c["W_ih"].shape[0] // 4)).astype(c["x"].dtype)
         h0, d_out, d_hn, W_hh = c["h0"][:, :2], c["d_out"][..., :2], c["d_hn"][:, :2], c["W_hh"][:, :2].copy()
-        return (lambda k: k.lstm_projected_seq_forward(c["x"], h0, c["c0"], c["W_ih"], W_hh, c["b_ih"], c["b_hh"],
-                                                       W_hr, c["lengths"]),
+        return (lambda k: _outputs_and_saved(k.lstm_projected_seq_forward(c["x"], h0, c["c0"], c["W_ih"], W_hh,
+                                                                          c["b_ih"], c["b_hh"], W_hr, c["lengths"])),
                 lambda k, saved: k.lstm_projected_seq_backward(d_out, d_hn, c["d_cn"], saved))
     if variant == "gru_reset_before":
-        return (lambda k: k.gru_reset_before_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"], c["b_ih"],
-                                                         c["b_hh"], c["lengths"]),
+        return (lambda k: _outputs_and_saved(k.gru_reset_before_seq_forward(c["x"], c["h0"], c["W_ih"], c["W_hh"],
+                                                                            c["b_ih"], c["b_hh"], c["lengths"])),
                 lambda k, saved: k.gru_reset_before_seq_backward(c["d_out"], c["d_hn"], saved))
-    return (lambda k: forward_sequence(k, variant, c)[1], lambda k, saved: backward_sequence(k, variant, c, saved))
+    return (lambda k: forward_sequence(k, variant, c), lambda k, saved: backward_sequence(k, variant, c, saved))
+
+
+def _outputs_and_saved(results):
+    *outputs, saved = results
+    return outputs, saved
+
+
+@pytest.mark.parametrize("variant", ["lstm_projected", "gru_reset_before"])
+def test_variants_cut_over_threads_match_reference(cut_over_threads, variant):
+    cell = "lstm" if variant == "lstm_projected" else "gru"
+    forward, backward = _variant_calls(variant, make_case(cell, 5, 7, 3, 4, np.float64, seed=11, with_lengths=True))
+    results = {}
+    for k in (cpu, reference):
+        outputs, saved = forward(k)
+        results[k] = [*outputs, *backward(k, saved)]
+    for got, want in zip(results[cpu], results[reference], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("variant", ["lstm", "gru", "rnn", "lstm_projected", "gru_reset_before"])
@@ -543,7 +538,7 @@ def test_backward_kernels_return_new_arrays(cut_over_threads, variant, backend):
     for dtype in (np.float32, np.float64):
         c = make_case(cell, 5, 7, 3, 4, dtype, seed=2, with_lengths=True)
         forward, backward = _variant_calls(variant, c)
-        saved = forward(k) if variant in ("lstm", "gru", "rnn") else forward(k)[-1]
+        _, saved = forward(k)
         grads = [g for g in backward(k, saved) if g is not None]
         given = [v for v in c.values() if isinstance(v, np.ndarray)]
         given += [a for a in saved if isinstance(a, np.ndarray)]
