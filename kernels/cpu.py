@@ -511,6 +511,14 @@ def _stacked_weight_grads(da, zs):
     return dW
 
 
+def _split_weight_grads(dW, I):
+    """(dW_ih, dW_hh, db_ih, db_hh) from dW = [dW_ih | dW_hh | db] (I input columns): its column
+    blocks, b_ih and b_hh both getting db (b = b_ih + b_hh), db_hh as a copy so that every input's
+    gradient is an array of its own."""
+    db = dW[:, -1]
+    return dW[:, :I], dW[:, I:-1], db, db.copy()
+
+
 # --------------------------------------------------------------------------
 # LSTM
 # --------------------------------------------------------------------------
@@ -777,12 +785,11 @@ def _lstm_seq_backward(d_out, d_hn, d_cn, saved):
     factors, tile = _right_factors(W, columns)                      # step product: da_t [W_ih | W_hh]
     together(_lstm_backward, threads, d_out, d_hn, d_cn, factors, tile, _transposed(W_hr), lengths, rows, units,
              p_units, i_units, cs, gates, da, dhs, dx, dh0, dc0)
-    dW = _in_pytorch_order(_stacked_weight_grads(da, zs), units)
-    dW_ih, dW_hh, db = dW[:, :I], dW[:, I:I + P], dW[:, K - 1]
+    dW_ih, dW_hh, db_ih, db_hh = _split_weight_grads(_in_pytorch_order(_stacked_weight_grads(da, zs), units), I)
     dW_hr = None
     if project:                                                     # sum_t dh_t^T (o * tanh(c_t))
         dW_hr = dhs.reshape(T * B, P).T @ cell_out.reshape(T * B, H)   # no contiguous copy of dhs^T
-    return dx, dh0, dc0, dW_ih, dW_hh, db, db.copy(), dW_hr
+    return dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr
 
 
 # --------------------------------------------------------------------------
@@ -1157,5 +1164,4 @@ def rnn_seq_backward(d_out, d_hn, saved):
     factors, tile = _right_factors(W, [[(0, I + H)]])               # step product: da_t [W_ih | W_hh]
     dh = np.concatenate(in_parallel(_rnn_backward, B, T * B * H * (K + 8), d_out, d_hn, factors, tile, lengths,
                                     zs, bool(relu), da, dx))
-    dW = _stacked_weight_grads(da, zs)
-    return dx, dh, dW[:, :I], dW[:, I:K - 1], dW[:, K - 1], dW[:, K - 1].copy()
+    return (dx, dh, *_split_weight_grads(_stacked_weight_grads(da, zs), I))
