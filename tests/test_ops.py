@@ -366,12 +366,15 @@ def test_tensor_index_is_accepted():
 
 @given(data=st.data())
 def test_concat(data):
-    shape = data.draw(shapes(min_dims=2, max_dims=2))
-    axis = data.draw(st.integers(-2, 1))
-    other_shape = list(shape)
-    other_shape[axis] = data.draw(st.integers(1, 3))
-    a, b = data.draw(arrays(shape)), data.draw(arrays(tuple(other_shape)))
-    check_op(lambda x, y: tr.concat([x, y], axis=axis), lambda x, y: np.concatenate([x, y], axis=axis), a, b)
+    """One to four pieces of 1-3 axes, joined on any axis (negative too): each gets its slice of g."""
+    shape = data.draw(shapes(min_dims=1, max_dims=3))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    pieces = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        piece_shape = list(shape)
+        piece_shape[axis] = data.draw(st.integers(1, 3))
+        pieces.append(data.draw(arrays(tuple(piece_shape))))
+    check_op(lambda *xs: tr.concat(xs, axis=axis), lambda *xs: np.concatenate(xs, axis=axis), *pieces)
 
 
 @given(data=st.data())

@@ -547,13 +547,19 @@ class Concat(Function):
 
     @staticmethod
     def forward(ctx, *arrays, axis):
-        ctx.axis = axis
-        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
-        return np.concatenate(arrays, axis=axis)
+        out = np.concatenate(arrays, axis=axis)
+        ctx.axis = axis % out.ndim
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+        before = (slice(None),) * ctx.axis   # the axes in front of the joined one, taken whole
+        grads, start = [], 0
+        for size in ctx.sizes:
+            grads.append(g[before + (slice(start, start + size),)])
+            start += size
+        return tuple(grads)
 
 
 class Stack(Function):
