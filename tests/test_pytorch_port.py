@@ -969,6 +969,30 @@ def test_item_assignment_error():
         x[0] = tr.ones(4)
 
 
+def test_iteration_gives_rows_as_torch(torch):
+    """for row in x gives x's rows as in torch (0-d tensors for a 1-d x), one node for all of them,
+    and gradients through any of them (a row nothing used gets zeros), as torch's; a 0-d tensor
+    cannot be iterated (TypeError in both), where Python's fallback to x[0], x[1]... gave nothing."""
+    x = randn(4, 2, 3)
+    t, ours = as_torch(torch, x).requires_grad_(), tr.Tensor(x, requires_grad=True)
+    rows, torch_rows = list(ours), list(t)
+    assert len(rows) == 4 and all(r.shape == (2, 3) for r in rows)
+    assert len({id(r._ctx) for r in rows}) == 1                     # one Unbind node
+    (rows[3] * rows[1]).sum().backward()
+    (torch_rows[3] * torch_rows[1]).sum().backward()
+    close(ours.grad, t.grad)
+    assert not ours.grad[0].any() and not ours.grad[2].any()
+    v = tr.Tensor(np.arange(3.0), requires_grad=True)
+    values = list(v)
+    assert [r.shape for r in values] == [(), (), ()] and all(isinstance(r.data, np.ndarray) for r in values)
+    sum(values, 2).backward()                              # Python's sum over a tensor, as in ADBench's objective
+    np.testing.assert_array_equal(v.grad, [1.0, 1.0, 1.0])
+    for scalar in (tr.tensor(3.0), torch.tensor(3.0)):
+        with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+            list(scalar)
+    assert list(tr.zeros(0, 2)) == [] and [r.dtype for r in tr.tensor([1, 2], dtype=np.int64)] == [np.int64] * 2
+
+
 # --- PyTorch habits: all_weights, flatten_parameters(), hx= ------------------------------------
 
 @pytest.mark.parametrize("name,options", [("LSTM", {}), ("GRU", dict(num_layers=2, bidirectional=True)),

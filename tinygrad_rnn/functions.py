@@ -562,6 +562,25 @@ class Concat(Function):
         return tuple(grads)
 
 
+class Unbind(Function):
+    """c_0, c_1, ... = a[0], a[1], ...: a's rows, one output each;   a's gradient stacks their
+    gradients g_0, g_1, ... (zeros for a row nothing used)
+
+    What ``for row in x`` gives. One node for all the rows, where taking x[t] row by row
+    makes a node per row, each scattering its gradient into an array of a's whole shape:
+    T rows of a (T, B, H) output would cost T times T B H."""
+
+    moves_elements = True   # any dtype (see check_float_inputs)
+
+    @staticmethod
+    def forward(ctx, a):
+        return tuple([a[k, ...] for k in range(a.shape[0])])   # arrays (0-d for a 1-d a), not NumPy scalars
+
+    @staticmethod
+    def backward(ctx, grads):
+        return np.stack(grads)
+
+
 class Stack(Function):
     """c = stack(a_1, a_2, ...) on a new `axis`;   input k gets g's k-th slice"""
 

@@ -170,6 +170,14 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __iter__(self):
+        """for row in x: the rows x[0], x[1], ... along the first axis, as PyTorch gives them
+        (one `Unbind` node for all of them). A 0-d tensor has no rows: TypeError, as in PyTorch."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor: it has no rows. Use x.item() for its value, "
+                            "or x.reshape(1) for a 1-element tensor")
+        return iter(F.Unbind.apply(self))
+
     def numel(self):
         """The number of elements (PyTorch's name for NumPy's `.size`)."""
         return self.data.size
