@@ -378,6 +378,15 @@ def test_concat(data):
 
 
 @given(data=st.data())
+def test_iteration(data):
+    """for row in x (one Unbind node): row k scaled by k + 1, stacked again; every row's gradient
+    comes back to its place."""
+    a = data.draw(arrays(data.draw(shapes(min_dims=1, max_dims=3))))
+    weights = np.arange(1.0, len(a) + 1).reshape((-1,) + (1,) * (a.ndim - 1))
+    check_op(lambda x: tr.stack([row * (k + 1.0) for k, row in enumerate(x)]), lambda x: x * weights, a)
+
+
+@given(data=st.data())
 def test_stack(data):
     shape = data.draw(shapes(max_dims=2))
     axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
