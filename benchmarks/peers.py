@@ -35,11 +35,11 @@ def run_in_child(script, *args, env=None):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def sweep(script, size_flag, sizes, repeats):
-    """Run `script --peer P size_flag N --repeats R` for every size N (ascending) and every peer
-    (ours, and torch when installed), each in its own process: one result row each."""
+def sweep(script, size_flag, sizes, repeats, *options):
+    """Run `script --peer P size_flag N --repeats R *options` for every size N (ascending) and every
+    peer (ours, and torch when installed), each in its own process: one result row each."""
     peers = ["tinygrad_rnn"] + (["torch"] if torch_available() else [])
-    return [run_in_child(script, "--peer", peer, size_flag, size, "--repeats", repeats)
+    return [run_in_child(script, "--peer", peer, size_flag, size, "--repeats", repeats, *options)
             for size in sorted(sizes) for peer in peers]
 
 
