@@ -22,7 +22,7 @@ PyTorch version, with Python lists where it assigns into a tensor): a layer's
 gates are cat([x, h, x, h]) * w + b cut into four slices at every step, the
 weight rows are indexed at every step, the sums are Python's sum() over a
 vector's elements (one node per element), and its log-sum-exp adds 2:
-~105 nodes per character, what a user who ports that code gets.
+~77 nodes per character, what a user who ports that code gets.
 
 Each peer (tinygrad_rnn, PyTorch eager if installed) runs in its own process;
 the figure is the median over the timed repeats of forward + backward.
