@@ -993,6 +993,21 @@ def test_iteration_gives_rows_as_torch(torch):
     assert list(tr.zeros(0, 2)) == [] and [r.dtype for r in tr.tensor([1, 2], dtype=np.int64)] == [np.int64] * 2
 
 
+def test_membership_as_torch(torch):
+    """element in x: any entry equal to a number or a broadcasting tensor, as torch answers it
+    (not Python's fallback of comparing with each row, which is ambiguous for a matrix)."""
+    x = randn(3, 4)
+    x[1, 2] = 0.5
+    t, ours = as_torch(torch, x), tr.Tensor(x)
+    for element in (0.5, 7, True, x[2, 3]):
+        assert (element in ours) == (element in t)
+    for row in ([0.5] * 4, x[0].tolist()):
+        assert (tr.tensor(row, dtype=np.float64) in ours) == (torch.tensor(row, dtype=torch.float64) in t)
+    assert 0.5 in ours and 7 not in ours
+    with pytest.raises(TypeError, match="'in' needs a number or a Tensor"):
+        None in ours
+
+
 # --- PyTorch habits: all_weights, flatten_parameters(), hx= ------------------------------------
 
 @pytest.mark.parametrize("name,options", [("LSTM", {}), ("GRU", dict(num_layers=2, bidirectional=True)),

@@ -178,6 +178,13 @@ class Tensor:
                             "or x.reshape(1) for a 1-element tensor")
         return iter(F.Unbind.apply(self))
 
+    def __contains__(self, element):
+        """`element in x`: does any entry of x equal `element` (a number, or a tensor that
+        broadcasts against x)? As in PyTorch; without this Python would compare it with each row."""
+        if not isinstance(element, (Tensor, bool, int, float, np.number)):
+            raise TypeError(f"'in' needs a number or a Tensor to look for in a tensor, got {type(element).__name__}")
+        return bool((self == element).any())
+
     def numel(self):
         """The number of elements (PyTorch's name for NumPy's `.size`)."""
         return self.data.size
