@@ -404,6 +404,8 @@ def test_split(sections, axis):
     weights = [float(k + 1) for k in range(len(pieces))]  # each piece weighted differently
     assert tr.gradcheck(lambda t: sum(w * p.sum() for w, p in zip(weights, tr.split(t, sections, axis=axis))),
                         [x]).passed
+    assert tr.gradcheck(lambda t: (tr.split(t, sections, axis=axis)[-1] ** 2).sum(), [x]).passed   # one piece used
+    assert len({id(p._ctx) for p in tr.split(tr.Tensor(x, requires_grad=True), sections, axis=axis)}) == 1  # one node
 
 
 @given(data=st.data())

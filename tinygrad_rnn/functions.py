@@ -554,12 +554,36 @@ class Concat(Function):
 
     @staticmethod
     def backward(ctx, g):
-        before = (slice(None),) * ctx.axis   # the axes in front of the joined one, taken whole
-        grads, start = [], 0
-        for size in ctx.sizes:
-            grads.append(g[before + (slice(start, start + size),)])
-            start += size
-        return tuple(grads)
+        return pieces(g, ctx.sizes, ctx.axis)
+
+
+class Split(Function):
+    """c_1, c_2, ... = consecutive pieces of a along `axis`, of the given sizes;   a's gradient
+    joins the pieces' gradients again (zeros for a piece nothing used)
+
+    One node for all the pieces (as PyTorch's split): a node per piece would scatter each
+    piece's gradient into zeros of a's whole shape and add them up."""
+
+    moves_elements = True   # any dtype (see check_float_inputs)
+
+    @staticmethod
+    def forward(ctx, a, sizes, axis):
+        ctx.axis = axis % a.ndim
+        return pieces(a, sizes, ctx.axis)
+
+    @staticmethod
+    def backward(ctx, grads):
+        return np.concatenate(grads, axis=ctx.axis)
+
+
+def pieces(array, sizes, axis):
+    """Views of consecutive pieces of `array` along `axis` (>= 0), of the given sizes."""
+    before = (slice(None),) * axis   # the axes in front of `axis`, taken whole
+    views, start = [], 0
+    for size in sizes:
+        views.append(array[before + (slice(start, start + size),)])
+        start += size
+    return tuple(views)
 
 
 class Unbind(Function):
@@ -673,12 +697,7 @@ def split(x, sections, axis=None, *, dim=None):
         if sum(sizes) != length:
             raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} "
                              f"of shape {x.shape} has length {length}")
-    prefix = (slice(None),) * (axis % x.ndim)
-    pieces, start = [], 0
-    for size in sizes:
-        pieces.append(x[prefix + (slice(start, start + size),)])
-        start += size
-    return pieces
+    return list(Split.apply(x, sizes=sizes, axis=axis))
 
 
 def where(condition, a, b):
