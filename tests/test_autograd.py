@@ -211,6 +211,21 @@ def test_retain_grad_keeps_the_gradient_of_a_hidden_state():
     np.testing.assert_array_equal(x.grad, 2 * h.data * 3.0 + 2.0)
 
 
+def test_data_and_grad_are_arrays_also_for_one_element():
+    """.data and .grad are ndarrays, as DESIGN promises, also where NumPy's 0-d arithmetic gives a
+    scalar: a sum of 0-d tensors, x[0] of a vector, a 0-d parameter's gradient (first and added),
+    and a retained 0-d gradient."""
+    w, x = leaf(2.0), leaf([1.0, 2.0, 3.0])
+    s = (sum(x, 2) * w).retain_grad()
+    loss = s + w + x[0]
+    for t in (s, loss, x[0], tr.tensor([1.0, 2.0])[1], sum(x, 2)):
+        assert type(t.data) is np.ndarray
+    loss.backward()
+    assert type(w.grad) is np.ndarray and w.grad == 8.0 + 1.0
+    assert type(s.grad) is np.ndarray and s.grad == 1.0
+    np.testing.assert_array_equal(x.grad, [3.0, 2.0, 2.0])
+
+
 def test_detach_cuts_the_graph():
     """Truncated BPTT carries h.detach() forward: no gradient flows through it."""
     x = leaf([1.0, 2.0])

@@ -161,6 +161,29 @@ def test_clip_grad_norm_caps_the_joint_norm():
     assert optim.clip_grad_norm_([tr.tensor([1.0], requires_grad=True)], 1.0) == 0.0   # no grads
 
 
+def test_clipping_reaches_a_scalar_parameter_as_in_torch():
+    """A 0-d parameter's gradient, made by backward through 0-d arithmetic (which NumPy does in
+    scalars), is clipped in place like any other: clip_grad_norm_ once left it unclipped without a
+    word, and clip_grad_value_ failed on it."""
+    torch = pytest.importorskip("torch")
+    def loss(w, v):
+        return (v * 100.0).sum() * w + w * 50.0
+    ours = [tr.tensor(np.array(3.0), requires_grad=True), tr.tensor(np.ones(2), requires_grad=True)]
+    theirs = [torch.tensor(3.0, dtype=torch.float64, requires_grad=True),
+              torch.ones(2, dtype=torch.float64, requires_grad=True)]
+    loss(*ours).backward()
+    loss(*theirs).backward()
+    assert isinstance(ours[0].grad, np.ndarray) and ours[0].grad.shape == ()
+    total = optim.clip_grad_norm_(ours, 1.0)
+    assert total == pytest.approx(float(torch.nn.utils.clip_grad_norm_(theirs, 1.0)), rel=1e-12)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-12)
+    ours[0].grad, theirs[0].grad = np.array(7.0), torch.tensor(7.0, dtype=torch.float64)
+    optim.clip_grad_value_(ours[:1], 0.5)
+    torch.nn.utils.clip_grad_value_(theirs[:1], 0.5)
+    assert ours[0].grad == theirs[0].grad.item() == 0.5
+
+
 def test_clip_grad_value_matches_torch():
     torch = pytest.importorskip("torch")
     grads = gradients(1)

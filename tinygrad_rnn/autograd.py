@@ -220,6 +220,8 @@ def _run_forward(ctx, inputs, params):
     except ValueError as err:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{ctx.fn.__name__}: cannot apply to input shapes {shapes}: {err}") from None
+    if not isinstance(out, (np.ndarray, tuple)):   # NumPy's arithmetic on 0-d arrays gives a scalar:
+        out = np.asarray(out)                        # every .data is an ndarray all the same
     if _State.anomaly:
         _check_forward(ctx, inputs, out)
     return out
@@ -257,11 +259,13 @@ def _accumulate_grad(tensor, g, owned=False):
     """tensor.grad += g. A first gradient is copied, since the array may be shared (Add's
     backward gives one g to both of its inputs), unless it is `owned`: made for this tensor
     alone by a ``new_grads`` op, as a fused LSTM's dx and dW are. PyTorch likewise keeps a
-    gradient that nothing else refers to."""
+    gradient that nothing else refers to. The result is always an ndarray: NumPy's arithmetic
+    on 0-d arrays gives scalars, which in-place code (clip_grad_norm_'s g *= scale) cannot change."""
     if tensor.grad is not None:
-        tensor.grad = tensor.grad + g
-    else:
-        tensor.grad = g if owned else g.copy()
+        g = tensor.grad + g
+    elif not owned:
+        g = g.copy()
+    tensor.grad = np.asarray(g)
 
 
 def _release(ctx):
