@@ -993,6 +993,40 @@ def test_iteration_gives_rows_as_torch(torch):
     assert list(tr.zeros(0, 2)) == [] and [r.dtype for r in tr.tensor([1, 2], dtype=np.int64)] == [np.int64] * 2
 
 
+def test_dtype_of_numbers_as_torch(torch):
+    """tr.tensor infers the dtype as torch.tensor does: Python floats and lists give float32, while
+    NumPy numbers keep theirs (np.mean's float64 result once became float32, and then clashed
+    with the float64 tensors it came from)."""
+    for value in (np.float64(0.5), np.float32(0.5), 0.5, [0.5, 1.5], np.int64(3), 3, np.bool_(True),
+                  np.arange(3.0)):
+        assert tr.tensor(value).dtype == torch.tensor(value).numpy().dtype, repr(value)
+
+
+def test_chunk_unbind_and_split_methods_as_torch(torch):
+    """gates.chunk(4, dim=1), x.unbind(dim), x.split(size, dim) and their module forms: the pieces
+    and the gradients through some of them as torch's, each call one graph node."""
+    x = randn(3, 10, 2)
+    cases = [(lambda a: a.chunk(4, dim=1), lambda t: t.chunk(4, dim=1)),
+             (lambda a: a.chunk(3), lambda t: t.chunk(3)),
+             (lambda a: tr.chunk(a, 5, dim=1), lambda t: torch.chunk(t, 5, dim=1)),
+             (lambda a: a.unbind(1), lambda t: t.unbind(1)),
+             (lambda a: tr.unbind(a, dim=-1), lambda t: torch.unbind(t, dim=-1)),
+             (lambda a: a.split(4, 1), lambda t: t.split(4, 1)),
+             (lambda a: a.split([1, 2], dim=0), lambda t: t.split([1, 2], dim=0))]
+    for ours_fn, torch_fn in cases:
+        ours, t = tr.Tensor(x, requires_grad=True), as_torch(torch, x).requires_grad_()
+        pieces, torch_pieces = ours_fn(ours), torch_fn(t)
+        assert len(pieces) == len(torch_pieces) and len({id(p._ctx) for p in pieces}) == 1
+        close(list(pieces), list(torch_pieces))
+        ((pieces[0] * 2).sum() + (pieces[-1] ** 2).sum()).backward()
+        ((torch_pieces[0] * 2).sum() + (torch_pieces[-1] ** 2).sum()).backward()
+        close(ours.grad, t.grad)
+    with pytest.raises(ValueError, match="chunks must be a positive integer"):
+        tr.Tensor(x).chunk(0)
+    with pytest.raises(IndexError, match="unbind: axis 3 is out of range"):
+        tr.Tensor(x).unbind(3)
+
+
 def test_membership_as_torch(torch):
     """element in x: any entry equal to a number or a broadcasting tensor, as torch answers it
     (not Python's fallback of comparing with each row, which is ambiguous for a matrix)."""

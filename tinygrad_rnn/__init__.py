@@ -29,8 +29,8 @@ if _find_spec(__name__ + ".kernels") is None:  # a clone: kernels/ is beside the
 from .tensor import (DEFAULT_DTYPE, Tensor, arange, manual_seed, ones, rand, randn, rng,
                      tensor, zeros)
 from .autograd import AnomalyError, Function, detect_anomaly, is_grad_enabled, no_grad, time_step
-from .functions import (cat, concat, exp, log, log_softmax, relu, sigmoid, softmax, split, stack,
-                        tanh, where)
+from .functions import (cat, chunk, concat, exp, log, log_softmax, relu, sigmoid, softmax, split,
+                        stack, tanh, unbind, where)
 from .gradcheck import GradcheckError, gradcheck
 from .backend import backend, get_backend, set_backend
 from . import nn
@@ -45,8 +45,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "DEFAULT_DTYPE", "Tensor", "arange", "manual_seed", "ones", "rand", "randn", "rng", "tensor",
     "zeros", "AnomalyError", "Function", "detect_anomaly", "is_grad_enabled", "no_grad",
-    "time_step", "cat", "concat", "split", "stack", "where", "exp", "log", "log_softmax", "relu",
-    "sigmoid", "softmax", "tanh", "GradcheckError", "gradcheck", "nn",
+    "time_step", "cat", "chunk", "concat", "split", "stack", "unbind", "where", "exp", "log",
+    "log_softmax", "relu", "sigmoid", "softmax", "tanh", "GradcheckError", "gradcheck", "nn",
     "backend", "get_backend", "set_backend",
     "bptt", "data", "io", "optim", "check", "viz",
 ]

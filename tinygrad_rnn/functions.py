@@ -588,22 +588,25 @@ def pieces(array, sizes, axis):
 
 
 class Unbind(Function):
-    """c_0, c_1, ... = a[0], a[1], ...: a's rows, one output each;   a's gradient stacks their
-    gradients g_0, g_1, ... (zeros for a row nothing used)
+    """c_0, c_1, ... = a's slices at 0, 1, ... along `axis` (that axis removed), one output each;
+    a's gradient stacks their gradients g_0, g_1, ... on that axis (zeros for a slice nothing used)
 
-    What ``for row in x`` gives. One node for all the rows, where taking x[t] row by row
-    makes a node per row, each scattering its gradient into an array of a's whole shape:
-    T rows of a (T, B, H) output would cost T times T B H."""
+    What ``for row in x`` and ``x.unbind(dim)`` give. One node for all the slices, where
+    taking x[t] one by one makes a node per slice, each scattering its gradient into an
+    array of a's whole shape: T rows of a (T, B, H) output would cost T times T B H."""
 
     moves_elements = True   # any dtype (see check_float_inputs)
 
     @staticmethod
-    def forward(ctx, a):
-        return tuple([a[k, ...] for k in range(a.shape[0])])   # arrays (0-d for a 1-d a), not NumPy scalars
+    def forward(ctx, a, axis):
+        ctx.axis = axis
+        before = (slice(None),) * axis
+        return tuple([a[before + (k, ...)] for k in range(a.shape[axis])])   # arrays, 0-d for a 1-d a
 
     @staticmethod
     def backward(ctx, grads):
-        return np.array(grads)   # stacks arrays of one shape, as np.stack does, without its per-array Python
+        # np.array stacks arrays of one shape on a new first axis, without np.stack's Python per array
+        return np.moveaxis(np.array(grads), 0, ctx.axis)
 
 
 class Stack(Function):
@@ -699,6 +702,25 @@ def split(x, sections, axis=None, *, dim=None):
             raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} "
                              f"of shape {x.shape} has length {length}")
     return list(Split.apply(x, sizes=sizes, axis=axis))
+
+
+def chunk(x, chunks, axis=None, *, dim=None):
+    """PyTorch's chunk: `x` cut along an axis into `chunks` pieces of ceil(length / chunks)
+    each, the last one smaller (so there may be fewer pieces).
+    gates (B, 4H): i, f, g, o = chunk(gates, 4, dim=1) -> four (B, H)."""
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+    axis = axis_of("chunk", axis, dim, default=0)
+    return split(x, max(1, -(-x.shape[axis] // chunks)), dim=axis)
+
+
+def unbind(x, axis=None, *, dim=None):
+    """The slices of `x` along an axis (default 0), that axis removed, as a tuple; one graph
+    node for all of them (`Unbind`). out (T, B, H): unbind(out) -> T tensors (B, H)."""
+    axis = axis_of("unbind", axis, dim, default=0)
+    if not -x.ndim <= axis < x.ndim:
+        raise IndexError(f"unbind: axis {axis} is out of range for a tensor of shape {x.shape}")
+    return Unbind.apply(x, axis=axis % x.ndim)
 
 
 def where(condition, a, b):

@@ -57,7 +57,7 @@ def _to_array(data, dtype):
         raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} "
                         f"{data!r:.60}; expected numbers, nested lists of numbers or an ndarray")
     check_dtype("Tensor", array.dtype)
-    if dtype is None and not isinstance(data, np.ndarray) and array.dtype.kind == "f":
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)) and array.dtype.kind == "f":
         return array.astype(DEFAULT_DTYPE)
     return array
 
@@ -128,7 +128,8 @@ class Tensor:
     Tensor(data, requires_grad=False, dtype=None)
 
     - Python floats and lists become float32 (the library default); NumPy
-      arrays keep their dtype, so float64 arrays stay float64 (gradcheck).
+      arrays and NumPy numbers (np.float64(0.5), what np.mean gives) keep their
+      dtype, as in PyTorch, so float64 arrays stay float64 (gradcheck).
     - Integer tensors are allowed (indices, labels) but cannot require grad.
     - float16 and complex dtypes are refused (the kernels compute in float32/float64).
 
@@ -176,7 +177,20 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor: it has no rows. Use x.item() for its value, "
                             "or x.reshape(1) for a 1-element tensor")
-        return iter(F.Unbind.apply(self))
+        return iter(F.unbind(self))
+
+    def unbind(self, dim=0):
+        """The slices along `dim`, that axis removed (PyTorch's unbind): see `tr.unbind`."""
+        return F.unbind(self, dim=dim)
+
+    def split(self, split_size_or_sections, dim=0):
+        """PyTorch's Tensor.split: pieces of `split_size` along `dim` (the last one smaller), or of
+        the sizes in a list. See `tr.split` for NumPy's form (a number of equal pieces)."""
+        return F.split(self, split_size_or_sections, dim=dim)
+
+    def chunk(self, chunks, dim=0):
+        """PyTorch's chunk: `chunks` pieces along `dim`, see `tr.chunk`."""
+        return F.chunk(self, chunks, dim=dim)
 
     def __contains__(self, element):
         """`element in x`: does any entry of x equal `element` (a number, or a tensor that
