@@ -220,8 +220,6 @@ def _run_forward(ctx, inputs, params):
     except ValueError as err:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{ctx.fn.__name__}: cannot apply to input shapes {shapes}: {err}") from None
-    if not isinstance(out, (np.ndarray, tuple)):   # NumPy's arithmetic on 0-d arrays gives a scalar:
-        out = np.asarray(out)                        # every .data is an ndarray all the same
     if _State.anomaly:
         _check_forward(ctx, inputs, out)
     return out

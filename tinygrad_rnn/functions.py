@@ -508,10 +508,9 @@ def _is_advanced(index):
 
 
 def index_array(a, index):
-    """a[index] as NumPy does it (an array, also for one element), with an IndexError that gives
-    the tensor's shape."""
+    """a[index] as NumPy does it, with an IndexError that gives the tensor's shape."""
     try:
-        return np.asarray(a[index])
+        return a[index]
     except IndexError as err:
         raise IndexError(f"Index: {err} (tensor shape {a.shape})") from None
 

@@ -155,7 +155,10 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, array, requires_grad, ctx):
-        """Fast constructor used by Function.apply (no conversion or checks)."""
+        """Fast constructor used by Function.apply (no checks). NumPy's arithmetic on 0-d arrays and
+        x[i] of a vector give NumPy scalars: those become 0-d arrays, so every .data is an ndarray."""
+        if not isinstance(array, np.ndarray):
+            array = np.asarray(array)
         t = cls.__new__(cls)
         t.data, t.grad, t.requires_grad, t._ctx, t._retains_grad = array, None, requires_grad, ctx, False
         t._version = t._changed_at = 0
