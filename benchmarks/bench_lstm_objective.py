@@ -109,35 +109,25 @@ def adbench_objective(main, extra, state, sequence, ops):
 FORMS = {"sliced": objective, "adbench": adbench_objective}
 
 
-def setup_ours(arrays, form):
+def setup_ours(arrays):
+    """-> (params, data, ops) of tinygrad_rnn: the three parameter tensors, the sequence, the ops."""
     import tinygrad_rnn as tr
 
     main, extra, state, sequence = arrays
     params = [tr.Tensor(a, requires_grad=True) for a in (main, extra, state)]
-    data = tr.Tensor(sequence)
     ops = SimpleNamespace(sigmoid=tr.sigmoid, tanh=tr.tanh, exp=tr.exp, log=tr.log, cat=tr.cat)
-
-    def gradient():
-        loss = FORMS[form](*params, data, ops)
-        loss.backward()
-        return loss.item()
-    return gradient
+    return params, tr.Tensor(sequence), ops
 
 
-def setup_torch(arrays, form):
+def setup_torch(arrays):
+    """-> (params, data, ops) of PyTorch, on as many threads as cores."""
     import torch
 
     torch.set_num_threads(os.cpu_count())
     main, extra, state, sequence = arrays
     params = [torch.tensor(a, requires_grad=True) for a in (main, extra, state)]
-    data = torch.from_numpy(sequence)
     ops = SimpleNamespace(sigmoid=torch.sigmoid, tanh=torch.tanh, exp=torch.exp, log=torch.log, cat=torch.cat)
-
-    def gradient():
-        loss = FORMS[form](*params, data, ops)
-        loss.backward()
-        return loss.item()
-    return gradient
+    return params, torch.from_numpy(sequence), ops
 
 
 PEERS = {"tinygrad_rnn": setup_ours, "torch": setup_torch}
@@ -145,7 +135,12 @@ PEERS = {"tinygrad_rnn": setup_ours, "torch": setup_torch}
 
 def time_peer(name, chars, repeats, form):
     """Runs in the child process: warm up, then time `repeats` gradient evaluations."""
-    gradient = PEERS[name](initial_arrays(chars), form)
+    params, data, ops = PEERS[name](initial_arrays(chars))
+
+    def gradient():
+        loss = FORMS[form](*params, data, ops)
+        loss.backward()
+        return loss.item()
     for _ in range(WARMUP):
         loss = gradient()
     times = []
